@@ -1,0 +1,20 @@
+"""synthgen: train GAN/VAE generators on private tables and share look-alike synthetic data."""
+
+__version__ = "0.1.0"
+
+from synthgen.errors import (  # noqa: E402
+    ConfigError,
+    IntegrityError,
+    InvalidDataError,
+    NotFittedError,
+    PrivacyError,
+    SynthgenError,
+)
+from synthgen.sampler import Sampler  # noqa: E402
+from synthgen.schema import ColumnSpec, TableSchema  # noqa: E402
+from synthgen.synthesizer import Synthesizer  # noqa: E402
+
+__all__ = [
+    "ColumnSpec", "ConfigError", "IntegrityError", "InvalidDataError", "NotFittedError", "PrivacyError",
+    "Sampler", "Synthesizer", "SynthgenError", "TableSchema", "__version__",
+]

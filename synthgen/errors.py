@@ -1,0 +1,52 @@
+"""Every exception synthgen raises on purpose. Each message says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SynthgenError(Exception):
+    """Base class: a problem the user can act on (the CLI prints it as one line)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding: which column, which rule it breaks, and the fix."""
+
+    column: str | None
+    rule: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"column {self.column!r}: " if self.column is not None else ""
+        return f"{where}{self.rule} (fix: {self.fix})"
+
+
+class InvalidDataError(SynthgenError):
+    """The input table breaks one or more rules; ``problems`` lists all of them at once."""
+
+    def __init__(self, problems: list[Problem] | Problem):
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        lines = [str(p) for p in self.problems]
+        head = "invalid data" if len(lines) == 1 else f"invalid data ({len(lines)} problems)"
+        super().__init__(head + ": " + "; ".join(lines))
+
+
+class ConfigError(SynthgenError):
+    """A bad option or hyperparameter (unknown model, negative epochs, ...)."""
+
+
+class NotFittedError(SynthgenError):
+    """A method that needs a fitted object was called before ``fit``."""
+
+
+class PrivacyError(SynthgenError):
+    """A privacy setting cannot be honoured."""
+
+
+class IntegrityError(SynthgenError):
+    """A file is corrupt, tampered with, or of an unsupported format version."""
+
+
+class OutputExistsError(SynthgenError):
+    """Refusing to overwrite a file the user already has."""

@@ -1,0 +1,98 @@
+"""The model interface: public methods validate and orchestrate, subclasses implement ``_fit``/``_sample``."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from synthgen.errors import ConfigError, NotFittedError
+from synthgen.transform.layout import OutputLayout
+
+
+@dataclasses.dataclass
+class FitOptions:
+    """How to run a fit (not what to learn): seed, device and progress display."""
+
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = False
+
+
+class Model(ABC):
+    """A generative model over the transformer's encoded matrix.
+
+    Subclasses set ``name`` and ``Config`` (a dataclass of hyperparameters) and implement
+    ``_fit``, ``_sample`` and the state hooks. Constructors only store hyperparameters.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    #: whether ``sample(cond_index=...)`` steers generation (otherwise conditions are rejection-only)
+    conditional: ClassVar[bool] = False
+
+    def __init__(self, **hyperparameters: Any):
+        self.config = make_config(self.Config, hyperparameters, self.name)
+        self.layout: OutputLayout | None = None
+        self.history: list[dict[str, float]] = []
+
+    def fit(self, data: np.ndarray, layout: OutputLayout, options: FitOptions | None = None) -> Model:
+        """Learn from the encoded matrix ``data`` (rows x ``layout.dim``)."""
+        if data.ndim != 2 or data.shape[1] != layout.dim:
+            raise ConfigError(f"data has shape {data.shape}, the layout expects width {layout.dim}")
+        self.layout = layout
+        self.history = []
+        self._fit(np.ascontiguousarray(data, dtype=np.float32), options or FitOptions())
+        return self
+
+    def sample(self, n: int, *, seed: int, cond_index: int | None = None) -> np.ndarray:
+        """Generate ``n`` encoded rows; ``cond_index`` asks for one category (a cond-vector position)."""
+        if self.layout is None:
+            raise NotFittedError(f"the {self.name} model is not fitted (fix: call fit first)")
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            return self._sample(n, gen, cond_index)
+
+    @abstractmethod
+    def _fit(self, data: np.ndarray, options: FitOptions) -> None: ...
+
+    @abstractmethod
+    def _sample(self, n: int, gen: torch.Generator, cond_index: int | None) -> np.ndarray: ...
+
+    @abstractmethod
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Tensors needed to sample (saved as safetensors); never training rows."""
+
+    @abstractmethod
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Rebuild the sampling state from ``state_tensors()`` output (layout already set)."""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    @classmethod
+    def restore(cls, hyperparameters: dict[str, Any], layout: OutputLayout,
+                tensors: dict[str, torch.Tensor]) -> Model:
+        """Rebuild a fitted model from its saved parts."""
+        model = cls(**hyperparameters)
+        model.layout = layout
+        model.load_state_tensors(tensors)
+        return model
+
+
+def make_config(config_cls: type, values: dict[str, Any], model: str) -> Any:
+    """Build a hyperparameter dataclass, naming unknown keys and the valid ones."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{model} has no hyperparameter {', '.join(unknown)} "
+                          f"(fix: use one of: {', '.join(fields)})")
+    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None}
+    config = config_cls(**clean)
+    check = getattr(config, "check", None)
+    if check is not None:
+        check()
+    return config

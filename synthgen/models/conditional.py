@@ -1,0 +1,59 @@
+"""Conditional vectors and training-by-sampling (Xu et al. 2019), vectorized in torch."""
+
+from __future__ import annotations
+
+import torch
+
+from synthgen.transform.layout import OutputLayout
+
+
+class ConditionalSampler:
+    """Draws conditional vectors and real rows that match them, with no per-row Python.
+
+    For training, a category block is picked uniformly and a category within it by log-frequency
+    (so rare categories are seen); real rows are then drawn among those having that category.
+    ``frequencies`` (the plain category shares) is what unconditioned sampling uses later.
+    """
+
+    def __init__(self, data: torch.Tensor, layout: OutputLayout):
+        device = data.device
+        self.n_rows = data.shape[0]
+        self.n_spans = len(layout.category_spans)
+        self.cond_dim = layout.cond_dim
+        widths = torch.tensor([w for _, w in layout.category_spans], device=device)
+        self.offsets = torch.cumsum(widths, 0) - widths  # first cond position of each span
+        max_w = int(widths.max()) if self.n_spans else 1
+        log_cum = torch.ones(self.n_spans, max_w, device=device)  # padded cumulative probabilities
+        order, starts, counts = [], [], []
+        for j, (start, width) in enumerate(layout.category_spans):
+            codes = data[:, start:start + width].argmax(dim=1)
+            count = torch.bincount(codes, minlength=width).float()
+            logf = torch.log1p(count)
+            log_cum[j, :width] = torch.cumsum(logf / logf.sum(), 0)
+            order.append(torch.argsort(codes, stable=True))
+            starts.append(torch.cumsum(count, 0) - count + j * self.n_rows)
+            counts.append(count)
+        self.log_cum = log_cum
+        if self.n_spans:
+            self.order = torch.cat(order)
+            self.starts = torch.cat(starts).long()
+            self.counts = torch.cat(counts)
+            self.frequencies = self.counts / self.n_rows / self.n_spans
+
+    def sample_train(self, batch: int, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(one-hot cond vectors, cond positions) for a training batch."""
+        dev = self.log_cum.device
+        span = torch.randint(self.n_spans, (batch,), device=dev, generator=gen)
+        u = torch.rand(batch, 1, device=dev, generator=gen)
+        within = (self.log_cum[span] < u).sum(dim=1).clamp_max(self.log_cum.shape[1] - 1)
+        pos = self.offsets[span] + within
+        return self.one_hot(pos), pos
+
+    def rows_for(self, pos: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Indices of real rows having the category at each cond position (uniform among them)."""
+        u = torch.rand(pos.shape[0], device=pos.device, generator=gen)
+        pick = (u * self.counts[pos]).long().clamp_max(self.counts[pos].long() - 1)
+        return self.order[self.starts[pos] + pick]
+
+    def one_hot(self, pos: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(pos, self.cond_dim).float()

@@ -1,0 +1,126 @@
+"""Building blocks shared by the GAN and the VAE: MLPs and layout-aware activations and losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthgen.transform.layout import OutputLayout
+
+
+class Residual(nn.Module):
+    """Linear -> BatchNorm -> ReLU, concatenated with its input (CTGAN's generator block)."""
+
+    def __init__(self, i: int, o: int):
+        super().__init__()
+        self.fc = nn.Linear(i, o)
+        self.bn = nn.BatchNorm1d(o)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.relu(self.bn(self.fc(x))), x], dim=1)
+
+
+def residual_net(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
+    """Residual blocks of the given widths followed by a linear output layer."""
+    layers: list[nn.Module] = []
+    dim = in_dim
+    for width in hidden:
+        layers.append(Residual(dim, width))
+        dim += width
+    layers.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, *, act: nn.Module | None = None,
+        dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers with an activation (ReLU by default) and optional dropout between them."""
+    layers: list[nn.Module] = []
+    dim = in_dim
+    for width in hidden:
+        layers += [nn.Linear(dim, width), act if act is not None else nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        dim = width
+    layers.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Segments:
+    """Softmax over many variable-width column blocks at once (no Python loop over spans).
+
+    Args:
+        index: matrix columns that belong to some block.
+        segment: for each of those columns, the number of its block.
+    """
+
+    def __init__(self, index: np.ndarray, segment: np.ndarray, device: torch.device):
+        self.index = torch.as_tensor(index, dtype=torch.long, device=device)
+        self.segment = torch.as_tensor(segment, dtype=torch.long, device=device)
+        self.n = int(segment.max()) + 1 if len(segment) else 0
+
+    def _shifted(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x minus its block-wise max, and the block-wise sum of exp of that."""
+        seg = self.segment.expand(x.shape[0], -1)
+        top = torch.full((x.shape[0], self.n), -torch.inf, device=x.device, dtype=x.dtype)
+        top = top.scatter_reduce(1, seg, x.detach(), "amax", include_self=True)
+        shifted = x - top.gather(1, seg)
+        total = torch.zeros_like(top).scatter_add(1, seg, shifted.exp())
+        return shifted, total.gather(1, seg)
+
+    def softmax(self, x: torch.Tensor) -> torch.Tensor:
+        shifted, total = self._shifted(x)
+        return shifted.exp() / total
+
+    def log_softmax(self, x: torch.Tensor) -> torch.Tensor:
+        shifted, total = self._shifted(x)
+        return shifted - total.log()
+
+
+class LayoutOps:
+    """Layout-driven operations on a model's raw output, vectorized over spans.
+
+    Built once per model from the OutputLayout; models never see column names.
+    """
+
+    def __init__(self, layout: OutputLayout, device: torch.device):
+        self.layout = layout
+        self.tanh_idx = torch.as_tensor(layout.tanh_idx, dtype=torch.long, device=device)
+        self.softmax = Segments(layout.softmax_idx, layout.softmax_segment, device)
+        cat_idx = np.concatenate([np.arange(s, s + w) for s, w in layout.category_spans] or [np.zeros(0, int)])
+        cat_seg = np.concatenate([np.full(w, i) for i, (_, w) in enumerate(layout.category_spans)]
+                                 or [np.zeros(0, int)])
+        self.category = Segments(cat_idx, cat_seg, device)
+        order = np.concatenate([layout.tanh_idx, layout.softmax_idx])
+        self.unpermute = torch.as_tensor(np.argsort(order), dtype=torch.long, device=device)
+
+    def _assemble(self, tanh_part: torch.Tensor, soft_part: torch.Tensor) -> torch.Tensor:
+        return torch.cat([tanh_part, soft_part], dim=1)[:, self.unpermute]
+
+    def activate(self, raw: torch.Tensor, *, tau: float = 0.2) -> torch.Tensor:
+        """tanh on value spans, Gumbel-softmax (temperature ``tau``) on one-hot spans."""
+        logits = raw[:, self.softmax.index]
+        gumbel = gumbel_noise(logits.shape, device=logits.device)
+        return self._assemble(torch.tanh(raw[:, self.tanh_idx]), self.softmax.softmax((logits + gumbel) / tau))
+
+    def conditional_loss(self, raw: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the generated category block that ``cond`` (one-hot) asked for."""
+        logp = self.category.log_softmax(raw[:, self.category.index])
+        return -(cond * logp).sum() / raw.shape[0]
+
+    def reconstruction_loss(self, raw: torch.Tensor, target: torch.Tensor,
+                            sigma: torch.Tensor) -> torch.Tensor:
+        """TVAE's loss summed over the batch: Gaussian NLL on values, cross-entropy on one-hots."""
+        diff = target[:, self.tanh_idx] - torch.tanh(raw[:, self.tanh_idx])
+        s = sigma[self.tanh_idx]
+        gauss = (diff**2 / (2 * s**2)).sum() + torch.log(s).sum() * raw.shape[0]
+        logp = self.softmax.log_softmax(raw[:, self.softmax.index])
+        return gauss - (target[:, self.softmax.index] * logp).sum()
+
+
+def gumbel_noise(shape: torch.Size | tuple[int, ...], *, device: torch.device | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard Gumbel noise, -log(-log(U)) (faster than exponential_ on CPU)."""
+    u = torch.rand(shape, generator=generator).to(device) if generator is not None \
+        else torch.rand(shape, device=device)
+    return -torch.log(-torch.log(u.clamp_(1e-10, 1 - 1e-7)))

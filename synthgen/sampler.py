@@ -1,0 +1,158 @@
+"""Sampler: load a model file and generate tables, in memory or streamed to CSV / Parquet."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from synthgen.artifact import read_model_file
+from synthgen.errors import ConfigError, SynthgenError
+from synthgen.io import TableWriter
+from synthgen.models import Model, get_model
+from synthgen.transform import OutputLayout, TabularTransformer
+
+#: rows generated per random block; block b of seed s always holds the same rows
+BLOCK_ROWS = 10_000
+#: give up on conditions that accept nothing in this many blocks
+MAX_EMPTY_BLOCKS = 50
+
+
+class Sampler:
+    """Generate synthetic rows from a fitted model.
+
+    Example:
+        >>> Sampler.load("m.sgm").sample(1000, seed=0, conditions={"income": ">50K"})  # doctest: +SKIP
+    """
+
+    def __init__(self, model: Model, transformer: TabularTransformer, manifest: dict[str, Any]):
+        self.model, self.transformer, self.manifest = model, transformer, manifest
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, key: bytes | None = None) -> Sampler:
+        """Open and verify a model file (``key`` is reserved for encrypted files)."""
+        if key is not None:
+            raise ConfigError("encrypted model files are not supported yet (fix: pass key=None)")
+        manifest, tensors = read_model_file(path)
+        transformer = TabularTransformer.from_dict(manifest["transformer"])
+        layout = OutputLayout.from_dict(manifest["layout"])
+        model_cls = get_model(manifest["model"]["name"])
+        model = model_cls.restore(manifest["model"]["hyperparameters"], layout, tensors)
+        return cls(model, transformer, manifest)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.transformer.schema.names
+
+    @property
+    def privacy(self) -> dict[str, Any]:
+        """The privacy ledger stored in the model file."""
+        return self.manifest["privacy"]
+
+    def sample(self, n: int, *, seed: int | None = None, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Return ``n`` synthetic rows with the training columns and dtypes.
+
+        Args:
+            n: number of rows.
+            seed: the same seed gives the same rows (None: fresh randomness).
+            conditions: ``{column: value}``; only rows meeting all of them are returned. A
+                categorical condition steers a conditional model (ctgan) directly.
+        """
+        parts = list(self.iter_chunks(n, seed=seed, conditions=conditions))
+        if not parts:
+            return self.transformer.inverse_transform(np.zeros((0, self.model.layout.dim), np.float32))
+        return pd.concat(parts, ignore_index=True)
+
+    def sample_to(self, path: str | os.PathLike, n: int, *, seed: int | None = None,
+                  conditions: dict[str, Any] | None = None, force: bool = False,
+                  chunk_rows: int = 100_000, progress: bool = False) -> Path:
+        """Stream ``n`` rows to a CSV or Parquet file in chunks (constant memory, atomic publish)."""
+        bar = tqdm(total=n, unit="row", desc="sample", disable=not progress, dynamic_ncols=True)
+        pending: list[pd.DataFrame] = []
+        with TableWriter(path, force=force) as writer:
+            for part in self.iter_chunks(n, seed=seed, conditions=conditions):
+                pending.append(part)
+                if sum(len(p) for p in pending) >= chunk_rows:
+                    writer.write(pd.concat(pending, ignore_index=True))
+                    pending = []
+                bar.update(len(part))
+            if pending or writer.rows == 0:
+                writer.write(pd.concat(pending, ignore_index=True) if pending else self.sample(0))
+        bar.close()
+        return Path(path)
+
+    def iter_chunks(self, n: int, *, seed: int | None = None,
+                    conditions: dict[str, Any] | None = None) -> Iterator[pd.DataFrame]:
+        """Yield decoded blocks of rows adding up to ``n``; deterministic given ``seed``."""
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ConfigError(f"rows must be a whole number >= 0, got {n!r}")
+        seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        wanted = self._parse_conditions(conditions or {})
+        cond_index = self._cond_index(wanted)
+        remaining, block, empty = int(n), 0, 0
+        while remaining > 0:
+            rows = self.model.sample(BLOCK_ROWS, seed=_block_seed(seed, block), cond_index=cond_index)
+            df = self.transformer.inverse_transform(rows)
+            block += 1
+            if wanted:
+                df = df[_matches(df, wanted)].reset_index(drop=True)
+                empty = empty + 1 if df.empty else 0
+                if empty >= MAX_EMPTY_BLOCKS:
+                    raise SynthgenError(f"no generated row met the conditions {wanted} in "
+                                        f"{MAX_EMPTY_BLOCKS * BLOCK_ROWS:,} tries (fix: relax the conditions)")
+            df = df.iloc[:remaining]
+            remaining -= len(df)
+            if len(df):
+                yield df
+
+    def _parse_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
+        """Check each condition and convert its value to the column's type (CLI gives strings)."""
+        schema, out = self.transformer.schema, {}
+        for column, value in conditions.items():
+            if column not in schema.names:
+                raise ConfigError(f"condition on unknown column {column!r} (fix: use one of: "
+                                  f"{', '.join(map(str, schema.names))})")
+            spec = schema[column]
+            cats = self.transformer.categories(column)
+            if cats is not None:
+                match = [c for c in cats if c is not None and (c == value or str(c) == str(value))]
+                if not match:
+                    shown = ", ".join(repr(c) for c in cats[:20] if c is not None)
+                    raise ConfigError(f"column {column!r} has no category {value!r} (fix: use one of: {shown})")
+                out[column] = match[0]
+            elif spec.kind == "integer":
+                try:
+                    out[column] = int(value)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"column {column!r} is integer; {value!r} is not a whole number") from None
+            else:
+                raise ConfigError(f"conditions on {spec.kind} column {column!r} are not supported "
+                                  f"(fix: condition on a categorical, boolean or integer column)")
+        return out
+
+    def _cond_index(self, wanted: dict[str, Any]) -> int | None:
+        """Cond-vector position for the first categorical condition, if the model uses one."""
+        if not self.model.conditional:
+            return None
+        for column, value in wanted.items():
+            found = self.transformer.category_index(column, value)
+            if found is not None:
+                span_no, offset = found
+                return sum(w for _, w in self.model.layout.category_spans[:span_no]) + offset
+        return None
+
+
+def _block_seed(seed: int, block: int) -> int:
+    return int(np.random.SeedSequence([seed, block]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _matches(df: pd.DataFrame, wanted: dict[str, Any]) -> np.ndarray:
+    keep = np.ones(len(df), dtype=bool)
+    for column, value in wanted.items():
+        keep &= (df[column] == value).to_numpy(dtype=bool, na_value=False)
+    return keep

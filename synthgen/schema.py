@@ -1,0 +1,256 @@
+"""Column kinds: detection from data, SDV single-table metadata JSON in and out, validation."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from synthgen.errors import InvalidDataError, Problem
+
+Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime"]
+KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean", "datetime")
+
+#: integer columns with at most this many distinct values are modelled as categories
+LOW_CARDINALITY_INT = 10
+#: a categorical column with more distinct values than this cannot be one-hot encoded sensibly
+MAX_CATEGORIES = 5000
+_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|ssn|number)$", re.IGNORECASE)
+
+
+@dataclass
+class ColumnSpec:
+    """What synthgen knows about one column before learning from it.
+
+    Attributes:
+        name: column name.
+        kind: one of ``KINDS``.
+        dtype: pandas dtype of the input column, restored on sampling.
+        datetime_format: strftime format when datetimes arrive as strings.
+        min_value / max_value: user-declared (public) bounds that widen the seen range.
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    datetime_format: str | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class TableSchema:
+    """The ordered list of column specs for one table."""
+
+    columns: list[ColumnSpec] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [c.to_dict() for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
+        return cls([ColumnSpec(**c) for c in data["columns"]])
+
+    @classmethod
+    def detect(cls, df: pd.DataFrame) -> TableSchema:
+        """Guess each column's kind from its values."""
+        return cls([detect_column(df[name], str(name)) for name in df.columns])
+
+    def to_sdv_metadata(self) -> dict[str, Any]:
+        """Export as SDV single-table metadata (``METADATA_SPEC_VERSION: SINGLE_TABLE_V1``)."""
+        sdtypes = {"continuous": "numerical", "integer": "numerical"}
+        columns: dict[str, Any] = {}
+        for col in self.columns:
+            entry: dict[str, Any] = {"sdtype": sdtypes.get(col.kind, col.kind)}
+            if col.kind == "integer":
+                entry["computer_representation"] = "Int64"
+            if col.kind == "continuous":
+                entry["computer_representation"] = "Float"
+            if col.datetime_format:
+                entry["datetime_format"] = col.datetime_format
+            columns[col.name] = entry
+        return {"METADATA_SPEC_VERSION": "SINGLE_TABLE_V1", "columns": columns}
+
+
+def detect_column(series: pd.Series, name: str) -> ColumnSpec:
+    """Detect one column's kind; ``dtype`` records what to restore."""
+    dtype = str(series.dtype)
+    values = series.dropna()
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return ColumnSpec(name, "boolean", dtype)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return ColumnSpec(name, "datetime", dtype)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        integral = len(values) > 0 and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+        if integral:
+            if values.nunique() <= LOW_CARDINALITY_INT:
+                return ColumnSpec(name, "categorical", dtype)
+            return ColumnSpec(name, "integer", dtype)
+        return ColumnSpec(name, "continuous", dtype)
+    if len(values) and values.map(type).eq(bool).all():
+        return ColumnSpec(name, "boolean", dtype)
+    fmt = _datetime_format(values)
+    if fmt is not None:
+        return ColumnSpec(name, "datetime", dtype, datetime_format=fmt)
+    return ColumnSpec(name, "categorical", dtype)
+
+
+def _datetime_format(values: pd.Series) -> str | None:
+    """Return a strftime format if every value is a date string in one format, else None."""
+    if len(values) == 0 or not values.map(type).eq(str).all():
+        return None
+    first = str(values.iloc[0])
+    if not re.search(r"\d", first) or not re.search(r"[-/:T ]", first):
+        return None
+    fmt = pd.tseries.api.guess_datetime_format(first)
+    if fmt is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+    return fmt if parsed.notna().all() else None
+
+
+# ----------------------------------------------------------------------------- SDV metadata
+_SDTYPE_TO_KIND = {"categorical": "categorical", "boolean": "boolean", "datetime": "datetime"}
+
+
+def load_metadata(path: str | Path, df: pd.DataFrame) -> TableSchema:
+    """Read an SDV single-table metadata JSON file (plain JSON, no SDV import) against ``df``."""
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidDataError(Problem(None, f"metadata file {path} not found", "check the path")) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidDataError(Problem(None, f"metadata {path} is not valid JSON ({exc})", "fix the JSON")) from None
+    return schema_from_metadata(meta, df)
+
+
+def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
+    """Build a schema from an SDV metadata dict (single-table or a one-table multi-table file)."""
+    if "tables" in meta:
+        tables = meta["tables"]
+        if len(tables) != 1:
+            raise InvalidDataError(Problem(None, f"metadata describes {len(tables)} tables",
+                                           "give metadata for exactly one table"))
+        meta = next(iter(tables.values()))
+    columns = meta.get("columns")
+    if not isinstance(columns, dict):
+        raise InvalidDataError(Problem(None, "metadata has no 'columns' mapping",
+                                       "use SDV single-table metadata JSON"))
+    problems: list[Problem] = []
+    specs: list[ColumnSpec] = []
+    for name in df.columns:
+        entry = columns.get(str(name))
+        if entry is None:
+            problems.append(Problem(str(name), "missing from the metadata", "add it or drop the column"))
+            continue
+        spec = _spec_from_entry(df[name], str(name), entry, problems)
+        if spec is not None:
+            specs.append(spec)
+    for name in columns:
+        if name not in set(map(str, df.columns)):
+            problems.append(Problem(name, "in the metadata but not in the data", "remove it from the metadata"))
+    if problems:
+        raise InvalidDataError(problems)
+    return TableSchema(specs)
+
+
+def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any],
+                     problems: list[Problem]) -> ColumnSpec | None:
+    sdtype = entry.get("sdtype")
+    dtype = str(series.dtype)
+    bounds = {"min_value": entry.get("min_value"), "max_value": entry.get("max_value")}
+    if sdtype == "numerical":
+        rep = str(entry.get("computer_representation", "Float"))
+        kind = "integer" if rep.lower().startswith(("int", "uint")) else "continuous"
+        return ColumnSpec(name, kind, dtype, **bounds)
+    if sdtype == "datetime":
+        fmt = entry.get("datetime_format")
+        if fmt is None and not pd.api.types.is_datetime64_any_dtype(series.dtype):
+            fmt = _datetime_format(series.dropna())
+        return ColumnSpec(name, "datetime", dtype, datetime_format=fmt, **bounds)
+    if sdtype in _SDTYPE_TO_KIND:
+        return ColumnSpec(name, _SDTYPE_TO_KIND[sdtype], dtype)
+    if sdtype == "id":
+        problems.append(Problem(name, "is an id column (no pattern to learn)",
+                                "drop it before training and regenerate keys after sampling"))
+    else:
+        problems.append(Problem(name, f"has sdtype {sdtype!r}, which synthgen does not model",
+                                "mask or drop it, or declare it numerical/categorical/boolean/datetime"))
+    return None
+
+
+# ----------------------------------------------------------------------------- validation
+def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = None) -> None:
+    """Check ``df`` against every rule at once; raise one ``InvalidDataError`` listing all problems."""
+    problems: list[Problem] = []
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
+    dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    for name in dupes:
+        problems.append(Problem(name, "duplicate column name", "rename or drop one of the columns"))
+    if batch_size is not None and len(df) < batch_size:
+        problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
+                                f"pass a batch size of at most {len(df)} or give more rows"))
+    if not dupes:
+        for spec in schema.columns:
+            problems.extend(_column_problems(df[spec.name], spec))
+    if problems:
+        raise InvalidDataError(problems)
+
+
+def _column_problems(series: pd.Series, spec: ColumnSpec) -> list[Problem]:
+    name = spec.name
+    values = series.dropna()
+    if len(values) == 0:
+        return [Problem(name, "all values are null", "drop the column")]
+    distinct = values.nunique()
+    if distinct == 1 and not series.isna().any():
+        return [Problem(name, f"has a single value ({_plain(values.iloc[0])!r})",
+                        "drop it and add it back as a constant after sampling")]
+    if spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values):
+        return [Problem(name, f"looks like an ID ({distinct} distinct values in {len(values)} rows)",
+                        "drop it before training; it has no pattern to learn")]
+    if spec.kind == "categorical" and distinct > MAX_CATEGORIES:
+        return [Problem(name, f"has {distinct} categories (more than {MAX_CATEGORIES})",
+                        "group rare categories or drop the column")]
+    if spec.kind == "integer" and _looks_like_int_id(values, name):
+        return [Problem(name, f"looks like an ID ({distinct} distinct integers in {len(values)} rows)",
+                        "drop it before training; it has no pattern to learn")]
+    if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
+        return [Problem(name, f"is declared {spec.kind} but holds non-numbers",
+                        "clean the column or declare it categorical")]
+    return []
+
+
+def _looks_like_int_id(values: pd.Series, name: str) -> bool:
+    n, distinct = len(values), values.nunique()
+    if n <= 20 or distinct < 0.99 * n:
+        return False
+    span = float(values.max()) - float(values.min()) + 1
+    return span <= 2 * n or bool(_ID_NAME.search(name))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value a user would type."""
+    return value.item() if isinstance(value, np.generic) else value

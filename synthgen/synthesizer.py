@@ -1,0 +1,119 @@
+"""Synthesizer: the training facade (read -> validate -> transform -> fit -> save)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from synthgen import __version__
+from synthgen.artifact import write_model_file
+from synthgen.errors import NotFittedError
+from synthgen.io import TableLike, read_table
+from synthgen.models import FitOptions, Model, get_model
+from synthgen.sampler import Sampler
+from synthgen.schema import TableSchema, load_metadata, validate
+from synthgen.transform import TabularTransformer
+
+#: what a non-DP model file holds that was computed from the private table without noise
+RAW_QUANTITIES = [
+    "column names and kinds",
+    "category sets and their frequencies",
+    "per-column minimum and maximum",
+    "Gaussian-mixture modes (means, stds, weights) of numeric columns",
+    "null rates",
+    "the network weights (trained without differential privacy)",
+]
+
+
+class Synthesizer:
+    """Train a generator on a table and save it as a model file.
+
+    Example:
+        >>> Synthesizer(model="ctgan", epochs=300, seed=0).fit(df).save("m.sgm")  # doctest: +SKIP
+
+    Args:
+        model: a registered model name (``ctgan``, ``tvae``, ``marginals``).
+        epochs: training epochs (None: the model's default).
+        batch_size: rows per step (None: the model's default).
+        seed: seed for the transformer and the model; the same seed gives the same model here.
+        device: ``cpu`` or ``cuda``.
+        metadata: SDV single-table metadata JSON path, or a ``TableSchema``, instead of detection.
+        progress: show a progress bar with epoch and losses.
+        **hyperparameters: model-specific hyperparameters (see the model's ``Config``).
+    """
+
+    def __init__(self, *, model: str = "ctgan", epochs: int | None = None, batch_size: int | None = None,
+                 seed: int = 0, device: str = "cpu", metadata: str | os.PathLike | TableSchema | None = None,
+                 progress: bool = False, **hyperparameters: Any):
+        params = {**hyperparameters, **({"epochs": epochs} if epochs is not None else {}),
+                  **({"batch_size": batch_size} if batch_size is not None else {})}
+        self.model: Model = get_model(model)(**params)
+        self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
+        self.transformer: TabularTransformer | None = None
+        self.summary: dict[str, Any] = {}
+
+    def fit(self, data: TableLike) -> Synthesizer:
+        """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model."""
+        df = read_table(data)
+        schema = self._schema(df)
+        validate(df, schema, batch_size=getattr(self.model.config, "batch_size", None))
+        start = time.perf_counter()
+        self.transformer = TabularTransformer(seed=self.seed).fit(df, schema)
+        matrix = self.transformer.transform(df, seed=self.seed)
+        transform_s = time.perf_counter() - start
+        self.model.fit(matrix, self.transformer.layout,
+                       FitOptions(seed=self.seed, device=self.device, progress=self.progress))
+        self.summary = {
+            "rows": int(len(df)), "columns": int(df.shape[1]), "seed": self.seed, "device": self.device,
+            "epochs": int(getattr(self.model.config, "epochs", 1)),
+            "seconds": round(time.perf_counter() - start, 3), "transformer_seconds": round(transform_s, 3),
+            "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "history": self.model.history,
+        }
+        return self
+
+    def _schema(self, df: pd.DataFrame) -> TableSchema:
+        if isinstance(self.metadata, TableSchema):
+            return self.metadata
+        if self.metadata is not None:
+            return load_metadata(self.metadata, df)
+        return TableSchema.detect(df)
+
+    def manifest(self) -> dict[str, Any]:
+        """Everything but the weights: versions, model, transformer, training summary, privacy."""
+        if self.transformer is None:
+            raise NotFittedError("the synthesizer is not fitted (fix: call fit first)")
+        return {
+            "synthgen_version": __version__, "torch_version": torch.__version__,
+            "model": {"name": self.model.name, "hyperparameters": self.model.hyperparameters()},
+            "transformer": self.transformer.to_dict(),
+            "layout": self.transformer.layout.to_dict(),
+            "training": self.summary,
+            "privacy": {
+                "differential_privacy": False, "epsilon": None, "delta": None,
+                "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
+                             "the training table.",
+                "raw_quantities": RAW_QUANTITIES,
+            },
+        }
+
+    def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
+        """Write the model file (refuses to overwrite unless ``force``)."""
+        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force)
+
+    def sampler(self) -> Sampler:
+        """A Sampler over the fitted model, without a round trip through a file."""
+        return Sampler(self.model, self.transformer, self.manifest())
+
+    def sample(self, n: int, *, seed: int | None = None, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Shortcut for ``self.sampler().sample(...)``."""
+        return self.sampler().sample(n, seed=seed, conditions=conditions)
+

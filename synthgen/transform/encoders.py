@@ -1,0 +1,153 @@
+"""Per-column reversible encoders (pure numpy): mode-specific normalization and one-hot."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import BayesianGaussianMixture
+
+#: normalized values are divided by this many standard deviations of their mode (as in CTGAN)
+STD_SCALE = 4.0
+
+
+class ModeNormalizer:
+    """Mode-specific normalization (Xu et al. 2019): a Bayesian Gaussian mixture per column.
+
+    Each value becomes a one-hot mode indicator plus its offset from that mode's mean, scaled to
+    [-1, 1]. Fitting uses at most ``sample_size`` values so it stays fast on large tables.
+    """
+
+    def __init__(self, *, max_modes: int = 10, weight_threshold: float = 0.005,
+                 sample_size: int = 5000, seed: int = 0):
+        self.max_modes = max_modes
+        self.weight_threshold = weight_threshold
+        self.sample_size = sample_size
+        self.seed = seed
+        self.means = np.zeros(0)
+        self.stds = np.zeros(0)
+        self.weights = np.zeros(0)
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.means)
+
+    def fit(self, values: np.ndarray) -> ModeNormalizer:
+        """Fit the mixture on non-null float ``values``, then add modes for uncovered tails."""
+        rng = np.random.default_rng(self.seed)
+        sample = values if len(values) <= self.sample_size else rng.choice(values, self.sample_size, replace=False)
+        self._fit_mixture(sample)
+        self._cover_tails(values)
+        return self
+
+    def _fit_mixture(self, values: np.ndarray) -> None:
+        distinct = np.unique(values)
+        scale = float(np.std(values)) or 1.0
+        if len(distinct) <= 1:
+            self.means, self.stds, self.weights = distinct[:1].astype(float), np.array([scale]), np.ones(1)
+            return
+        gmm = BayesianGaussianMixture(
+            n_components=min(self.max_modes, len(distinct)), weight_concentration_prior_type="dirichlet_process",
+            weight_concentration_prior=0.001, max_iter=100, n_init=1, random_state=self.seed,
+            reg_covar=(1e-3 * scale) ** 2,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(values.reshape(-1, 1))
+        keep = gmm.weights_ > self.weight_threshold
+        self.means = gmm.means_.ravel()[keep]
+        self.stds = np.sqrt(gmm.covariances_.ravel()[keep])
+        self.weights = gmm.weights_[keep] / gmm.weights_[keep].sum()
+
+    def _cover_tails(self, values: np.ndarray) -> None:
+        """Add a mode below and above for values no mode reaches within STD_SCALE stds.
+
+        A rare spike (e.g. a top-coded 99999) would otherwise be clipped to the nearest mode's edge.
+        """
+        floor = 1e-3 * (float(np.std(values)) or 1.0)
+        dist = np.abs(values[:, None] - self.means[None, :]) / (STD_SCALE * self.stds[None, :])
+        uncovered = values[dist.min(axis=1) > 0.99]
+        center = self.means[np.argmax(self.weights)]
+        for part in (uncovered[uncovered < center], uncovered[uncovered >= center]):
+            if len(part):
+                self.means = np.append(self.means, part.mean())
+                self.stds = np.append(self.stds, max(float(part.std()), floor))
+                self.weights = np.append(self.weights, len(part) / len(values))
+        self.weights = self.weights / self.weights.sum()
+
+    def transform(self, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return (normalized value in [-0.99, 0.99], mode index), sampling the mode by posterior."""
+        z = (values[:, None] - self.means[None, :]) / self.stds[None, :]
+        logp = np.log(self.weights)[None, :] - np.log(self.stds)[None, :] - 0.5 * z**2
+        probs = np.exp(logp - logp.max(axis=1, keepdims=True))
+        cum = np.cumsum(probs, axis=1)
+        u = rng.random(len(values))[:, None] * cum[:, -1:]
+        mode = np.minimum((cum < u).sum(axis=1), self.n_modes - 1)
+        alpha = (values - self.means[mode]) / (STD_SCALE * self.stds[mode])
+        return np.clip(alpha, -0.99, 0.99), mode
+
+    def inverse(self, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
+        """Map (normalized value, mode index) back to the original scale."""
+        return np.clip(alpha, -1, 1) * STD_SCALE * self.stds[mode] + self.means[mode]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"means": self.means.tolist(), "stds": self.stds.tolist(), "weights": self.weights.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModeNormalizer:
+        enc = cls()
+        enc.means, enc.stds, enc.weights = (np.asarray(data[k], dtype=float) for k in ("means", "stds", "weights"))
+        return enc
+
+
+class OneHot:
+    """One-hot encoding over a fixed, ordered list of categories (None stands for null)."""
+
+    def __init__(self, categories: list[Any] | None = None):
+        self.categories: list[Any] = list(categories or [])
+
+    def fit(self, values: np.ndarray) -> OneHot:
+        """Learn categories (most frequent first; null, if present, last)."""
+        codes, uniques = _factorize(values)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        order = np.argsort(-counts, kind="stable")
+        self.categories = [_plain(uniques[i]) for i in order]
+        if (codes < 0).any():
+            self.categories.append(None)
+        return self
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """Index of each value in ``categories`` (-1 for unseen values)."""
+        codes = _codes(values, [c for c in self.categories if c is not None])
+        if None in self.categories:
+            codes[pd.isna(values)] = len(self.categories) - 1
+        return codes
+
+    def inverse(self, index: np.ndarray) -> np.ndarray:
+        """Category values for the given indices, as an object array."""
+        table = np.empty(len(self.categories), dtype=object)
+        table[:] = self.categories
+        return table[index]
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _codes(values: np.ndarray, known: list[Any]) -> np.ndarray:
+    if not known:
+        return np.full(len(values), -1, dtype=np.int64)
+    try:
+        return pd.Categorical(values, categories=known).codes.astype(np.int64)
+    except (TypeError, ValueError):  # categories of mixed types
+        lookup = {c: i for i, c in enumerate(known)}
+        return np.fromiter((lookup.get(_plain(v), -1) for v in values), dtype=np.int64, count=len(values))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python scalars so categories survive a JSON round trip."""
+    return value.item() if isinstance(value, np.generic) else value

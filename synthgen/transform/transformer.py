@@ -1,0 +1,229 @@
+"""TabularTransformer: a DataFrame <-> float matrix, reversible, publishing an OutputLayout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgen.errors import NotFittedError
+from synthgen.schema import ColumnSpec, TableSchema
+from synthgen.transform.encoders import ModeNormalizer, OneHot
+from synthgen.transform.layout import OutputLayout, Span
+
+NUMERIC_KINDS = ("continuous", "integer", "datetime")
+
+
+class TabularTransformer:
+    """Encode a table for the models and decode model output back into the table's domain.
+
+    Numeric columns (continuous, integer, datetime) get mode-specific normalization plus a null
+    indicator when the column has nulls; categorical and boolean columns get one-hot blocks with
+    null as its own category. Decoding clips numbers to the seen (or declared) range, rounds
+    integers, and restores the input dtypes and datetime formats.
+
+    Args:
+        max_modes: most Gaussian modes per numeric column.
+        gmm_sample_size: rows used to fit each mixture (a uniform sample).
+        seed: seed for the mixture fits.
+    """
+
+    def __init__(self, *, max_modes: int = 10, gmm_sample_size: int = 5000, seed: int = 0):
+        self.max_modes = max_modes
+        self.gmm_sample_size = gmm_sample_size
+        self.seed = seed
+        self.schema: TableSchema | None = None
+        self._columns: list[dict[str, Any]] = []
+        self._encoders: list[ModeNormalizer | OneHot] = []
+        self._layout: OutputLayout | None = None
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, df: pd.DataFrame, schema: TableSchema) -> TabularTransformer:
+        """Learn encoders for every column of ``schema`` from ``df``."""
+        self.schema = schema
+        self._columns, self._encoders = [], []
+        for i, spec in enumerate(schema.columns):
+            series = df[spec.name]
+            if spec.kind in NUMERIC_KINDS:
+                numbers = _to_numbers(series, spec)
+                present = numbers[~np.isnan(numbers)]
+                enc: ModeNormalizer | OneHot = ModeNormalizer(
+                    max_modes=self.max_modes, sample_size=self.gmm_sample_size, seed=self.seed + i
+                ).fit(present)
+                lo, hi = float(present.min()), float(present.max())
+                if spec.min_value is not None:
+                    lo = min(lo, float(spec.min_value))
+                if spec.max_value is not None:
+                    hi = max(hi, float(spec.max_value))
+                info = {"min": lo, "max": hi, "nullable": bool(np.isnan(numbers).any())}
+            else:
+                enc = OneHot().fit(series.to_numpy(dtype=object))
+                info = {}
+            self._columns.append(info)
+            self._encoders.append(enc)
+        self._layout = self._build_layout()
+        return self
+
+    def _build_layout(self) -> OutputLayout:
+        spans: list[Span] = []
+        for i, (enc, info) in enumerate(zip(self._encoders, self._columns, strict=True)):
+            if isinstance(enc, ModeNormalizer):
+                spans += [Span(1, "tanh", "value", i), Span(enc.n_modes, "softmax", "mode", i)]
+                if info["nullable"]:
+                    spans.append(Span(2, "softmax", "null", i))
+            else:
+                spans.append(Span(len(enc.categories), "softmax", "category", i))
+        return OutputLayout(spans)
+
+    @property
+    def layout(self) -> OutputLayout:
+        """The span layout models are built from."""
+        if self._layout is None:
+            raise NotFittedError("the transformer is not fitted (fix: call fit first)")
+        return self._layout
+
+    # ------------------------------------------------------------------ forward
+    def transform(self, df: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
+        """Encode ``df`` into a float32 matrix of width ``layout.dim``."""
+        layout, schema = self.layout, self.schema
+        out = np.zeros((len(df), layout.dim), dtype=np.float32)
+        rng = np.random.default_rng(seed)
+        rows = np.arange(len(df))
+        cursor = 0
+        for spec, enc, info in zip(schema.columns, self._encoders, self._columns, strict=True):
+            if isinstance(enc, ModeNormalizer):
+                numbers = _to_numbers(df[spec.name], spec)
+                null = np.isnan(numbers)
+                fill = np.where(null, enc.means[np.argmax(enc.weights)], numbers)
+                alpha, mode = enc.transform(fill, rng)
+                out[:, cursor] = np.where(null, 0.0, alpha)
+                out[rows, cursor + 1 + mode] = 1.0
+                cursor += 1 + enc.n_modes
+                if info["nullable"]:
+                    out[rows, cursor + null.astype(int)] = 1.0
+                    cursor += 2
+            else:
+                codes = enc.codes(df[spec.name].to_numpy(dtype=object))
+                out[rows, cursor + np.maximum(codes, 0)] = np.where(codes >= 0, 1.0, 0.0)
+                cursor += len(enc.categories)
+        return out
+
+    # ------------------------------------------------------------------ inverse
+    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
+        """Decode model output (activated or raw logits) into a DataFrame of the input's domain."""
+        layout, schema = self.layout, self.schema
+        columns: dict[str, Any] = {}
+        cursor = 0
+        for spec, enc, info in zip(schema.columns, self._encoders, self._columns, strict=True):
+            if isinstance(enc, ModeNormalizer):
+                alpha = matrix[:, cursor].astype(np.float64)
+                mode = matrix[:, cursor + 1: cursor + 1 + enc.n_modes].argmax(axis=1)
+                values = np.clip(enc.inverse(alpha, mode), info["min"], info["max"])
+                cursor += 1 + enc.n_modes
+                null = np.zeros(len(matrix), dtype=bool)
+                if info["nullable"]:
+                    null = matrix[:, cursor + 1] > matrix[:, cursor]
+                    cursor += 2
+                columns[spec.name] = _restore_numeric(values, null, spec)
+            else:
+                index = matrix[:, cursor: cursor + len(enc.categories)].argmax(axis=1)
+                columns[spec.name] = _restore_categories(enc.inverse(index), spec)
+                cursor += len(enc.categories)
+        assert cursor == layout.dim
+        return pd.DataFrame(columns)
+
+    def category_index(self, column: str, value: Any) -> tuple[int, int] | None:
+        """(category-span number, offset) of ``value`` in ``column``, or None if not categorical.
+
+        Raises:
+            KeyError: ``value`` is not a known category of ``column``.
+        """
+        spec_names = self.schema.names
+        span_no = 0
+        for name, enc in zip(spec_names, self._encoders, strict=True):
+            if isinstance(enc, OneHot):
+                if name == column:
+                    code = enc.codes(np.array([value], dtype=object))[0]
+                    if code < 0:
+                        raise KeyError(value)
+                    return span_no, int(code)
+                span_no += 1
+        return None
+
+    def categories(self, column: str) -> list[Any] | None:
+        """Known categories of a categorical/boolean column (None for numeric columns)."""
+        enc = self._encoders[self.schema.names.index(column)]
+        return list(enc.categories) if isinstance(enc, OneHot) else None
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters (no training rows: mixture parameters, bounds, category sets)."""
+        cols = []
+        for enc, info in zip(self._encoders, self._columns, strict=True):
+            if isinstance(enc, ModeNormalizer):
+                cols.append({"encoder": "mode", **enc.to_dict(), **info})
+            else:
+                cols.append({"encoder": "onehot", "categories": enc.categories})
+        return {"max_modes": self.max_modes, "gmm_sample_size": self.gmm_sample_size, "seed": self.seed,
+                "schema": self.schema.to_dict(), "columns": cols}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TabularTransformer:
+        tr = cls(max_modes=data["max_modes"], gmm_sample_size=data["gmm_sample_size"], seed=data["seed"])
+        tr.schema = TableSchema.from_dict(data["schema"])
+        for col in data["columns"]:
+            if col["encoder"] == "mode":
+                tr._encoders.append(ModeNormalizer.from_dict(col))
+                tr._columns.append({k: col[k] for k in ("min", "max", "nullable")})
+            else:
+                tr._encoders.append(OneHot(col["categories"]))
+                tr._columns.append({})
+        tr._layout = tr._build_layout()
+        return tr
+
+
+def _to_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    """Numeric view of a column as float64 with NaN for nulls (datetimes as epoch nanoseconds)."""
+    if spec.kind != "datetime":
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if spec.datetime_format and not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = pd.to_datetime(series, format=spec.datetime_format, errors="coerce")
+    else:
+        parsed = pd.to_datetime(series, errors="coerce")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+    ns[parsed.isna().to_numpy()] = np.nan
+    return ns
+
+
+def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec) -> pd.Series:
+    if spec.kind == "datetime":
+        stamps = pd.Series(pd.to_datetime(np.round(values).astype(np.int64), unit="ns"))
+        stamps[null] = pd.NaT
+        if spec.datetime_format:
+            return stamps.dt.strftime(spec.datetime_format).astype(object).where(~null, np.nan)
+        tz = getattr(pd.api.types.pandas_dtype(spec.dtype), "tz", None)
+        return stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else stamps
+    if spec.kind == "integer":
+        values = np.round(values)
+    series = pd.Series(values)
+    series[null] = np.nan
+    return _astype(series, spec.dtype)
+
+
+def _restore_categories(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
+    series = pd.Series(values, dtype=object)
+    series[series.isna()] = np.nan
+    return _astype(series, spec.dtype)
+
+
+def _astype(series: pd.Series, dtype: str) -> pd.Series:
+    """Cast back to the input dtype; a plain int column that gained nulls becomes nullable Int64."""
+    try:
+        return series.astype(dtype)
+    except (TypeError, ValueError):
+        if pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(dtype)):
+            return series.astype("Int64")
+        return series
