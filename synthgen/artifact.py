@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,8 @@ def _read_members(path: Path) -> dict[str, bytes]:
                 if info.file_size > MAX_MEMBER_BYTES:
                     raise IntegrityError(f"{path}: member {info.filename} is implausibly large")
             return {name: zf.read(name) for name in (MANIFEST, WEIGHTS)}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError,
+            OSError, ValueError) as exc:
         raise IntegrityError(f"{path}: not a readable synthgen model file, or corrupted ({exc})") from None
 
 

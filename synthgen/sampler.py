@@ -12,7 +12,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from synthgen.artifact import read_model_file
-from synthgen.errors import ConfigError, SynthgenError
+from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import TableWriter
 from synthgen.models import Model, get_model
 from synthgen.transform import OutputLayout, TabularTransformer
@@ -39,10 +39,13 @@ class Sampler:
         if key is not None:
             raise ConfigError("encrypted model files are not supported yet (fix: pass key=None)")
         manifest, tensors = read_model_file(path)
-        transformer = TabularTransformer.from_dict(manifest["transformer"])
-        layout = OutputLayout.from_dict(manifest["layout"])
-        model_cls = get_model(manifest["model"]["name"])
-        model = model_cls.restore(manifest["model"]["hyperparameters"], layout, tensors)
+        try:
+            transformer = TabularTransformer.from_dict(manifest["transformer"])
+            layout = OutputLayout.from_dict(manifest["layout"])
+            model_cls = get_model(manifest["model"]["name"])
+            model = model_cls.restore(manifest["model"]["hyperparameters"], layout, tensors)
+        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+            raise IntegrityError(f"{path}: the model file is malformed ({type(exc).__name__}: {exc})") from None
         return cls(model, transformer, manifest)
 
     @property
@@ -72,6 +75,7 @@ class Sampler:
                   conditions: dict[str, Any] | None = None, force: bool = False,
                   chunk_rows: int = 100_000, progress: bool = False) -> Path:
         """Stream ``n`` rows to a CSV or Parquet file in chunks (constant memory, atomic publish)."""
+        self._parse_conditions(conditions or {})  # fail before any output appears
         bar = tqdm(total=n, unit="row", desc="sample", disable=not progress, dynamic_ncols=True)
         pending: list[pd.DataFrame] = []
         with TableWriter(path, force=force) as writer:

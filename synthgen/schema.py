@@ -72,8 +72,9 @@ class TableSchema:
 
     @classmethod
     def detect(cls, df: pd.DataFrame) -> TableSchema:
-        """Guess each column's kind from its values."""
-        return cls([detect_column(df[name], str(name)) for name in df.columns])
+        """Guess each column's kind from its values (a duplicated name once; validate reports it)."""
+        return cls([detect_column(df.iloc[:, i], str(df.columns[i]))
+                    for i in _first_occurrences(df)])
 
     def to_sdv_metadata(self) -> dict[str, Any]:
         """Export as SDV single-table metadata (``METADATA_SPEC_VERSION: SINGLE_TABLE_V1``)."""
@@ -89,6 +90,11 @@ class TableSchema:
                 entry["datetime_format"] = col.datetime_format
             columns[col.name] = entry
         return {"METADATA_SPEC_VERSION": "SINGLE_TABLE_V1", "columns": columns}
+
+
+def _first_occurrences(df: pd.DataFrame) -> list[int]:
+    """Positions of the columns whose name has not appeared before."""
+    return [int(i) for i in np.flatnonzero(~df.columns.duplicated())]
 
 
 def detect_column(series: pd.Series, name: str) -> ColumnSpec:
@@ -121,13 +127,14 @@ def _datetime_format(values: pd.Series) -> str | None:
     first = str(values.iloc[0])
     if not re.search(r"\d", first) or not re.search(r"[-/:T ]", first):
         return None
-    fmt = pd.tseries.api.guess_datetime_format(first)
-    if fmt is None:
-        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-    return fmt if parsed.notna().all() else None
+        # the first value may be ambiguous (01/02/2020): try month-first, then day-first
+        guesses = [pd.tseries.api.guess_datetime_format(first, dayfirst=d) for d in (False, True)]
+        for fmt in dict.fromkeys(g for g in guesses if g is not None):
+            if pd.to_datetime(values, format=fmt, errors="coerce").notna().all():
+                return fmt
+    return None
 
 
 # ----------------------------------------------------------------------------- SDV metadata
@@ -159,12 +166,13 @@ def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
                                        "use SDV single-table metadata JSON"))
     problems: list[Problem] = []
     specs: list[ColumnSpec] = []
-    for name in df.columns:
+    for i in _first_occurrences(df):
+        name = df.columns[i]
         entry = columns.get(str(name))
         if entry is None:
             problems.append(Problem(str(name), "missing from the metadata", "add it or drop the column"))
             continue
-        spec = _spec_from_entry(df[name], str(name), entry, problems)
+        spec = _spec_from_entry(df.iloc[:, i], str(name), entry, problems)
         if spec is not None:
             specs.append(spec)
     for name in columns:
@@ -209,10 +217,14 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
     dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
     for name in dupes:
         problems.append(Problem(name, "duplicate column name", "rename or drop one of the columns"))
+    unnamed = [c for c in dict.fromkeys(df.columns) if not isinstance(c, str)]
+    for name in unnamed:
+        problems.append(Problem(str(name), "column name is not a string", "name the columns with "
+                                "strings, e.g. df.columns = df.columns.astype(str)"))
     if batch_size is not None and len(df) < batch_size:
         problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
                                 f"pass a batch size of at most {len(df)} or give more rows"))
-    if not dupes:
+    if not dupes and not unnamed:
         for spec in schema.columns:
             problems.extend(_column_problems(df[spec.name], spec))
     if problems:

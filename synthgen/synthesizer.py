@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ class Synthesizer:
             "epochs": int(getattr(self.model.config, "epochs", 1)),
             "seconds": round(time.perf_counter() - start, 3), "transformer_seconds": round(transform_s, 3),
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "history": self.model.history,
         }
         return self

@@ -37,8 +37,9 @@ class CTGANConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         if self.batch_size % self.pac:
+            near = max(self.pac, self.batch_size // self.pac * self.pac)
             raise ConfigError(f"batch_size {self.batch_size} is not a multiple of pac {self.pac} "
-                              f"(fix: use a batch size such as {max(self.pac, self.batch_size // self.pac * self.pac)})")
+                              f"(fix: use a batch size such as {near})")
 
 
 class Discriminator(nn.Module):

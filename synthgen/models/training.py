@@ -64,9 +64,9 @@ class TorchModel(Model):
             for _ in range(steps):
                 for key, value in self._train_step().items():
                     totals[key] = totals.get(key, 0) + value.detach()
-            means = {k: round(float(v) / steps, 6) for k, v in totals.items()}
+            means = {k: _finite(float(v) / steps) for k, v in totals.items()}
             history.append({"epoch": epoch + 1, **means, "seconds": round(time.perf_counter() - start, 4)})
-            bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
+            bar.set_postfix({k: f"{v:.3f}" if v is not None else "nan" for k, v in means.items()})
         return history
 
     @abstractmethod
@@ -85,3 +85,8 @@ class TorchModel(Model):
         for attr in ("_data", "_batches", "_cond_sampler"):
             if hasattr(self, attr):
                 delattr(self, attr)
+
+
+def _finite(value: float) -> float | None:
+    """A loss for the JSON history: rounded, or None if training diverged (NaN / inf)."""
+    return round(value, 6) if np.isfinite(value) else None

@@ -203,6 +203,9 @@ def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec) -> 
         stamps = pd.Series(pd.to_datetime(np.round(values).astype(np.int64), unit="ns"))
         stamps[null] = pd.NaT
         if spec.datetime_format:
+            # round to the format's finest unit: strftime truncates, so a value decoded a hair
+            # below midnight would otherwise print as the previous day
+            stamps = stamps.dt.round(_format_resolution(spec.datetime_format))
             return stamps.dt.strftime(spec.datetime_format).astype(object).where(~null, np.nan)
         tz = getattr(pd.api.types.pandas_dtype(spec.dtype), "tz", None)
         return stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else stamps
@@ -211,6 +214,15 @@ def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec) -> 
     series = pd.Series(values)
     series[null] = np.nan
     return _astype(series, spec.dtype)
+
+
+def _format_resolution(fmt: str) -> str:
+    """The finest time unit a strftime format prints (days at the coarsest)."""
+    for codes, unit in ((("%f",), "us"), (("%S", "%T", "%X", "%c", "%s"), "s"),
+                        (("%M", "%R"), "min"), (("%H", "%I", "%k", "%l"), "h")):
+        if any(code in fmt for code in codes):
+            return unit
+    return "D"
 
 
 def _restore_categories(values: np.ndarray, spec: ColumnSpec) -> pd.Series:

@@ -1,0 +1,21 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the tests.
+PYTHON ?= python3
+
+.PHONY: install demo test lint bench-quick
+
+# torch first, as the CPU build: a bare `torch` requirement would pull the multi-GB CUDA build.
+install:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.0"
+	$(PYTHON) -m pip install -q -e ".[dev]"
+
+demo: install
+	$(PYTHON) -m synthgen demo --out demo_out --force
+
+test: install
+	$(PYTHON) -m pytest tests
+
+lint:
+	$(PYTHON) -m ruff check synthgen tests benchmarks
+
+bench-quick:
+	$(PYTHON) benchmarks/speed.py --quick

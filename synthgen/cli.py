@@ -1,0 +1,186 @@
+"""The ``synthgen`` command: a thin click layer over the Python API.
+
+Parses options, calls the API, and maps every ``SynthgenError`` to one line on stderr and a
+non-zero exit code. Defaults live in the API, not here (options default to None = "API default").
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from synthgen.errors import SynthgenError
+
+EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into one clear line and a non-zero exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SynthgenError as exc:
+            _fail(str(exc), EXIT_ERROR)
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except MemoryError:
+            _fail("out of memory (fix: use a smaller --batch-size or fewer rows)", EXIT_ERROR)
+        except Exception as exc:  # an unexpected bug: still one line, with how to get details
+            if os.environ.get("SYNTHGEN_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with SYNTHGEN_DEBUG=1 for the "
+                  "traceback and please report it)", EXIT_INTERNAL)
+
+    return wrapper
+
+
+def _model_names() -> list[str]:
+    from synthgen.models import available_models
+
+    return available_models()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="synthgen")
+def main() -> None:
+    """synthgen: train a generator on a private table and share look-alike synthetic data.
+
+    \b
+    Example:
+      synthgen train adult.csv --model ctgan --out adult.sgm
+      synthgen sample adult.sgm --rows 10000 --out synthetic.parquet
+    """
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to write (.sgm).")
+@click.option("--model", "-m", type=click.Choice(_model_names()), default="ctgan", show_default=True,
+              help="Model family.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default: 300).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default: 500).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same model on this machine.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="SDV single-table metadata JSON to use instead of detecting column kinds.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def train(data: Path, out: Path, model: str, epochs: int | None, batch_size: int | None, seed: int,
+          device: str, metadata: Path | None, force: bool, quiet: bool) -> None:
+    """Train a generator on DATA (CSV or Parquet) and save it as a model file.
+
+    \b
+    Example:
+      synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
+    """
+    from synthgen.io import check_writable
+    from synthgen.synthesizer import Synthesizer
+
+    check_writable(out, force=force)  # fail now, not after an hour of training
+    synth = Synthesizer(model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                        metadata=metadata, progress=not quiet)
+    synth.fit(data).save(out, force=force)
+    s = synth.summary
+    click.echo(f"trained {model} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
+               f"({s['epochs']} epochs); model written to {out}")
+
+
+def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
+    conditions = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise click.BadParameter(f"{item!r} is not COLUMN=VALUE", param_hint="--where")
+        conditions[column] = value
+    return conditions
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rows", "-n", required=True, type=click.IntRange(min=0), help="Number of rows to generate.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file: .csv, .csv.gz or .parquet (written in chunks, published atomically).")
+@click.option("--seed", type=int, default=None, help="Seed: the same seed gives the same rows.")
+@click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
+              help="Keep only rows with this value (repeatable); steers ctgan's conditional vector.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], force: bool,
+           quiet: bool) -> None:
+    """Generate synthetic rows from MODEL_FILE.
+
+    \b
+    Example:
+      synthgen sample adult.sgm --rows 100000 --out synthetic.parquet --seed 1 --where income='>50K'
+    """
+    from synthgen.io import check_writable
+    from synthgen.sampler import Sampler
+
+    conditions = _parse_where(where)
+    check_writable(out, force=force)
+    sampler = Sampler.load(model_file)
+    sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet)
+    click.echo(f"wrote {rows:,} rows x {len(sampler.columns)} columns to {out}")
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@handle_errors
+def inspect(model_file: Path, as_json: bool) -> None:
+    """Show what a model file holds: model, schema, training summary, privacy ledger.
+
+    \b
+    Example:
+      synthgen inspect adult.sgm --json
+    """
+    from synthgen.artifact import read_manifest
+    from synthgen.describe import describe_manifest
+
+    manifest = read_manifest(model_file)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
+    else:
+        click.echo(describe_manifest(manifest))
+
+
+@main.command()
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
+              show_default=True, help="Folder for the model file and the synthetic table.")
+@click.option("--model", "-m", type=click.Choice(_model_names()), default="ctgan", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default).")
+@click.option("--rows", "-n", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def demo(out: Path, model: str, epochs: int | None, rows: int, force: bool, quiet: bool) -> None:
+    """Train on the bundled Adult table, sample rows, and compare them with the real ones.
+
+    \b
+    Example:
+      synthgen demo --model tvae --epochs 50 --out demo_out
+    """
+    from synthgen.demo import run_demo
+
+    click.echo(run_demo(out, model=model, epochs=epochs, rows=rows, force=force, progress=not quiet))
+
+
+if __name__ == "__main__":
+    main()

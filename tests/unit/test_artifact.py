@@ -1,0 +1,248 @@
+"""The model file: save/load round trip, and every kind of damage raises IntegrityError."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+import synthgen
+from synthgen import Sampler
+from synthgen.artifact import (
+    FORMAT_VERSION,
+    MANIFEST,
+    WEIGHTS,
+    read_manifest,
+    read_model_file,
+    write_model_file,
+)
+from synthgen.errors import ConfigError, IntegrityError, OutputExistsError, SynthgenError
+
+CHECKSUM = "does not match its checksum (the file was modified)"
+
+
+def members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def rewrite(path: Path, **replace: bytes) -> Path:
+    """Rewrite the zip with some members replaced or added (a valid zip, altered content)."""
+    parts = {**members(path), **{k.replace("__", "."): v for k, v in replace.items()}}
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return path
+
+
+def edit_manifest(path: Path, change) -> Path:
+    manifest = json.loads(members(path)[MANIFEST])
+    change(manifest)
+    return rewrite(path, manifest__json=json.dumps(manifest).encode())
+
+
+# ----------------------------------------------------------------------------- round trip
+def test_round_trip_samples_identically(model_file, ctgan_synth):
+    sampler = Sampler.load(model_file)
+    pd.testing.assert_frame_equal(sampler.sample(300, seed=4), ctgan_synth.sample(300, seed=4))
+    assert sampler.transformer.layout == ctgan_synth.transformer.layout
+    assert sampler.model.hyperparameters() == ctgan_synth.model.hyperparameters()
+
+
+def test_manifest_contents(model_file, adult):
+    manifest, tensors = read_model_file(model_file)
+    assert manifest == read_manifest(model_file)
+    assert manifest["format"] == "synthgen-model"
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["synthgen_version"] == synthgen.__version__
+    assert manifest["model"]["name"] == "ctgan"
+    assert manifest["model"]["hyperparameters"]["epochs"] == 3
+    training = manifest["training"]
+    assert (training["rows"], training["columns"], training["seed"]) == (
+        len(adult),
+        adult.shape[1],
+        0,
+    )
+    assert [h["epoch"] for h in training["history"]] == [1, 2, 3]
+    assert manifest["privacy"]["differential_privacy"] is False
+    assert manifest["privacy"]["raw_quantities"]
+    assert set(manifest["integrity"]["members"]) == {WEIGHTS}
+    assert any(k.startswith("generator.") for k in tensors)
+
+
+def test_members_are_exactly_manifest_and_weights(model_file):
+    assert set(members(model_file)) == {MANIFEST, WEIGHTS}
+
+
+def test_file_holds_no_training_rows(model_file, adult):
+    """Category sets and min/max are stored by design; rows and per-row values are not."""
+    manifest, tensors = read_model_file(model_file)
+    numbers: set[float] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            numbers.add(float(node))
+
+    walk(manifest)
+    fnlwgt = set(adult["fnlwgt"].astype(float))
+    assert len(fnlwgt) > 0.9 * len(adult)  # near-unique per row: a stored row would show it
+    assert len(fnlwgt & numbers) <= 2  # at most the minimum and the maximum
+    numeric = adult.select_dtypes("number").astype(float).to_numpy()
+    assert not any(set(row) <= numbers for row in numeric)
+    assert all(len(adult) not in t.shape for t in tensors.values())
+
+
+# ----------------------------------------------------------------------------- damage
+def test_flipped_byte_in_weights(model_file):
+    raw = bytearray(model_file.read_bytes())
+    with zipfile.ZipFile(model_file) as zf:
+        info = zf.getinfo(WEIGHTS)
+    raw[info.header_offset + 30 + len(WEIGHTS) + info.compress_size // 2] ^= 0xFF
+    model_file.write_bytes(bytes(raw))
+    with pytest.raises(
+        IntegrityError,
+        match=re.escape(f"{model_file}: not a readable synthgen model file, or corrupted"),
+    ):
+        Sampler.load(model_file)
+
+
+def test_any_flipped_byte_is_caught_or_harmless(model_file, ctgan_synth):
+    """A flip anywhere either raises IntegrityError or (zip timestamps, ...) changes nothing."""
+    raw = model_file.read_bytes()
+    expected = ctgan_synth.sample(20, seed=0)
+    outcomes = {"integrity": 0, "harmless": 0}
+    for pos in range(0, len(raw), max(len(raw) // 150, 1)):
+        damaged = bytearray(raw)
+        damaged[pos] ^= 0xFF
+        model_file.write_bytes(bytes(damaged))
+        try:
+            sampler = Sampler.load(model_file)
+        except IntegrityError:
+            outcomes["integrity"] += 1
+        else:
+            pd.testing.assert_frame_equal(sampler.sample(20, seed=0), expected)
+            outcomes["harmless"] += 1
+    assert outcomes["integrity"] > 0.8 * sum(outcomes.values())
+
+
+def test_edited_manifest(model_file):
+    edit_manifest(model_file, lambda m: m["model"]["hyperparameters"].update(tau=0.5))
+    with pytest.raises(IntegrityError, match=re.escape(f"the manifest {CHECKSUM}")):
+        Sampler.load(model_file)
+
+
+def test_edited_integrity_block(model_file):
+    edit_manifest(model_file, lambda m: m["integrity"]["members"].update({WEIGHTS: "0" * 64}))
+    with pytest.raises(IntegrityError, match=re.escape(f"{WEIGHTS} {CHECKSUM}")):
+        Sampler.load(model_file)
+
+
+def test_replaced_weights(model_file):
+    tensors = load_tensors(members(model_file)[WEIGHTS])
+    tensors = {k: v * 1.01 if v.is_floating_point() else v for k, v in tensors.items()}
+    rewrite(model_file, weights__safetensors=save_tensors(tensors))
+    with pytest.raises(IntegrityError, match=re.escape(f"{WEIGHTS} {CHECKSUM}")):
+        Sampler.load(model_file)
+
+
+def test_newer_format_version(model_file):
+    edit_manifest(model_file, lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(
+        IntegrityError,
+        match=rf"model file format {FORMAT_VERSION + 1} is newer than "
+        rf"this synthgen reads \({FORMAT_VERSION}\) "
+        r"\(fix: upgrade synthgen",
+    ):
+        Sampler.load(model_file)
+
+
+def test_not_a_synthgen_manifest(model_file):
+    edit_manifest(model_file, lambda m: m.pop("format"))
+    with pytest.raises(
+        IntegrityError, match="not a synthgen model file \\(no 'synthgen-model' manifest\\)"
+    ):
+        Sampler.load(model_file)
+    rewrite(model_file, manifest__json=b"\xff{oops")
+    with pytest.raises(IntegrityError, match="the manifest is not valid JSON"):
+        Sampler.load(model_file)
+
+
+def test_extra_member(model_file):
+    rewrite(model_file, payload__py=b"import os")
+    with pytest.raises(
+        IntegrityError,
+        match=r"not a synthgen model file \(members \['manifest.json', "
+        r"'payload.py', 'weights.safetensors'\]; expected ",
+    ):
+        Sampler.load(model_file)
+
+
+def test_missing_member(tmp_path):
+    path = tmp_path / "half.sgm"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(MANIFEST, "{}")
+    with pytest.raises(IntegrityError, match="not a synthgen model file"):
+        Sampler.load(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04 truncated"])
+def test_not_a_zip(tmp_path, content):
+    path = tmp_path / "x.sgm"
+    path.write_bytes(content)
+    with pytest.raises(IntegrityError, match="not a readable synthgen model file, or corrupted"):
+        Sampler.load(path)
+
+
+def test_truncated_file(model_file):
+    model_file.write_bytes(model_file.read_bytes()[:-200])
+    with pytest.raises(IntegrityError, match="not a readable synthgen model file, or corrupted"):
+        Sampler.load(model_file)
+
+
+def test_missing_file_is_not_an_integrity_error(tmp_path):
+    for path in (tmp_path / "nope.sgm", tmp_path):
+        with pytest.raises(
+            SynthgenError, match="no such model file \\(fix: check the path\\)"
+        ) as info:
+            Sampler.load(path)
+        assert not isinstance(info.value, IntegrityError)
+
+
+def test_key_not_supported_yet(model_file):
+    with pytest.raises(ConfigError, match="encrypted model files are not supported yet"):
+        Sampler.load(model_file, key=b"k" * 32)
+
+
+# ----------------------------------------------------------------------------- writing
+def test_refuses_overwrite_without_force(ctgan_synth, model_file):
+    before = model_file.read_bytes()
+    with pytest.raises(
+        OutputExistsError, match="already exists \\(fix: choose another path or pass --force\\)"
+    ):
+        ctgan_synth.save(model_file)
+    assert model_file.read_bytes() == before
+    ctgan_synth.save(model_file, force=True)
+    Sampler.load(model_file)
+    assert sorted(p.name for p in model_file.parent.iterdir()) == [model_file.name]  # no temp files
+
+
+def test_write_and_read_any_manifest_and_tensors(tmp_path):
+    tensors = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.tensor([1, 2])}
+    path = write_model_file(tmp_path / "t.sgm", {"note": "é ✓", "x": [1, 2.5]}, tensors)
+    manifest, back = read_model_file(path)
+    assert manifest["note"] == "é ✓" and manifest["x"] == [1, 2.5]
+    assert all(np.array_equal(back[k].numpy(), tensors[k].numpy()) for k in tensors)

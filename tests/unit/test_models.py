@@ -1,0 +1,307 @@
+"""Every registered model: shapes, seeding, gradient flow, save/restore; plus the shared layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from synthgen.errors import ConfigError, NotFittedError
+from synthgen.models import FitOptions, available_models, get_model
+from synthgen.models.conditional import ConditionalSampler
+from synthgen.models.layers import LayoutOps, Segments
+from synthgen.models.training import TorchModel, resolve_device
+
+MODELS = available_models()
+TORCH_MODELS = [m for m in MODELS if issubclass(get_model(m), TorchModel)]
+N = 257
+ROWS = 300
+
+
+def fit(name: str, matrix: np.ndarray, layout, tiny, seed: int = 0):
+    return get_model(name)(**tiny(name)).fit(matrix, layout, FitOptions(seed=seed))
+
+
+@pytest.fixture(scope="module")
+def matrix(adult_matrix) -> np.ndarray:
+    """The first 300 encoded Adult rows (a writable copy: models train on it)."""
+    return np.array(adult_matrix[:ROWS])
+
+
+@pytest.fixture(scope="module")
+def fitted(matrix, adult_transformer, tiny):
+    """name -> model fitted with seed 0 (shared: sample from it, do not refit it)."""
+    return {name: fit(name, matrix, adult_transformer.layout, tiny) for name in MODELS}
+
+
+def test_builtin_models_registered():
+    assert {"ctgan", "tvae", "marginals"} <= set(MODELS)
+    assert {"ctgan", "tvae"} <= set(TORCH_MODELS)
+
+
+# ----------------------------------------------------------------------------- every model
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_shape(name, fitted, adult_transformer):
+    out = fitted[name].sample(N, seed=0)
+    assert out.shape == (N, adult_transformer.layout.dim)
+    assert np.isfinite(out).all()
+    assert adult_transformer.inverse_transform(out).shape == (
+        N,
+        len(adult_transformer.schema.columns),
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_seeding(name, fitted):
+    model = fitted[name]
+    np.testing.assert_array_equal(model.sample(N, seed=5), model.sample(N, seed=5))
+    assert not np.array_equal(model.sample(N, seed=5), model.sample(N, seed=6))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sampling_leaves_global_rng_alone(name, fitted):
+    before = torch.get_rng_state()
+    fitted[name].sample(N, seed=0)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_state_tensors_restore_identical_samples(name, fitted, adult_transformer):
+    model = fitted[name]
+    tensors = {k: v.clone() for k, v in model.state_tensors().items()}
+    assert tensors and all(isinstance(v, torch.Tensor) for v in tensors.values())
+    again = get_model(name).restore(model.hyperparameters(), adult_transformer.layout, tensors)
+    np.testing.assert_array_equal(again.sample(N, seed=3), model.sample(N, seed=3))
+    for cond in (0, adult_transformer.layout.cond_dim - 1):
+        np.testing.assert_array_equal(
+            again.sample(N, seed=3, cond_index=cond), model.sample(N, seed=3, cond_index=cond)
+        )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fitted_model_keeps_no_training_rows(name, fitted):
+    """Neither the saved tensors nor the model's attributes hold the training matrix."""
+    rows = ROWS
+    model = fitted[name]
+    assert all(rows not in t.shape for t in model.state_tensors().values())
+    for attr, value in vars(model).items():
+        if isinstance(value, (np.ndarray, torch.Tensor)):
+            assert rows not in value.shape, attr
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_same_fit_seed_same_weights(name, fitted, matrix, adult_transformer, tiny):
+    before = torch.get_rng_state()
+    again = fit(name, matrix, adult_transformer.layout, tiny, seed=0)
+    assert torch.equal(torch.get_rng_state(), before)  # seeding is scoped to the fit
+    ref, got = fitted[name].state_tensors(), again.state_tensors()
+    assert ref.keys() == got.keys()
+    for key in ref:
+        assert torch.equal(ref[key], got[key]), key
+    assert len(again.history) == fitted[name].history[-1]["epoch"]
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_other_fit_seed_other_weights(name, fitted, matrix, adult_transformer, tiny):
+    other = fit(name, matrix, adult_transformer.layout, tiny, seed=1)
+    ref, got = fitted[name].state_tensors(), other.state_tensors()
+    assert any(not torch.equal(ref[k], got[k]) for k in ref if ref[k].is_floating_point())
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_history_records_finite_losses(name, fitted):
+    history = fitted[name].history
+    assert [h["epoch"] for h in history] == [1]
+    losses = {k: v for k, v in history[0].items() if k not in ("epoch", "seconds")}
+    assert losses and all(np.isfinite(v) for v in losses.values())
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_one_step_moves_every_parameter(name, matrix, adult_transformer, tiny):
+    """Gradient flow: one training step gives every parameter a gradient and changes it.
+
+    Biases may get an exact zero gradient (the critic's output bias cancels in the Wasserstein
+    loss), so the non-zero check is on weight matrices.
+    """
+    model = get_model(name)(**tiny(name))
+    model.layout = adult_transformer.layout
+    torch.manual_seed(0)
+    model._setup(torch.as_tensor(matrix), 0)
+    modules = {k: v for k, v in vars(model).items() if isinstance(v, torch.nn.Module)}
+    params = {f"{m}.{p}": t for m, mod in modules.items() for p, t in mod.named_parameters()}
+    assert len(modules) >= 2 and params
+    before = {k: v.detach().clone() for k, v in params.items()}
+    losses = model._train_step()
+    assert all(torch.isfinite(v) for v in losses.values())
+    for key, param in params.items():
+        assert param.grad is not None, key
+        assert param.dim() < 2 or param.grad.abs().sum() > 0, key
+        assert not torch.equal(param.detach(), before[key]), key
+
+
+def test_marginals_reproduce_category_shares(fitted, matrix, adult_transformer):
+    out = fitted["marginals"].sample(20_000, seed=0)
+    start, width = adult_transformer.layout.category_spans[-1]  # income
+    real = matrix[:, start : start + width].mean(axis=0)
+    fake = out[:, start : start + width].mean(axis=0)
+    np.testing.assert_allclose(fake, real, atol=0.02)
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("name", MODELS)
+def test_unknown_hyperparameter(name):
+    with pytest.raises(
+        ConfigError, match=rf"{name} has no hyperparameter bogus, zeta \(fix: use one of: "
+    ):
+        get_model(name)(zeta=1, bogus=2)
+
+
+def test_batch_size_must_be_multiple_of_pac():
+    with pytest.raises(
+        ConfigError,
+        match=r"batch_size 105 is not a multiple of pac 10 "
+        r"\(fix: use a batch size such as 100\)",
+    ):
+        get_model("ctgan")(batch_size=105)
+    get_model("ctgan")(batch_size=105, pac=5)
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": 0}])
+def test_epochs_and_batch_size_positive(name, bad):
+    with pytest.raises(ConfigError, match="epochs and batch_size must be at least 1"):
+        get_model(name)(**bad)
+
+
+def test_list_hyperparameters_become_tuples():
+    model = get_model("ctgan")(generator_dim=[8, 8])
+    assert model.config.generator_dim == (8, 8)
+    assert model.hyperparameters()["generator_dim"] == (8, 8)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_wrong_width_and_not_fitted(name, matrix, adult_transformer, tiny):
+    model = get_model(name)(**tiny(name))
+    with pytest.raises(NotFittedError, match=f"the {name} model is not fitted"):
+        model.sample(3, seed=0)
+    with pytest.raises(
+        ConfigError,
+        match=rf"data has shape \({ROWS}, 5\), the layout expects width "
+        rf"{adult_transformer.layout.dim}",
+    ):
+        model.fit(matrix[:, :5], adult_transformer.layout)
+
+
+def test_device_names():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+            resolve_device("cuda")
+
+
+# ----------------------------------------------------------------------------- layers
+@pytest.fixture
+def layout(adult_transformer):
+    return adult_transformer.layout
+
+
+@pytest.fixture
+def raw(layout) -> torch.Tensor:
+    return torch.randn(16, layout.dim, generator=torch.Generator().manual_seed(0)) * 3
+
+
+def softmax_spans(layout):
+    return [
+        (int(st), s.width)
+        for s, st in zip(layout.spans, layout.starts, strict=True)
+        if s.activation == "softmax"
+    ]
+
+
+def test_segment_softmax_matches_torch(layout, raw):
+    ops = LayoutOps(layout, torch.device("cpu"))
+    got = ops.softmax.softmax(raw[:, ops.softmax.index])
+    got_log = ops.softmax.log_softmax(raw[:, ops.softmax.index])
+    spans = softmax_spans(layout)
+    assert len(spans) == layout.n_softmax > 10
+    want = torch.cat([torch.softmax(raw[:, s : s + w], dim=1) for s, w in spans], dim=1)
+    want_log = torch.cat([torch.log_softmax(raw[:, s : s + w], dim=1) for s, w in spans], dim=1)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got_log, want_log)
+
+
+def test_segments_stable_on_huge_logits():
+    seg = Segments(np.arange(5), np.array([0, 0, 1, 1, 1]), torch.device("cpu"))
+    x = torch.tensor([[1000.0, -1000.0, 500.0, 500.0, -3.0]])
+    out = seg.softmax(x)
+    torch.testing.assert_close(out, torch.tensor([[1.0, 0.0, 0.5, 0.5, 0.0]]))
+    assert torch.isfinite(seg.log_softmax(x)[:, [0, 2, 3]]).all()
+
+
+def test_activate_applies_tanh_and_softmax_by_span(layout, raw):
+    ops = LayoutOps(layout, torch.device("cpu"))
+    out = ops.activate(raw, tau=0.2)
+    idx = torch.as_tensor(layout.tanh_idx)
+    torch.testing.assert_close(out[:, idx], torch.tanh(raw[:, idx]))
+    for s, w in softmax_spans(layout):
+        torch.testing.assert_close(out[:, s : s + w].sum(dim=1), torch.ones(raw.shape[0]))
+        assert (out[:, s : s + w] >= 0).all()
+
+
+def test_conditional_loss_is_cross_entropy_of_the_asked_span(layout, raw):
+    ops = LayoutOps(layout, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.randint(layout.cond_dim, (raw.shape[0],), generator=gen)
+    cond = F.one_hot(pos, layout.cond_dim).float()
+    offsets = np.cumsum([0] + [w for _, w in layout.category_spans])
+    want = []
+    for i, p in enumerate(pos.tolist()):
+        j = int(np.searchsorted(offsets, p, side="right") - 1)
+        start, width = layout.category_spans[j]
+        target = torch.tensor([p - offsets[j]])
+        want.append(F.cross_entropy(raw[i : i + 1, start : start + width], target))
+    torch.testing.assert_close(ops.conditional_loss(raw, cond), torch.stack(want).mean())
+
+
+def test_reconstruction_loss_matches_direct_formula(layout, raw, adult_matrix):
+    ops = LayoutOps(layout, torch.device("cpu"))
+    target = torch.as_tensor(np.array(adult_matrix[: raw.shape[0]]))
+    sigma = torch.linspace(0.05, 0.5, layout.dim)
+    idx = torch.as_tensor(layout.tanh_idx)
+    gauss = ((target[:, idx] - torch.tanh(raw[:, idx])) ** 2 / (2 * sigma[idx] ** 2)).sum()
+    gauss = gauss + torch.log(sigma[idx]).sum() * raw.shape[0]
+    ce = sum(
+        F.cross_entropy(raw[:, s : s + w], target[:, s : s + w].argmax(dim=1), reduction="sum")
+        for s, w in softmax_spans(layout)
+    )
+    torch.testing.assert_close(ops.reconstruction_loss(raw, target, sigma), gauss + ce)
+
+
+# ----------------------------------------------------------------------------- conditional sampling
+def test_conditional_sampler_rows_have_the_category(layout, adult_matrix):
+    data = torch.as_tensor(np.array(adult_matrix))
+    sampler = ConditionalSampler(data, layout)
+    gen = torch.Generator().manual_seed(0)
+    cond, pos = sampler.sample_train(5000, gen)
+    torch.testing.assert_close(cond, F.one_hot(pos, layout.cond_dim).float())
+    rows = sampler.rows_for(pos, gen)
+    cat_columns = torch.as_tensor(
+        np.concatenate([np.arange(s, s + w) for s, w in layout.category_spans])
+    )
+    assert (data[rows, cat_columns[pos]] == 1).all()
+    assert len(torch.unique(pos)) > 0.8 * layout.cond_dim  # log-frequency reaches rare categories
+    assert len(torch.unique(rows)) > 0.5 * data.shape[0]
+
+
+def test_conditional_sampler_frequencies(layout, adult_matrix):
+    sampler = ConditionalSampler(torch.as_tensor(np.array(adult_matrix)), layout)
+    freq = sampler.frequencies
+    assert freq.shape == (layout.cond_dim,)
+    torch.testing.assert_close(freq.sum(), torch.tensor(1.0))
+    start, width = layout.category_spans[0]
+    n_spans = len(layout.category_spans)
+    want = torch.as_tensor(adult_matrix[:, start : start + width].mean(axis=0)) / n_spans
+    torch.testing.assert_close(freq[:width], want.float())

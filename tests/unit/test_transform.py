@@ -1,0 +1,247 @@
+"""TabularTransformer round trips, its layout contract and its JSON persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgen.errors import NotFittedError
+from synthgen.schema import ColumnSpec, TableSchema
+from synthgen.transform import OutputLayout, Span, TabularTransformer
+from synthgen.transform.encoders import ModeNormalizer, OneHot
+from synthgen.transform.layout import SPAN_KINDS
+
+#: round-trip error allowed on a continuous value, as a share of the column's std
+TOLERANCE = 1e-3
+
+
+def round_trip(
+    df: pd.DataFrame, schema: TableSchema | None = None
+) -> tuple[TabularTransformer, pd.DataFrame]:
+    tr = TabularTransformer(seed=0).fit(df, schema or TableSchema.detect(df))
+    return tr, tr.inverse_transform(tr.transform(df, seed=0))
+
+
+@pytest.fixture(scope="module")
+def _table(_adult_nulls) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    n = len(_adult_nulls)
+    days = pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    when = pd.Series(pd.to_datetime("2019-01-01") + days)
+    out = _adult_nulls.assign(
+        score=rng.normal(3.0, 2.0, n),
+        vip=rng.random(n) < 0.3,
+        signup=when.dt.strftime("%Y-%m-%d"),
+        last_seen=when + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s"),
+    )
+    out.loc[rng.choice(n, 30, replace=False), "score"] = np.nan
+    out.loc[rng.choice(n, 40, replace=False), "signup"] = np.nan
+    return out
+
+
+@pytest.fixture
+def table(_table) -> pd.DataFrame:
+    """Adult with nulls plus a float column, a boolean and datetimes (string and datetime64)."""
+    return _table.copy()
+
+
+@pytest.fixture(scope="module")
+def table_trip(_table) -> tuple[TabularTransformer, pd.DataFrame]:
+    """(transformer fitted on the table, the table encoded and decoded again)."""
+    return round_trip(_table)
+
+
+def test_round_trip_categoricals_exact(table, table_trip):
+    tr, back = table_trip
+    schema = tr.schema
+    cats = [c.name for c in schema.columns if c.kind in ("categorical", "boolean")]
+    assert len(cats) >= 9
+    pd.testing.assert_frame_equal(back[cats], table[cats])
+
+
+def test_round_trip_numbers_within_tolerance(table, table_trip):
+    tr, back = table_trip
+    schema = tr.schema
+    for spec in schema.columns:
+        if spec.kind not in ("continuous", "integer"):
+            continue
+        real, got = table[spec.name], back[spec.name]
+        assert got.dtype == real.dtype, spec.name
+        assert got.isna().equals(real.isna()), spec.name
+        err = (got - real).abs().max() / real.std()
+        assert err <= TOLERANCE, (spec.name, err)
+
+
+def test_integers_come_back_integral_in_range(adult):
+    schema = TableSchema.detect(adult)
+    tr, back = round_trip(adult, schema)
+    ints = [c.name for c in schema.columns if c.kind == "integer"]
+    assert {"age", "fnlwgt", "capital-gain", "hours-per-week"} <= set(ints)
+    pd.testing.assert_frame_equal(back[ints], adult[ints])  # exact after rounding
+    # arbitrary model output decodes to whole numbers inside the seen range
+    noise = np.random.default_rng(0).normal(0, 3, (200, tr.layout.dim)).astype(np.float32)
+    out = tr.inverse_transform(noise)
+    for name in ints:
+        assert out[name].dtype == adult[name].dtype
+        assert out[name].between(adult[name].min(), adult[name].max()).all(), name
+
+
+def test_decoded_values_clipped_to_declared_bounds():
+    df = pd.DataFrame({"x": np.linspace(10, 20, 50)})
+    schema = TableSchema([ColumnSpec("x", "continuous", "float64", min_value=0.0, max_value=25.0)])
+    tr = TabularTransformer().fit(df, schema)
+    out = tr.inverse_transform(np.random.default_rng(0).normal(0, 5, (500, tr.layout.dim)))
+    assert out["x"].between(0.0, 25.0).all()
+    assert out["x"].min() < 10.0 or out["x"].max() > 20.0  # the declared range is really used
+
+
+def test_nulls_preserved(table, table_trip):
+    _, back = table_trip
+    for name in ("age", "workclass", "score", "signup"):
+        assert table[name].isna().sum() > 0
+        assert back[name].isna().equals(table[name].isna()), name
+    assert back["age"].dtype == np.float64  # an int column that had nulls stays float
+
+
+def test_datetime_strings_keep_their_format(table, table_trip):
+    _, back = table_trip
+    assert back["signup"].dtype == object
+    pd.testing.assert_series_equal(back["signup"], table["signup"])  # exact, not off by a day
+
+
+def test_datetime64_round_trip(table, table_trip):
+    _, back = table_trip
+    assert back["last_seen"].dtype == table["last_seen"].dtype
+    err = (back["last_seen"] - table["last_seen"]).abs().max()
+    assert err <= table["last_seen"].std() * TOLERANCE
+
+
+def test_tz_aware_datetime_keeps_zone():
+    stamps = pd.Series(pd.date_range("2020-01-01", periods=60, freq="37h", tz="Europe/Paris"))
+    _, back = round_trip(pd.DataFrame({"t": stamps}))
+    assert str(back["t"].dtype) == "datetime64[ns, Europe/Paris]"
+    assert (back["t"] - stamps).abs().max() < pd.Timedelta(minutes=1)
+
+
+def test_rare_far_tail_value_round_trips():
+    rng = np.random.default_rng(0)
+    gain = np.zeros(500, dtype=np.int64)
+    gain[:40] = rng.integers(1000, 5000, 40)
+    gain[7] = 99999
+    df = pd.DataFrame({"gain": gain, "x": rng.normal(size=500)})
+    tr, back = round_trip(df)
+    assert back["gain"].iloc[7] == 99999
+    assert (back["gain"] == df["gain"]).all()
+
+
+def test_unseen_category_encodes_to_zeros(adult):
+    tr = TabularTransformer().fit(adult, TableSchema.detect(adult))
+    row = adult.iloc[:1].assign(race="Martian")
+    start, width = tr.layout.category_spans[tr.category_index("race", "White")[0]]
+    assert tr.transform(row)[0, start : start + width].sum() == 0
+
+
+# ----------------------------------------------------------------------------- layout
+def test_layout_is_consistent(table, table_trip):
+    tr, _ = table_trip
+    layout = tr.layout
+    assert layout.dim == sum(s.width for s in layout.spans) == tr.transform(table).shape[1]
+    assert all(s.kind in SPAN_KINDS for s in layout.spans)
+    assert all((s.activation == "tanh") == (s.kind == "value") for s in layout.spans)
+    assert len(layout.tanh_idx) + len(layout.softmax_idx) == layout.dim
+    assert sorted(np.r_[layout.tanh_idx, layout.softmax_idx]) == list(range(layout.dim))
+    schema = tr.schema
+    for span in layout.spans:
+        kind = schema.columns[span.column].kind
+        expected = (
+            ("category",) if kind in ("categorical", "boolean") else ("value", "mode", "null")
+        )
+        assert span.kind in expected, (span, kind)
+    null_columns = {schema.columns[s.column].name for s in layout.spans if s.kind == "null"}
+    assert null_columns == {"age", "score", "signup"}  # only numeric columns that had nulls
+    cats = [s for s in layout.spans if s.kind == "category"]
+    assert layout.cond_dim == sum(s.width for s in cats)
+    assert [w for _, w in layout.category_spans] == [s.width for s in cats]
+    assert len(layout.category_spans) == sum(
+        c.kind in ("categorical", "boolean") for c in schema.columns
+    )
+    assert layout.n_softmax == sum(s.activation == "softmax" for s in layout.spans)
+
+
+def test_encoded_blocks_are_one_hot(adult_transformer, adult_matrix):
+    layout = adult_transformer.layout
+    for span, start in zip(layout.spans, layout.starts, strict=True):
+        block = adult_matrix[:, start : start + span.width]
+        if span.activation == "softmax":
+            assert ((block == 0) | (block == 1)).all() and (block.sum(axis=1) == 1).all()
+        else:
+            assert np.abs(block).max() <= 0.99
+
+
+def test_layout_dict_round_trip(adult_transformer):
+    layout = adult_transformer.layout
+    again = OutputLayout.from_dict(json.loads(json.dumps(layout.to_dict())))
+    assert again == layout
+    assert again.dim == layout.dim and again.cond_dim == layout.cond_dim
+    np.testing.assert_array_equal(again.softmax_segment, layout.softmax_segment)
+    assert OutputLayout([Span(1, "tanh", "value", 0)]) != layout
+
+
+def test_layout_needs_fit():
+    with pytest.raises(NotFittedError, match="the transformer is not fitted"):
+        _ = TabularTransformer().layout
+
+
+# ----------------------------------------------------------------------------- persistence
+def test_dict_round_trip_gives_identical_output(table):
+    tr = TabularTransformer(seed=3).fit(table, TableSchema.detect(table))
+    again = TabularTransformer.from_dict(json.loads(json.dumps(tr.to_dict(), allow_nan=False)))
+    assert again.layout == tr.layout
+    assert again.schema == tr.schema
+    matrix = np.random.default_rng(0).normal(0, 2, (300, tr.layout.dim)).astype(np.float32)
+    pd.testing.assert_frame_equal(again.inverse_transform(matrix), tr.inverse_transform(matrix))
+    np.testing.assert_array_equal(again.transform(table, seed=1), tr.transform(table, seed=1))
+
+
+def test_category_lookup(adult, adult_transformer, adult_matrix):
+    tr = adult_transformer
+    span_no, offset = tr.category_index("income", ">50K")
+    start, width = tr.layout.category_spans[span_no]
+    assert tr.categories("income")[offset] == ">50K"
+    rich = (adult["income"] == ">50K").to_numpy()
+    assert 0 < rich.sum() < len(adult)
+    np.testing.assert_array_equal(adult_matrix[:, start + offset] == 1, rich)
+    assert tr.category_index("age", 30) is None
+    assert tr.categories("age") is None
+    with pytest.raises(KeyError):
+        tr.category_index("income", "a lot")
+
+
+# ----------------------------------------------------------------------------- encoders
+def test_one_hot_orders_by_frequency_null_last():
+    enc = OneHot().fit(np.array(["b", None, "a", "b", "c", "b", "a"], dtype=object))
+    assert enc.categories == ["b", "a", "c", None]
+    np.testing.assert_array_equal(enc.codes(np.array(["c", None, "z"], dtype=object)), [2, 3, -1])
+    assert list(enc.inverse(np.array([0, 3]))) == ["b", None]
+
+
+def test_one_hot_numpy_categories_are_json_ready():
+    enc = OneHot().fit(np.array([np.int64(3), np.int64(5), np.int64(3)], dtype=object))
+    assert enc.categories == [3, 5] and type(enc.categories[0]) is int
+    json.dumps(enc.categories)
+
+
+def test_mode_normalizer_finds_separate_modes():
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(-50, 1, 400), rng.normal(50, 1, 400)]
+    enc = ModeNormalizer(seed=0).fit(values)
+    assert enc.n_modes >= 2
+    assert np.isclose(enc.weights.sum(), 1.0)
+    alpha, mode = enc.transform(values, np.random.default_rng(0))
+    assert np.abs(alpha).max() <= 0.99
+    np.testing.assert_allclose(enc.inverse(alpha, mode), values, atol=1e-6)
+    again = ModeNormalizer.from_dict(json.loads(json.dumps(enc.to_dict())))
+    np.testing.assert_array_equal(again.means, enc.means)
