@@ -147,7 +147,7 @@ class Sampler:
             found = self.transformer.category_index(column, value)
             if found is not None:
                 span_no, offset = found
-                return sum(w for _, w in self.model.layout.category_spans[:span_no]) + offset
+                return sum(w for _, w in self.model.layout.cond_spans[:span_no]) + offset
         return None
 
 

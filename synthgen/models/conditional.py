@@ -18,14 +18,14 @@ class ConditionalSampler:
     def __init__(self, data: torch.Tensor, layout: OutputLayout):
         device = data.device
         self.n_rows = data.shape[0]
-        self.n_spans = len(layout.category_spans)
+        self.n_spans = len(layout.cond_spans)
         self.cond_dim = layout.cond_dim
-        widths = torch.tensor([w for _, w in layout.category_spans], device=device)
+        widths = torch.tensor([w for _, w in layout.cond_spans], device=device)
         self.offsets = torch.cumsum(widths, 0) - widths  # first cond position of each span
         max_w = int(widths.max()) if self.n_spans else 1
         log_cum = torch.ones(self.n_spans, max_w, device=device)  # padded cumulative probabilities
         order, starts, counts = [], [], []
-        for j, (start, width) in enumerate(layout.category_spans):
+        for j, (start, width) in enumerate(layout.cond_spans):
             codes = data[:, start:start + width].argmax(dim=1)
             count = torch.bincount(codes, minlength=width).float()
             logf = torch.log1p(count)

@@ -87,8 +87,8 @@ class LayoutOps:
         self.layout = layout
         self.tanh_idx = torch.as_tensor(layout.tanh_idx, dtype=torch.long, device=device)
         self.softmax = Segments(layout.softmax_idx, layout.softmax_segment, device)
-        cat_idx = np.concatenate([np.arange(s, s + w) for s, w in layout.category_spans] or [np.zeros(0, int)])
-        cat_seg = np.concatenate([np.full(w, i) for i, (_, w) in enumerate(layout.category_spans)]
+        cat_idx = np.concatenate([np.arange(s, s + w) for s, w in layout.cond_spans] or [np.zeros(0, int)])
+        cat_seg = np.concatenate([np.full(w, i) for i, (_, w) in enumerate(layout.cond_spans)]
                                  or [np.zeros(0, int)])
         self.category = Segments(cat_idx, cat_seg, device)
         order = np.concatenate([layout.tanh_idx, layout.softmax_idx])

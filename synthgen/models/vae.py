@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from synthgen.errors import ConfigError
-from synthgen.models.layers import LayoutOps, mlp
+from synthgen.models.layers import LayoutOps, gumbel_noise, mlp
 from synthgen.models.registry import register_model
 from synthgen.models.training import TorchModel, adam
 
@@ -96,6 +96,10 @@ class TVAEModel(TorchModel):
         idx = torch.as_tensor(self.layout.tanh_idx)
         noise = torch.randn(n, len(idx), generator=gen) * self.decoder.sigma.detach().cpu()[idx]
         raw[:, idx] = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
+        # draw each one-hot block from the decoder's categorical distribution (Gumbel-max) rather
+        # than taking its argmax, which would all but erase rare categories and null indicators
+        soft = torch.as_tensor(self.layout.softmax_idx)
+        raw[:, soft] += gumbel_noise((n, len(soft)), generator=gen)
         return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

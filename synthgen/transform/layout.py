@@ -9,6 +9,8 @@ import numpy as np
 
 #: span kinds: a normalized value (tanh), a mode indicator, a category one-hot, a null indicator
 SPAN_KINDS = ("value", "mode", "category", "null")
+#: span kinds a conditional model conditions on (and training-by-sampling balances)
+COND_KINDS = ("category", "null")
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,7 @@ class Span:
     Attributes:
         width: number of matrix columns in the block.
         activation: ``"tanh"`` (a normalized value) or ``"softmax"`` (a one-hot block).
-        kind: one of ``SPAN_KINDS``; ``"category"`` spans are the ones a GAN conditions on.
+        kind: one of ``SPAN_KINDS``; ``COND_KINDS`` spans are the ones a GAN conditions on.
         column: index of the source column (models may group spans by it, never name it).
     """
 
@@ -47,10 +49,12 @@ class OutputLayout:
             [np.full(s.width, i) for i, (s, _) in enumerate(softmax)] or [np.zeros(0, dtype=int)]
         ).astype(np.int64)
         self.n_softmax = len(softmax)
-        cats = [(s, st) for s, st in softmax if s.kind == "category"]
-        #: (start, width) of each category span: the conditional vector is their concatenation
-        self.category_spans = [(int(st), s.width) for s, st in cats]
-        self.cond_dim = sum(w for _, w in self.category_spans)
+        conds = [(s, st) for s, st in softmax if s.kind in COND_KINDS]
+        #: (start, width) of each category or null span: the conditional vector is their concatenation
+        self.cond_spans = [(int(st), s.width) for s, st in conds]
+        #: (column, kind) of each cond span, to find the span a condition refers to
+        self.cond_keys = [(s.column, s.kind) for s, _ in conds]
+        self.cond_dim = sum(w for _, w in self.cond_spans)
 
     def to_dict(self) -> dict[str, Any]:
         return {"spans": [asdict(s) for s in self.spans]}

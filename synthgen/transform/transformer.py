@@ -134,22 +134,19 @@ class TabularTransformer:
         return pd.DataFrame(columns)
 
     def category_index(self, column: str, value: Any) -> tuple[int, int] | None:
-        """(category-span number, offset) of ``value`` in ``column``, or None if not categorical.
+        """(cond-span number, offset) of ``value`` in ``column``, or None if not categorical.
 
         Raises:
             KeyError: ``value`` is not a known category of ``column``.
         """
-        spec_names = self.schema.names
-        span_no = 0
-        for name, enc in zip(spec_names, self._encoders, strict=True):
-            if isinstance(enc, OneHot):
-                if name == column:
-                    code = enc.codes(np.array([value], dtype=object))[0]
-                    if code < 0:
-                        raise KeyError(value)
-                    return span_no, int(code)
-                span_no += 1
-        return None
+        col = self.schema.names.index(column)
+        enc = self._encoders[col]
+        if not isinstance(enc, OneHot):
+            return None
+        code = enc.codes(np.array([value], dtype=object))[0]
+        if code < 0:
+            raise KeyError(value)
+        return self.layout.cond_keys.index((col, "category")), int(code)
 
     def categories(self, column: str) -> list[Any] | None:
         """Known categories of a categorical/boolean column (None for numeric columns)."""

@@ -142,7 +142,7 @@ def test_one_step_moves_every_parameter(name, matrix, adult_transformer, tiny):
 
 def test_marginals_reproduce_category_shares(fitted, matrix, adult_transformer):
     out = fitted["marginals"].sample(20_000, seed=0)
-    start, width = adult_transformer.layout.category_spans[-1]  # income
+    start, width = adult_transformer.layout.cond_spans[-1]  # income
     real = matrix[:, start : start + width].mean(axis=0)
     fake = out[:, start : start + width].mean(axis=0)
     np.testing.assert_allclose(fake, real, atol=0.02)
@@ -256,11 +256,11 @@ def test_conditional_loss_is_cross_entropy_of_the_asked_span(layout, raw):
     gen = torch.Generator().manual_seed(1)
     pos = torch.randint(layout.cond_dim, (raw.shape[0],), generator=gen)
     cond = F.one_hot(pos, layout.cond_dim).float()
-    offsets = np.cumsum([0] + [w for _, w in layout.category_spans])
+    offsets = np.cumsum([0] + [w for _, w in layout.cond_spans])
     want = []
     for i, p in enumerate(pos.tolist()):
         j = int(np.searchsorted(offsets, p, side="right") - 1)
-        start, width = layout.category_spans[j]
+        start, width = layout.cond_spans[j]
         target = torch.tensor([p - offsets[j]])
         want.append(F.cross_entropy(raw[i : i + 1, start : start + width], target))
     torch.testing.assert_close(ops.conditional_loss(raw, cond), torch.stack(want).mean())
@@ -289,7 +289,7 @@ def test_conditional_sampler_rows_have_the_category(layout, adult_matrix):
     torch.testing.assert_close(cond, F.one_hot(pos, layout.cond_dim).float())
     rows = sampler.rows_for(pos, gen)
     cat_columns = torch.as_tensor(
-        np.concatenate([np.arange(s, s + w) for s, w in layout.category_spans])
+        np.concatenate([np.arange(s, s + w) for s, w in layout.cond_spans])
     )
     assert (data[rows, cat_columns[pos]] == 1).all()
     assert len(torch.unique(pos)) > 0.8 * layout.cond_dim  # log-frequency reaches rare categories
@@ -301,7 +301,7 @@ def test_conditional_sampler_frequencies(layout, adult_matrix):
     freq = sampler.frequencies
     assert freq.shape == (layout.cond_dim,)
     torch.testing.assert_close(freq.sum(), torch.tensor(1.0))
-    start, width = layout.category_spans[0]
-    n_spans = len(layout.category_spans)
+    start, width = layout.cond_spans[0]
+    n_spans = len(layout.cond_spans)
     want = torch.as_tensor(adult_matrix[:, start : start + width].mean(axis=0)) / n_spans
     torch.testing.assert_close(freq[:width], want.float())

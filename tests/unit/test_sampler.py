@@ -105,7 +105,7 @@ def test_cond_index_points_at_the_category(ctgan):
         ("native-country", "Mexico"),
     ]:
         index = ctgan._cond_index({column: value})
-        cat_columns = np.concatenate([np.arange(s, s + w) for s, w in layout.category_spans])
+        cat_columns = np.concatenate([np.arange(s, s + w) for s, w in layout.cond_spans])
         row = np.zeros((1, layout.dim), dtype=np.float32)
         row[0, cat_columns[index]] = 1.0
         assert tr.inverse_transform(row)[column].iloc[0] == value

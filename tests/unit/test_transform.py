@@ -140,7 +140,7 @@ def test_rare_far_tail_value_round_trips():
 def test_unseen_category_encodes_to_zeros(adult):
     tr = TabularTransformer().fit(adult, TableSchema.detect(adult))
     row = adult.iloc[:1].assign(race="Martian")
-    start, width = tr.layout.category_spans[tr.category_index("race", "White")[0]]
+    start, width = tr.layout.cond_spans[tr.category_index("race", "White")[0]]
     assert tr.transform(row)[0, start : start + width].sum() == 0
 
 
@@ -162,12 +162,12 @@ def test_layout_is_consistent(table, table_trip):
         assert span.kind in expected, (span, kind)
     null_columns = {schema.columns[s.column].name for s in layout.spans if s.kind == "null"}
     assert null_columns == {"age", "score", "signup"}  # only numeric columns that had nulls
-    cats = [s for s in layout.spans if s.kind == "category"]
-    assert layout.cond_dim == sum(s.width for s in cats)
-    assert [w for _, w in layout.category_spans] == [s.width for s in cats]
-    assert len(layout.category_spans) == sum(
+    conds = [s for s in layout.spans if s.kind in ("category", "null")]
+    assert layout.cond_dim == sum(s.width for s in conds)
+    assert [w for _, w in layout.cond_spans] == [s.width for s in conds]
+    assert len(layout.cond_spans) == sum(
         c.kind in ("categorical", "boolean") for c in schema.columns
-    )
+    ) + len(null_columns)
     assert layout.n_softmax == sum(s.activation == "softmax" for s in layout.spans)
 
 
@@ -209,7 +209,7 @@ def test_dict_round_trip_gives_identical_output(table):
 def test_category_lookup(adult, adult_transformer, adult_matrix):
     tr = adult_transformer
     span_no, offset = tr.category_index("income", ">50K")
-    start, width = tr.layout.category_spans[span_no]
+    start, width = tr.layout.cond_spans[span_no]
     assert tr.categories("income")[offset] == ">50K"
     rich = (adult["income"] == ">50K").to_numpy()
     assert 0 < rich.sum() < len(adult)
