@@ -10,7 +10,7 @@ from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.conditional import ConditionalSampler
-from synthgen.models.layers import LayoutOps, mlp, residual_net
+from synthgen.models.layers import LayoutOps, mlp, residual_net, sample_gumbel, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import TorchModel, adam
 
@@ -164,21 +164,21 @@ class CTGANModel(TorchModel):
             delattr(self, attr)
         self.generator.eval()
 
-    def _sample(self, n: int, gen: torch.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         device = next(self.generator.parameters()).device
-        z = torch.randn(n, self.config.embedding_dim, generator=gen).to(device)
+        z = sample_normal(rng, (n, self.config.embedding_dim))
         if self.layout.cond_dim:
             if cond_index is None:
-                pos = torch.multinomial(self.cond_frequencies.cpu(), n, replacement=True, generator=gen)
+                freq = self.cond_frequencies.double().cpu().numpy()
+                pos = torch.from_numpy(rng.choice(len(freq), size=n, p=freq / freq.sum()))
             else:
                 pos = torch.full((n,), cond_index, dtype=torch.long)
-            z = torch.cat([z, nn.functional.one_hot(pos, self.layout.cond_dim).float().to(device)], dim=1)
-        raw = self.generator(z)
-        ops = LayoutOps(self.layout, device)
-        logits = raw[:, ops.softmax.index]
-        gumbel = -torch.empty(logits.shape).exponential_(generator=gen).log().to(device)
-        out = ops._assemble(torch.tanh(raw[:, ops.tanh_idx]), (logits + gumbel) / self.config.tau)
-        return out.cpu().numpy()
+            z = torch.cat([z, nn.functional.one_hot(pos, self.layout.cond_dim).float()], dim=1)
+        raw = self.generator(z.to(device)).cpu()
+        soft = torch.as_tensor(self.layout.softmax_idx)
+        raw[:, torch.as_tensor(self.layout.tanh_idx)] = torch.tanh(raw[:, torch.as_tensor(self.layout.tanh_idx)])
+        raw[:, soft] += sample_gumbel(rng, (n, len(soft)))  # Gumbel-max: decoded by argmax
+        return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         state = {f"generator.{k}": v.detach().cpu() for k, v in self.generator.state_dict().items()}

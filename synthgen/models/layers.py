@@ -118,9 +118,19 @@ class LayoutOps:
         return gauss - (target[:, self.softmax.index] * logp).sum()
 
 
-def gumbel_noise(shape: torch.Size | tuple[int, ...], *, device: torch.device | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard Gumbel noise, -log(-log(U)) (faster than exponential_ on CPU)."""
-    u = torch.rand(shape, generator=generator).to(device) if generator is not None \
-        else torch.rand(shape, device=device)
+def sample_gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard Gumbel noise drawn from a numpy generator (for sampling)."""
+    u = rng.random(shape, dtype=np.float32)
+    np.clip(u, 1e-10, 1 - 1e-7, out=u)
+    return torch.from_numpy(-np.log(-np.log(u)))
+
+
+def sample_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal noise drawn from a numpy generator (for sampling)."""
+    return torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+
+
+def gumbel_noise(shape: torch.Size | tuple[int, ...], *, device: torch.device | None = None) -> torch.Tensor:
+    """Standard Gumbel noise from torch's global RNG, -log(-log(U)) (faster than exponential_ on CPU)."""
+    u = torch.rand(shape, device=device)
     return -torch.log(-torch.log(u.clamp_(1e-10, 1 - 1e-7)))

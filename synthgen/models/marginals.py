@@ -41,7 +41,7 @@ class MarginalsModel(Model):
                 self.tables[f"quant.{i}"] = torch.as_tensor(table)
         self.history = [{"epoch": 1}]
 
-    def _sample(self, n: int, gen: torch.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         layout = self.layout
         out = np.zeros((n, layout.dim), dtype=np.float32)
         rows = np.arange(n)
@@ -49,13 +49,12 @@ class MarginalsModel(Model):
         for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
             if span.activation == "softmax":
                 if i not in picks:
-                    picks[i] = torch.multinomial(self.tables[f"freq.{i}"], n, True, generator=gen).numpy()
+                    picks[i] = _choice(rng, self.tables[f"freq.{i}"], n)
                 out[rows, start + picks[i]] = 1.0
             else:
-                picks[i + 1] = mode = torch.multinomial(self.tables[f"freq.{i + 1}"], n, True,
-                                                        generator=gen).numpy()
+                picks[i + 1] = mode = _choice(rng, self.tables[f"freq.{i + 1}"], n)
                 table = self.tables[f"quant.{i}"].numpy()
-                pos = torch.rand(n, generator=gen, dtype=torch.float64).numpy() * (table.shape[1] - 1)
+                pos = rng.random(n) * (table.shape[1] - 1)
                 lo = np.floor(pos).astype(int)
                 hi = np.minimum(lo + 1, table.shape[1] - 1)
                 frac = pos - lo
@@ -67,6 +66,11 @@ class MarginalsModel(Model):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tables = dict(tensors)
+
+
+def _choice(rng: np.random.Generator, freq: torch.Tensor, n: int) -> np.ndarray:
+    p = freq.double().numpy()
+    return rng.choice(len(p), size=n, p=p / p.sum())
 
 
 register_model("marginals", MarginalsModel)

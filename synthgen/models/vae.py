@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from synthgen.errors import ConfigError
-from synthgen.models.layers import LayoutOps, gumbel_noise, mlp
+from synthgen.models.layers import LayoutOps, mlp, sample_gumbel, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import TorchModel, adam
 
@@ -89,17 +89,16 @@ class TVAEModel(TorchModel):
         del self.encoder, self._opt
         self.decoder.eval()
 
-    def _sample(self, n: int, gen: torch.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         device = self.decoder.sigma.device
-        z = torch.randn(n, self.config.embedding_dim, generator=gen).to(device)
-        raw = self.decoder(z).cpu()
+        raw = self.decoder(sample_normal(rng, (n, self.config.embedding_dim)).to(device)).cpu()
         idx = torch.as_tensor(self.layout.tanh_idx)
-        noise = torch.randn(n, len(idx), generator=gen) * self.decoder.sigma.detach().cpu()[idx]
+        noise = sample_normal(rng, (n, len(idx))) * self.decoder.sigma.detach().cpu()[idx]
         raw[:, idx] = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
         # draw each one-hot block from the decoder's categorical distribution (Gumbel-max) rather
         # than taking its argmax, which would all but erase rare categories and null indicators
         soft = torch.as_tensor(self.layout.softmax_idx)
-        raw[:, soft] += gumbel_noise((n, len(soft)), generator=gen)
+        raw[:, soft] += sample_gumbel(rng, (n, len(soft)))
         return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

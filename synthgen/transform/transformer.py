@@ -115,19 +115,20 @@ class TabularTransformer:
         layout, schema = self.layout, self.schema
         columns: dict[str, Any] = {}
         cursor = 0
+        matrix = np.ascontiguousarray(matrix.T)  # one column per row: fast slicing and argmax
         for spec, enc, info in zip(schema.columns, self._encoders, self._columns, strict=True):
             if isinstance(enc, ModeNormalizer):
-                alpha = matrix[:, cursor].astype(np.float64)
-                mode = matrix[:, cursor + 1: cursor + 1 + enc.n_modes].argmax(axis=1)
+                alpha = matrix[cursor].astype(np.float64)
+                mode = matrix[cursor + 1: cursor + 1 + enc.n_modes].argmax(axis=0)
                 values = np.clip(enc.inverse(alpha, mode), info["min"], info["max"])
                 cursor += 1 + enc.n_modes
-                null = np.zeros(len(matrix), dtype=bool)
+                null = np.zeros(matrix.shape[1], dtype=bool)
                 if info["nullable"]:
-                    null = matrix[:, cursor + 1] > matrix[:, cursor]
+                    null = matrix[cursor + 1] > matrix[cursor]
                     cursor += 2
                 columns[spec.name] = _restore_numeric(values, null, spec)
             else:
-                index = matrix[:, cursor: cursor + len(enc.categories)].argmax(axis=1)
+                index = matrix[cursor: cursor + len(enc.categories)].argmax(axis=0)
                 columns[spec.name] = _restore_categories(enc.inverse(index), spec)
                 cursor += len(enc.categories)
         assert cursor == layout.dim
