@@ -78,12 +78,14 @@ class Sampler:
         self._parse_conditions(conditions or {})  # fail before any output appears
         bar = tqdm(total=n, unit="row", desc="sample", disable=not progress, dynamic_ncols=True)
         pending: list[pd.DataFrame] = []
+        pending_rows = 0
         with TableWriter(path, force=force) as writer:
             for part in self.iter_chunks(n, seed=seed, conditions=conditions):
                 pending.append(part)
-                if sum(len(p) for p in pending) >= chunk_rows:
+                pending_rows += len(part)
+                if pending_rows >= chunk_rows:
                     writer.write(pd.concat(pending, ignore_index=True))
-                    pending = []
+                    pending, pending_rows = [], 0
                 bar.update(len(part))
             if pending or writer.rows == 0:
                 writer.write(pd.concat(pending, ignore_index=True) if pending else self.sample(0))

@@ -175,8 +175,8 @@ class CTGANModel(TorchModel):
                 pos = torch.full((n,), cond_index, dtype=torch.long)
             z = torch.cat([z, nn.functional.one_hot(pos, self.layout.cond_dim).float()], dim=1)
         raw = self.generator(z.to(device)).cpu()
-        soft = torch.as_tensor(self.layout.softmax_idx)
-        raw[:, torch.as_tensor(self.layout.tanh_idx)] = torch.tanh(raw[:, torch.as_tensor(self.layout.tanh_idx)])
+        soft, tanh = torch.as_tensor(self.layout.softmax_idx), torch.as_tensor(self.layout.tanh_idx)
+        raw[:, tanh] = torch.tanh(raw[:, tanh])
         raw[:, soft] += sample_gumbel(rng, (n, len(soft)))  # Gumbel-max: decoded by argmax
         return raw.numpy()
 
