@@ -118,7 +118,7 @@ class TableWriter:
         if self.format == "parquet":
             table = pa.Table.from_pandas(chunk, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._tmp, table.schema)
+                self._parquet = pq.ParquetWriter(self._tmp, _typed_schema(table.schema))
             self._parquet.write_table(table.cast(self._parquet.schema))
         else:
             if self._csv is None:
@@ -137,6 +137,18 @@ class TableWriter:
                 self._csv.close()
         finally:
             self._ctx.__exit__(exc_type, exc, tb)
+
+
+def _typed_schema(schema: pa.Schema) -> pa.Schema:
+    """A first chunk's schema with all-null text columns typed as strings.
+
+    pandas gives an object column that holds only nulls no type, and a Parquet file keeps the
+    first chunk's schema; later chunks with text in that column would then fail to append.
+    """
+    for i, field in enumerate(schema):
+        if pa.types.is_null(field.type):
+            schema = schema.set(i, field.with_type(pa.string()))
+    return schema
 
 
 def _open_text(path: Path, compression: str | None) -> IO[str]:

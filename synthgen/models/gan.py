@@ -10,7 +10,7 @@ from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.conditional import ConditionalSampler
-from synthgen.models.layers import LayoutOps, mlp, residual_net, sample_gumbel, sample_normal
+from synthgen.models.layers import FoldedResidualNet, LayoutOps, mlp, residual_net, sample_gumbel, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import TorchModel, adam
 
@@ -92,6 +92,7 @@ class CTGANModel(TorchModel):
     name = "ctgan"
     Config = CTGANConfig
     conditional = True
+    _folded: FoldedResidualNet | None = None  # inference form of the generator, built on first sample
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
         cfg, layout = self.config, self.layout
@@ -163,18 +164,21 @@ class CTGANModel(TorchModel):
         for attr in ("discriminator", "_opt_g", "_opt_d"):
             delattr(self, attr)
         self.generator.eval()
+        self._folded = None
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         device = next(self.generator.parameters()).device
-        z = sample_normal(rng, (n, self.config.embedding_dim))
+        if self._folded is None:
+            self._folded = FoldedResidualNet(self.generator, self.config.embedding_dim)
+        z = sample_normal(rng, (n, self.config.embedding_dim)).to(device)
+        pos: torch.Tensor | int | None = None
         if self.layout.cond_dim:
-            if cond_index is None:
+            if cond_index is not None:
+                pos = cond_index
+            else:  # conditions as often as in the training data, as CTGAN samples
                 freq = self.cond_frequencies.double().cpu().numpy()
-                pos = torch.from_numpy(rng.choice(len(freq), size=n, p=freq / freq.sum()))
-            else:
-                pos = torch.full((n,), cond_index, dtype=torch.long)
-            z = torch.cat([z, nn.functional.one_hot(pos, self.layout.cond_dim).float()], dim=1)
-        raw = self.generator(z.to(device)).cpu()
+                pos = torch.from_numpy(rng.choice(len(freq), size=n, p=freq / freq.sum())).to(device)
+        raw = self._folded(z, pos).cpu()
         soft, tanh = torch.as_tensor(self.layout.softmax_idx), torch.as_tensor(self.layout.tanh_idx)
         raw[:, tanh] = torch.tanh(raw[:, tanh])
         raw[:, soft] += sample_gumbel(rng, (n, len(soft)))  # Gumbel-max: decoded by argmax
@@ -191,6 +195,7 @@ class CTGANModel(TorchModel):
         self.generator.load_state_dict({k.removeprefix("generator."): v for k, v in tensors.items()
                                         if k.startswith("generator.")})
         self.generator.eval()
+        self._folded = None
         self.cond_frequencies = tensors["cond_frequencies"]
 
 

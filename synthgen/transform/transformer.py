@@ -37,12 +37,13 @@ class TabularTransformer:
         self._columns: list[dict[str, Any]] = []
         self._encoders: list[ModeNormalizer | OneHot] = []
         self._layout: OutputLayout | None = None
+        self._tables: dict[str, pd.Series] = {}  # decoding tables of categorical columns
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: pd.DataFrame, schema: TableSchema) -> TabularTransformer:
         """Learn encoders for every column of ``schema`` from ``df``."""
         self.schema = schema
-        self._columns, self._encoders = [], []
+        self._columns, self._encoders, self._tables = [], [], {}
         for i, spec in enumerate(schema.columns):
             series = df[spec.name]
             if spec.kind in NUMERIC_KINDS:
@@ -126,13 +127,22 @@ class TabularTransformer:
                 if info["nullable"]:
                     null = matrix[cursor + 1] > matrix[cursor]
                     cursor += 2
-                columns[spec.name] = _restore_numeric(values, null, spec)
+                columns[spec.name] = _restore_numeric(values, null, spec, info["nullable"])
             else:
                 index = matrix[cursor: cursor + len(enc.categories)].argmax(axis=0)
-                columns[spec.name] = _restore_categories(enc.inverse(index), spec)
+                columns[spec.name] = self._category_table(spec, enc).take(index).reset_index(drop=True)
                 cursor += len(enc.categories)
         assert cursor == layout.dim
         return pd.DataFrame(columns)
+
+    def _category_table(self, spec: ColumnSpec, enc: OneHot) -> pd.Series:
+        """The column's categories, already in its output dtype (decoding is then one ``take``)."""
+        table = self._tables.get(spec.name)
+        if table is None:
+            values = np.empty(len(enc.categories), dtype=object)
+            values[:] = [np.nan if c is None else c for c in enc.categories]
+            table = self._tables[spec.name] = _astype(pd.Series(values, dtype=object), spec.dtype)
+        return table
 
     def category_index(self, column: str, value: Any) -> tuple[int, int] | None:
         """(cond-span number, offset) of ``value`` in ``column``, or None if not categorical.
@@ -196,7 +206,7 @@ def _to_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
     return ns
 
 
-def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec) -> pd.Series:
+def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec, nullable: bool) -> pd.Series:
     if spec.kind == "datetime":
         stamps = pd.Series(pd.to_datetime(np.round(values).astype(np.int64), unit="ns"))
         stamps[null] = pd.NaT
@@ -209,8 +219,11 @@ def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec) -> 
         return stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else stamps
     if spec.kind == "integer":
         values = np.round(values)
+    if null.any():
+        values = np.where(null, np.nan, values)
     series = pd.Series(values)
-    series[null] = np.nan
+    if nullable and pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(spec.dtype)):
+        return series.astype("Int64")  # every chunk gets the same dtype, nulls drawn or not
     return _astype(series, spec.dtype)
 
 
@@ -221,12 +234,6 @@ def _format_resolution(fmt: str) -> str:
         if any(code in fmt for code in codes):
             return unit
     return "D"
-
-
-def _restore_categories(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
-    series = pd.Series(values, dtype=object)
-    series[series.isna()] = np.nan
-    return _astype(series, spec.dtype)
 
 
 def _astype(series: pd.Series, dtype: str) -> pd.Series:

@@ -162,3 +162,14 @@ def test_table_writer_refuses_overwrite(tmp_path, frame):
 def test_table_writer_unknown_suffix(tmp_path):
     with pytest.raises(SynthgenError, match="unknown table format"):
         TableWriter(tmp_path / "out.json")
+
+
+def test_parquet_text_column_all_null_in_the_first_chunk(tmp_path):
+    path = tmp_path / "out.parquet"
+    first = pd.DataFrame({"city": pd.Series([None, None], dtype=object), "n": [1, 2]})
+    second = pd.DataFrame({"city": pd.Series(["Oslo", None], dtype=object), "n": [3, 4]})
+    with TableWriter(path) as writer:
+        writer.write(first)
+        writer.write(second)
+    back = pd.read_parquet(path)
+    assert back["city"].tolist()[2] == "Oslo" and back["city"].isna().sum() == 3

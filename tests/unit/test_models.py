@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from synthgen.errors import ConfigError, NotFittedError
 from synthgen.models import FitOptions, available_models, get_model
 from synthgen.models.conditional import ConditionalSampler
-from synthgen.models.layers import LayoutOps, Segments
+from synthgen.models.layers import FoldedResidualNet, LayoutOps, Segments, residual_net
 from synthgen.models.training import TorchModel, resolve_device
 
 MODELS = available_models()
@@ -305,3 +305,23 @@ def test_conditional_sampler_frequencies(layout, adult_matrix):
     n_spans = len(layout.cond_spans)
     want = torch.as_tensor(adult_matrix[:, start : start + width].mean(axis=0)) / n_spans
     torch.testing.assert_close(freq[:width], want.float())
+
+
+@pytest.mark.parametrize("hidden", [(32,), (32, 16), (8, 8, 8)])
+def test_folded_generator_equals_the_trained_net(hidden):
+    torch.manual_seed(0)
+    net = residual_net(12 + 5, hidden, 9)
+    for _ in range(3):  # give BatchNorm running statistics and affine parameters that matter
+        net(torch.randn(64, 17) * 3 + 1)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    folded = FoldedResidualNet(net, dense_dim=12)
+    z, pos = torch.randn(50, 12), torch.randint(5, (50,))
+    with torch.no_grad():
+        expected = net(torch.cat([z, F.one_hot(pos, 5).float()], dim=1))
+        same_for_all = net(torch.cat([z, F.one_hot(torch.full((50,), 3), 5).float()], dim=1))
+    torch.testing.assert_close(folded(z, pos), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(folded(z, 3), same_for_all, atol=1e-5, rtol=1e-5)

@@ -245,3 +245,17 @@ def test_mode_normalizer_finds_separate_modes():
     np.testing.assert_allclose(enc.inverse(alpha, mode), values, atol=1e-6)
     again = ModeNormalizer.from_dict(json.loads(json.dumps(enc.to_dict())))
     np.testing.assert_array_equal(again.means, enc.means)
+
+
+def test_nullable_columns_decode_to_one_dtype_with_or_without_nulls():
+    """Chunks of one sample must share dtypes (a Parquet file takes one schema)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"n": pd.array(rng.integers(0, 1000, 400), dtype="Int64"),
+                       "k": pd.array(rng.integers(0, 3, 400), dtype="Int64")})
+    df.loc[:9, ["n", "k"]] = pd.NA
+    tr = TabularTransformer(seed=0).fit(df, TableSchema.detect(df))
+    encoded = tr.transform(df, seed=0)
+    with_nulls, without = tr.inverse_transform(encoded[:20]), tr.inverse_transform(encoded[20:])
+    assert with_nulls["n"].isna().any() and not without["n"].isna().any()
+    assert with_nulls.dtypes.to_dict() == without.dtypes.to_dict()
+    assert str(without["n"].dtype) == "Int64"
