@@ -10,11 +10,12 @@ from synthgen.errors import (  # noqa: E402
     PrivacyError,
     SynthgenError,
 )
+from synthgen.evaluation import Evaluation, evaluate  # noqa: E402
 from synthgen.sampler import Sampler  # noqa: E402
 from synthgen.schema import ColumnSpec, TableSchema  # noqa: E402
 from synthgen.synthesizer import Synthesizer  # noqa: E402
 
 __all__ = [
-    "ColumnSpec", "ConfigError", "IntegrityError", "InvalidDataError", "NotFittedError", "PrivacyError",
-    "Sampler", "Synthesizer", "SynthgenError", "TableSchema", "__version__",
+    "ColumnSpec", "ConfigError", "Evaluation", "IntegrityError", "InvalidDataError", "NotFittedError", "PrivacyError",
+    "Sampler", "Synthesizer", "SynthgenError", "TableSchema", "__version__", "evaluate",
 ]
