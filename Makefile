@@ -18,4 +18,4 @@ lint:
 	$(PYTHON) -m ruff check synthgen tests benchmarks
 
 bench-quick:
-	$(PYTHON) benchmarks/speed.py --quick
+	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}

@@ -5,8 +5,8 @@ the real range, categories one-hot divided by sqrt(2) (a category mismatch costs
 range of one number does).
 
 * DCR share: for each synthetic row, is its closest training row nearer than its closest holdout
-  row? Training rows are subsampled to the holdout's size so that a generator that never saw
-  either set scores 0.5; ties count half. Above 0.5 means the synthetic rows sit closer to the
+  row? The larger of the two sets is subsampled to the other's size so that a generator that
+  never saw either set scores 0.5; ties count half. Above 0.5 means the synthetic rows sit closer to the
   rows the generator trained on.
 * Exact-copy rate: share of synthetic rows equal to some training row in every column, beside
   the same rate for holdout rows (real tables repeat rows too: that is the baseline).
@@ -33,17 +33,17 @@ def privacy(tables: Tables, *, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     featurizer = Featurizer(tables.schema, list(tables.train.columns), scaling="range").fit(tables.train)
     scale = _column_weights(featurizer)
-    n_side = min(len(tables.train), len(tables.test))
-    train = tables.train.iloc[rng.choice(len(tables.train), n_side, replace=False)]
+    n_side = min(len(tables.train), len(tables.test))  # equal sizes: 0.5 is then the ideal share
+    train = _subsample(tables.train, n_side, rng)
+    test = _subsample(tables.test, n_side, rng)
     synth = _subsample(tables.synthetic, PRIVACY_ROWS, rng)
-    enc = {k: featurizer.transform(df) * scale for k, df in
-           (("train", train), ("test", tables.test), ("synth", synth))}
+    enc = {k: featurizer.transform(df) * scale for k, df in (("train", train), ("test", test), ("synth", synth))}
     d_train, d_train2 = _nearest(enc["synth"], enc["train"], k=2)
     d_test, d_test2 = _nearest(enc["synth"], enc["test"], k=2)
     share = float(np.mean(d_train < d_test) + 0.5 * np.mean(d_train == d_test))
 
     members = _subsample(train, PRIVACY_ROWS, rng)
-    outsiders = _subsample(tables.test, PRIVACY_ROWS, rng)
+    outsiders = _subsample(test, PRIVACY_ROWS, rng)
     all_synth = featurizer.transform(tables.synthetic) * scale
     dist_in = _nearest(featurizer.transform(members) * scale, all_synth, k=1)[0]
     dist_out = _nearest(featurizer.transform(outsiders) * scale, all_synth, k=1)[0]

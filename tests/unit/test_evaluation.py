@@ -153,6 +153,12 @@ def test_copied_rows_raise_dcr_share_and_mia(parts):
     assert copied["nndr_median"] < fresh["nndr_median"]
 
 
+def test_dcr_share_is_one_half_when_the_holdout_is_larger(parts):
+    big_holdout = pd.concat([parts["train"].iloc[600:], parts["test"]], ignore_index=True)
+    fresh = privacy(tables(parts["other"], parts["train"].iloc[:600], big_holdout))
+    assert abs(fresh["dcr_train_share"] - 0.5) < 0.05
+
+
 def test_exact_match_rate_counts_nulls_as_equal():
     ref = pd.DataFrame({"a": [1, 2, None], "b": ["x", None, "z"]})
     rows = pd.DataFrame({"a": [1, 2, 3, None], "b": ["x", None, "x", "z"]})
