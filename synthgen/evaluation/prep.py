@@ -97,8 +97,19 @@ def numbers(series: pd.Series, kind: str) -> np.ndarray:
 
 
 def category_keys(series: pd.Series) -> np.ndarray:
-    """A categorical column as strings (null as its own key), so mixed types compare safely."""
-    return np.where(series.isna().to_numpy(), "\x00null", series.astype(str).to_numpy())
+    """A categorical column as strings (null as its own key), so mixed types compare safely.
+
+    Whole numbers print without a decimal point, so 13 and 13.0 (an int column that another
+    tool wrote as float) are the same category.
+    """
+    null = series.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+        text = np.where(whole, np.where(whole, values, 0).astype(np.int64).astype(str), values.astype(str))
+    else:
+        text = series.astype(str).to_numpy()
+    return np.where(null, "\x00null", text)
 
 
 class Featurizer:

@@ -159,6 +159,14 @@ def test_dcr_share_is_one_half_when_the_holdout_is_larger(parts):
     assert abs(fresh["dcr_train_share"] - 0.5) < 0.05
 
 
+def test_whole_floats_match_integer_categories():
+    from synthgen.evaluation.prep import category_keys
+
+    assert list(category_keys(pd.Series([13, 2, None], dtype="Int64"))) == ["13", "2", "\x00null"]
+    assert list(category_keys(pd.Series([13.0, 2.5, np.nan]))) == ["13", "2.5", "\x00null"]
+    assert list(category_keys(pd.Series([True, False]))) == ["True", "False"]
+
+
 def test_exact_match_rate_counts_nulls_as_equal():
     ref = pd.DataFrame({"a": [1, 2, None], "b": ["x", None, "z"]})
     rows = pd.DataFrame({"a": [1, 2, 3, None], "b": ["x", None, "x", "z"]})
