@@ -215,18 +215,18 @@ def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: 
 @main.command()
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
               show_default=True, help="Folder for the model file and the synthetic table.")
-@click.option("--model", "-m", type=click.Choice(_model_names()), default="ctgan", show_default=True)
+@click.option("--model", "-m", type=click.Choice(_model_names()), default="tvae", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default).")
 @click.option("--rows", "-n", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def demo(out: Path, model: str, epochs: int | None, rows: int, force: bool, quiet: bool) -> None:
-    """Train on the bundled Adult table, sample rows, and compare them with the real ones.
+    """Train on the bundled Adult table, sample rows, and evaluate them against held-out real rows.
 
     \b
     Example:
-      synthgen demo --model tvae --epochs 50 --out demo_out
+      synthgen demo --model ctgan --epochs 50 --out demo_out
     """
     from synthgen.demo import run_demo
 

@@ -115,3 +115,14 @@ def test_evaluate_refuses_to_overwrite(tmp_path: Path, adult_files) -> None:
     code, out = run("evaluate", "--real", adult_files["train"], "--synthetic", adult_files["synth"],
                     "--test", adult_files["test"], "--target", "income", "--json", existing)
     assert code == 1 and "already exists" in out and existing.read_text() == "{}"
+
+
+def test_demo_trains_samples_and_evaluates(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    code, text = run("demo", "--out", out, "--epochs", 1, "--rows", 2000, "-q")
+    assert code == 0, text
+    assert "utility.tstr.accuracy" in text and "evaluation.html" in text
+    assert {p.name for p in out.iterdir()} == {"adult-tvae.sgm", "adult-tvae-synthetic.csv", "evaluation.json",
+                                               "evaluation.html"}
+    code, text = run("demo", "--out", out, "--epochs", 1, "--rows", 2000, "-q")
+    assert code == 1 and "already exists" in text
