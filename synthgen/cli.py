@@ -70,7 +70,7 @@ def main() -> None:
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write (.sgm).")
-@click.option("--model", "-m", type=click.Choice(_model_names()), default="ctgan", show_default=True,
+@click.option("--model", "-m", type=click.Choice(_model_names()), default="tvae", show_default=True,
               help="Model family.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default: 300).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default: 500).")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from synthgen.errors import ConfigError
 from synthgen.models.layers import LayoutOps, mlp, sample_gumbel, sample_normal
@@ -16,20 +17,29 @@ from synthgen.models.training import TorchModel, adam
 
 @dataclass
 class TVAEConfig:
-    """Hyperparameters of the tabular VAE (defaults follow Xu et al. 2019)."""
+    """Hyperparameters of the tabular VAE.
+
+    Xu et al. (2019) and SDV use 128-wide layers; 384 is our default because on Adult (seed 0
+    split, TSTR MLP) it lifted AUC from 0.888 to 0.895 and accuracy from 0.834 to 0.839 (means of
+    two seeds) at about 2.5x the training time, still well under SDV CTGAN's. A higher
+    ``loss_factor`` (4) and weight averaging (``ema_decay`` 0.999) both scored worse there.
+    """
 
     epochs: int = 300
     batch_size: int = 500
     embedding_dim: int = 128
-    compress_dims: tuple[int, ...] = (128, 128)
-    decompress_dims: tuple[int, ...] = (128, 128)
+    compress_dims: tuple[int, ...] = (384, 384)
+    decompress_dims: tuple[int, ...] = (384, 384)
     lr: float = 1e-3
     weight_decay: float = 1e-5
     loss_factor: float = 2.0
+    ema_decay: float = 0.0  # > 0: sample from an exponential moving average of the decoder's weights
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay} (fix: 0.999, or 0 for none)")
 
 
 class Decoder(nn.Module):
@@ -60,6 +70,8 @@ class TVAEModel(TorchModel):
         self._opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self._batch = min(cfg.batch_size, data.shape[0])
         self._batches: list[torch.Tensor] = []
+        self._ema = (AveragedModel(self.decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+                     if cfg.ema_decay > 0 else None)
 
     def _steps_per_epoch(self) -> int:
         return -(-self._data.shape[0] // self._batch)
@@ -82,11 +94,15 @@ class TVAEModel(TorchModel):
         loss.backward()
         self._opt.step()
         self.decoder.sigma.data.clamp_(0.01, 1.0)
+        if self._ema is not None:
+            self._ema.update_parameters(self.decoder)
         return {"loss": loss, "reconstruction": rec, "kld": kld}
 
     def _teardown(self) -> None:
         super()._teardown()
-        del self.encoder, self._opt
+        if self._ema is not None:
+            self.decoder = self._ema.module
+        del self.encoder, self._opt, self._ema
         self.decoder.eval()
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:

@@ -174,6 +174,22 @@ def test_epochs_and_batch_size_positive(name, bad):
         get_model(name)(**bad)
 
 
+@pytest.mark.parametrize("decay", [-0.1, 1.0])
+def test_tvae_ema_decay_range(decay):
+    with pytest.raises(ConfigError, match="ema_decay"):
+        get_model("tvae")(ema_decay=decay)
+
+
+def test_tvae_samples_from_the_weight_average(matrix, adult_transformer, tiny):
+    layout = adult_transformer.layout
+    last = get_model("tvae")(**tiny("tvae", epochs=2)).fit(matrix, layout, FitOptions(seed=0))
+    averaged = get_model("tvae")(**tiny("tvae", epochs=2, ema_decay=0.9)).fit(matrix, layout, FitOptions(seed=0))
+    w_last, w_avg = last.state_tensors(), averaged.state_tensors()
+    assert w_last.keys() == w_avg.keys()
+    assert any(not torch.equal(w_last[k], w_avg[k]) for k in w_last)  # same run, other weights
+    assert averaged.sample(50, seed=0).shape == (50, layout.dim)
+
+
 def test_list_hyperparameters_become_tuples():
     model = get_model("ctgan")(generator_dim=[8, 8])
     assert model.config.generator_dim == (8, 8)
