@@ -214,6 +214,7 @@ def evaluate_run(result: dict[str, Any], sample_out: Path, train: pd.DataFrame, 
     result["figures"] = {
         "tstr_accuracy": u["tstr"]["accuracy"], "tstr_macro_f1": u["tstr"]["macro_f1"], "tstr_auc": u["tstr"]["auc"],
         "tstr_accuracy_std": u["tstr"]["accuracy_std"], "tstr_auc_std": u["tstr"]["auc_std"],
+        "tstr_macro_f1_std": u["tstr"]["macro_f1_std"],
         "boosting_tstr_auc": u["boosting"]["tstr"]["auc"], "quality": f["quality"],
         "column_shapes": f["column_shapes"], "column_pair_trends": f["column_pair_trends"],
         "detection_auc": f["detection_auc"], "dcr_train_share": p["dcr_train_share"],
@@ -242,6 +243,9 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [r["figures"][key] for r in ok]
             row[key] = statistics.fmean(values)
             row[key + "_spread"] = statistics.pstdev(values) if len(values) > 1 else None
+        if len(ok) == 1:  # one generator seed: show the spread over the evaluator's MLP seeds
+            for key in ("tstr_accuracy", "tstr_macro_f1", "tstr_auc"):
+                row[key + "_spread"] = ok[0]["figures"].get(key + "_std")
         rows.append(row)
     return rows
 
@@ -338,14 +342,15 @@ def version(package: str) -> str:
 
 
 def report(args: argparse.Namespace, rows: list[dict[str, Any]], results: list[dict[str, Any]],
-           started: float) -> tuple[str, dict[str, Any]]:
+           started: float, date: str | None = None) -> tuple[str, dict[str, Any]]:
     trtr = next((r["trtr"] for r in results if "trtr" in r), None)
     found = checks(rows)
+    date = date or datetime.now(UTC).isoformat(timespec="seconds")
     train_rows = next((r["train_rows"] for r in results if "train_rows" in r), None)
     head = [
         "# synthgen Adult benchmark" + (" (quick smoke run: figures not meaningful)" if args.quick else ""),
         "",
-        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')} (run took {(time.time() - started) / 60:.0f} min)",
+        f"- date: {date} (run took {(time.time() - started) / 60:.0f} min)",
         f"- machine: {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
         f"- python {platform.python_version()}, torch {version('torch')}, sdv {version('sdv')}, "
         f"ctgan {version('ctgan')}, synthgen {version('synthgen')}",
@@ -353,12 +358,14 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], results: list[d
         f"epochs: {args.epochs or 'each library default'}; generator seeds {args.seeds}; "
         f"evaluator MLP seeds {args.mlp_seeds}; sampling rows/s: median of {SAMPLE_REPEATS} calls of "
         f"{args.rows_sample:,} rows",
-        "- figures: mean over generator seeds (± spread across them when there are several); timings: median",
+        "- figures: mean over generator seeds, ± the spread across them (with one generator seed, the TSTR "
+        "spread is over the evaluator's MLP seeds); timings: median",
         "",
     ]
     lines = head + table(rows, trtr) + ["", "Targets (synthgen's best model by TSTR AUC):", ""]
     lines += [c["line"] for c in found]
-    data = {"args": vars(args), "rows": rows, "runs": results, "checks": found, "trtr": trtr}
+    data = {"args": vars(args), "rows": rows, "runs": results, "checks": found, "trtr": trtr,
+            "minutes": round((time.time() - started) / 60, 1), "date": date}
     return "\n".join(lines) + "\n", data
 
 
@@ -382,6 +389,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-rows", type=int, default=None, help="subsample the train split (default: all)")
     p.add_argument("--out", default=None, help="output folder for adult.md and adult.json "
                                                "(default benchmarks/results; quick: adult-quick.*)")
+    p.add_argument("--render", default=None, help="re-write the markdown from an earlier run's JSON, run nothing")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: LIBRARY:MODEL
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--sample-out", default=None, help=argparse.SUPPRESS)
@@ -399,6 +407,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     if args.one:
         print(RESULT_MARK + json.dumps(run_one(args)), flush=True)
+        return
+    if args.render:
+        earlier = json.loads(Path(args.render).read_text())
+        for key in ("seeds", "mlp_seeds", "epochs", "rows_sample", "quick"):
+            setattr(args, key, earlier["args"][key])
+        results = earlier["runs"]
+        text, _ = report(args, aggregate(results), results, time.time() - earlier.get("minutes", 0) * 60,
+                         earlier.get("date"))
+        write(Path(args.render).with_suffix(".md"), text)
+        print(text, end="")
         return
     started = time.time()
     runs = [tuple(x.split(":")) for x in args.only.split(",")] if args.only else RUNS
