@@ -342,7 +342,7 @@ def version(package: str) -> str:
 
 
 def report(args: argparse.Namespace, rows: list[dict[str, Any]], results: list[dict[str, Any]],
-           started: float, date: str | None = None) -> tuple[str, dict[str, Any]]:
+           started: float, date: str | None = None, note: str | None = None) -> tuple[str, dict[str, Any]]:
     trtr = next((r["trtr"] for r in results if "trtr" in r), None)
     found = checks(rows)
     date = date or datetime.now(UTC).isoformat(timespec="seconds")
@@ -358,6 +358,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], results: list[d
         f"epochs: {args.epochs or 'each library default'}; generator seeds {args.seeds}; "
         f"evaluator MLP seeds {args.mlp_seeds}; sampling rows/s: median of {SAMPLE_REPEATS} calls of "
         f"{args.rows_sample:,} rows",
+        *([f"- note: {note}"] if note else []),
         "- figures: mean over generator seeds, ± the spread across them (with one generator seed, the TSTR "
         "spread is over the evaluator's MLP seeds); timings: median",
         "",
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
             setattr(args, key, earlier["args"][key])
         results = earlier["runs"]
         text, _ = report(args, aggregate(results), results, time.time() - earlier.get("minutes", 0) * 60,
-                         earlier.get("date"))
+                         earlier.get("date"), earlier.get("note"))
         write(Path(args.render).with_suffix(".md"), text)
         print(text, end="")
         return

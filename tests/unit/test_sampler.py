@@ -119,9 +119,14 @@ def test_condition_on_integer_column(marginals, small_blocks):
 def test_condition_nobody_meets(marginals, small_blocks):
     with pytest.raises(
         SynthgenError,
-        match=r"no generated row met the conditions \{'education-num': 99\} "
+        match=r"no generated row met the conditions \{'age': 200\} "
         r"in 3,200 tries \(fix: relax the conditions\)",
     ):
+        marginals.sample(5, seed=0, conditions={"age": 200})
+
+
+def test_condition_on_an_unseen_value_of_a_discrete_integer(marginals):
+    with pytest.raises(ConfigError, match=r"column 'education-num' has no category 99 \(fix: use one of: "):
         marginals.sample(5, seed=0, conditions={"education-num": 99})
 
 

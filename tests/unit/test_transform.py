@@ -13,6 +13,7 @@ from synthgen.schema import ColumnSpec, TableSchema
 from synthgen.transform import OutputLayout, Span, TabularTransformer
 from synthgen.transform.encoders import ModeNormalizer, OneHot
 from synthgen.transform.layout import SPAN_KINDS
+from synthgen.transform.transformer import DISCRETE_INTEGER_VALUES
 
 #: round-trip error allowed on a continuous value, as a share of the column's std
 TOLERANCE = 1e-3
@@ -154,20 +155,19 @@ def test_layout_is_consistent(table, table_trip):
     assert len(layout.tanh_idx) + len(layout.softmax_idx) == layout.dim
     assert sorted(np.r_[layout.tanh_idx, layout.softmax_idx]) == list(range(layout.dim))
     schema = tr.schema
+    one_hot = {c.name for c in schema.columns if c.kind in ("categorical", "boolean")
+               or (c.kind == "integer" and table[c.name].nunique() <= DISCRETE_INTEGER_VALUES)}
+    assert "education-num" in one_hot and "age" not in one_hot
     for span in layout.spans:
-        kind = schema.columns[span.column].kind
-        expected = (
-            ("category",) if kind in ("categorical", "boolean") else ("value", "mode", "null")
-        )
-        assert span.kind in expected, (span, kind)
+        name = schema.columns[span.column].name
+        expected = ("category",) if name in one_hot else ("value", "mode", "null")
+        assert span.kind in expected, (span, name)
     null_columns = {schema.columns[s.column].name for s in layout.spans if s.kind == "null"}
     assert null_columns == {"age", "score", "signup"}  # only numeric columns that had nulls
     conds = [s for s in layout.spans if s.kind in ("category", "null")]
     assert layout.cond_dim == sum(s.width for s in conds)
     assert [w for _, w in layout.cond_spans] == [s.width for s in conds]
-    assert len(layout.cond_spans) == sum(
-        c.kind in ("categorical", "boolean") for c in schema.columns
-    ) + len(null_columns)
+    assert len(layout.cond_spans) == len(one_hot) + len(null_columns)
     assert layout.n_softmax == sum(s.activation == "softmax" for s in layout.spans)
 
 
@@ -245,6 +245,22 @@ def test_mode_normalizer_finds_separate_modes():
     np.testing.assert_allclose(enc.inverse(alpha, mode), values, atol=1e-6)
     again = ModeNormalizer.from_dict(json.loads(json.dumps(enc.to_dict())))
     np.testing.assert_array_equal(again.means, enc.means)
+
+
+def test_few_valued_integers_are_one_hot_and_exact():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"grade": rng.choice([1, 2, 3, 5, 8, 13], 500, p=[0.002, 0.2, 0.3, 0.2, 0.2, 0.098]),
+                       "wide": rng.integers(0, 1000, 500)})
+    df.loc[0, "grade"] = 1  # a rare edge value
+    tr = TabularTransformer(seed=0).fit(df, TableSchema.detect(df))
+    kinds = {tr.schema.columns[s.column].name: s.kind for s in tr.layout.spans}
+    assert kinds["grade"] == "category" and kinds["wide"] != "category"
+    assert tr.categories("grade") is not None and 1 in tr.categories("grade")
+    back = tr.inverse_transform(tr.transform(df, seed=0))
+    assert back["grade"].tolist() == df["grade"].tolist() and back["grade"].dtype == df["grade"].dtype
+    declared = TableSchema([ColumnSpec("grade", "integer", "int64", min_value=0, max_value=20),
+                            ColumnSpec("wide", "integer", "int64")])
+    assert TabularTransformer(seed=0).fit(df, declared).categories("grade") is None  # bounds given: a range
 
 
 def test_nullable_columns_decode_to_one_dtype_with_or_without_nulls():
