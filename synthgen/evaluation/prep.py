@@ -71,19 +71,24 @@ def _task(spec: ColumnSpec, values: pd.Series, task: str | None) -> Task:
         return task  # type: ignore[return-value]
     if task not in (None, "auto"):
         raise InvalidDataError(Problem(spec.name, f"unknown task {task!r}", "use classification or regression"))
-    if spec.kind in ("continuous",) or (spec.kind == "integer" and values.nunique() > 20):
+    if spec.kind in ("continuous", "datetime") or (spec.kind == "integer" and values.nunique() > 20):
         return "regression"
     return "classification"
 
 
 def split_holdout(df: pd.DataFrame, target: str, *, test_size: float = 0.2,
                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, holdout): a seeded split, stratified on the target when every class has 2+ rows."""
+    """(train, holdout): a seeded split, stratified on the target (nulls as a class) when both
+    sides can hold every class; otherwise a plain seeded split."""
+    import math
+
     from sklearn.model_selection import train_test_split
 
-    counts = df[target].value_counts(dropna=False)
-    stratify = df[target] if len(counts) > 1 and counts.min() >= 2 else None
-    train, test = train_test_split(df, test_size=test_size, stratify=stratify, random_state=seed)
+    keys = category_keys(df[target])
+    counts = pd.Series(keys).value_counts()
+    n_test = math.ceil(test_size * len(df))
+    fits = len(counts) > 1 and counts.min() >= 2 and min(n_test, len(df) - n_test) >= len(counts)
+    train, test = train_test_split(df, test_size=test_size, stratify=keys if fits else None, random_state=seed)
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 

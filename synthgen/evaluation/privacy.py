@@ -94,8 +94,11 @@ def exact_match_rate(rows: pd.DataFrame, reference: pd.DataFrame) -> float:
 
 
 def _nndr(d1: np.ndarray, d2: np.ndarray) -> float:
-    ratio = np.where(d2 > 0, d1 / np.where(d2 > 0, d2, 1), 1.0)
-    return float(np.median(ratio))
+    """Median nearest / second-nearest ratio; undefined (NaN) where there is no second neighbour."""
+    ratio = np.full(len(d1), np.nan)
+    has_two = np.isfinite(d2)
+    ratio[has_two] = np.where(d2[has_two] > 0, d1[has_two] / np.where(d2[has_two] > 0, d2[has_two], 1), 1.0)
+    return float(np.nanmedian(ratio)) if has_two.any() else float("nan")
 
 
 def _auc(dist_members: np.ndarray, dist_outsiders: np.ndarray) -> float:

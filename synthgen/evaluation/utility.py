@@ -74,6 +74,8 @@ def _scores(tables: Tables, train: pd.DataFrame, seed: int, model: str) -> dict[
     y_train = numbers(train[tables.target], tables.schema[tables.target].kind)
     y_test = numbers(tables.test[tables.target], tables.schema[tables.target].kind)
     keep, keep_test = ~np.isnan(y_train), ~np.isnan(y_test)
+    if keep.sum() < 2 or not keep_test.any():  # nothing to learn from or nothing to test on
+        return {"r2": float("nan"), "rmse": float("nan")}
     mean, std = float(y_train[keep].mean()), float(y_train[keep].std()) or 1.0
     pred = _fit_predict(model, featurizer.transform(train)[keep], (y_train[keep] - mean) / std,
                         featurizer.transform(tables.test)[keep_test], 0, seed)

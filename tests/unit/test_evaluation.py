@@ -194,3 +194,22 @@ def test_one_real_table_is_split(parts):
     result = evaluate(parts["train"], parts["other"], target="income", seeds=1, baselines=False)
     assert result["rows.test"] == 240 and result["rows.real"] == 960
     assert result["holdout"].startswith("split")
+
+
+def test_split_holdout_with_null_classes_and_many_small_classes():
+    nulls = pd.DataFrame({"x": range(20), "y": ["a"] * 8 + ["b"] * 8 + [None] * 4})
+    train, test = split_holdout(nulls, "y")
+    assert len(test) == 4 and test["y"].isna().sum() == 1  # stratified, null as its own class
+    many = pd.DataFrame({"x": range(60), "y": np.repeat(range(20), 3)})
+    train, test = split_holdout(many, "y")  # 12 holdout rows cannot hold 20 classes: plain split
+    assert len(train) == 48 and len(test) == 12
+
+
+def test_one_row_holdout_gives_no_nndr_instead_of_zero(parts):
+    result = privacy(tables(parts["train"], parts["other"], parts["test"].iloc[:1]))
+    assert math.isnan(result["nndr_median"]) and math.isnan(result["nndr_holdout_median"])
+
+
+def test_datetime_target_is_regression(parts):
+    df = parts["train"].assign(when=pd.date_range("2020-01-01", periods=len(parts["train"]), freq="h"))
+    assert check_tables(df, df, df, target="when").task == "regression"
