@@ -9,7 +9,7 @@ This is a benchmark, not a test: a MISS does not fail the run.
 
 Run (from the repository root; needs the ``sdv`` extra)::
 
-    PYTHONPATH=. python benchmarks/adult.py                      # defaults (300 epochs): ~35 min
+    PYTHONPATH=. python benchmarks/adult.py                      # defaults (300 epochs): ~25 min
     PYTHONPATH=. python benchmarks/adult.py --seeds 0,1,2        # three generator seeds each
     PYTHONPATH=. python benchmarks/adult.py --quick --out /tmp/b # CI smoke run: 2 epochs, 3,000 rows
 
