@@ -46,8 +46,7 @@ def fidelity(tables: Tables, *, seed: int = 0) -> dict:
         "column_pair_trends": round(pair_score, 4),
         "columns": {name: round(score, 4) for name, score in shapes.items()},
         "pairs": pairs,
-        "detection_auc": detection_auc(tables, model="boosting", seed=seed),
-        "detection_auc_logistic": detection_auc(tables, model="linear", seed=seed),
+        **detection_aucs(tables, seed=seed),
     }
 
 
@@ -166,12 +165,14 @@ def _contingency(ra: np.ndarray, rb: np.ndarray, sa: np.ndarray, sb: np.ndarray,
     return float(1 - 0.5 * np.abs(pr.reindex(index, fill_value=0) - ps.reindex(index, fill_value=0)).sum())
 
 
-def detection_auc(tables: Tables, *, model: str = "boosting", seed: int = 0) -> float:
-    """Cross-validated ROC AUC of a classifier telling real rows from synthetic ones (0.5 is ideal).
+def detection_aucs(tables: Tables, *, seed: int = 0) -> dict[str, float]:
+    """Cross-validated ROC AUC of classifiers telling real rows from synthetic ones (0.5 is ideal).
 
-    Balanced: up to DETECTION_ROWS rows from each side. Features are fitted on the real rows.
-    An AUC below 0.5 (chance, or synthetic rows that duplicate real ones, whose twins then carry
-    the other label in another fold) is reported as 0.5, as sdmetrics' detection metrics do.
+    ``detection_auc``: gradient boosting; ``detection_auc_logistic``: logistic regression, on
+    the same rows and features. Balanced: up to DETECTION_ROWS rows from each side; features
+    are fitted on the real rows. An AUC below 0.5 (chance, or synthetic rows that duplicate real
+    ones, whose twins then carry the other label in another fold) is reported as 0.5, as
+    sdmetrics' detection metrics do.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -179,18 +180,18 @@ def detection_auc(tables: Tables, *, model: str = "boosting", seed: int = 0) -> 
 
     rng = np.random.default_rng(seed)
     n = min(len(tables.train), len(tables.synthetic), DETECTION_ROWS)
+    if n < 5:
+        return {"detection_auc": float("nan"), "detection_auc_logistic": float("nan")}
     real = tables.train.iloc[rng.choice(len(tables.train), n, replace=False)]
     synth = tables.synthetic.iloc[rng.choice(len(tables.synthetic), n, replace=False)]
     featurizer = Featurizer(tables.schema, list(tables.train.columns)).fit(real)
     x = np.vstack([featurizer.transform(real), featurizer.transform(synth)])
     y = np.r_[np.zeros(n), np.ones(n)]
-    if n < 5:
-        return float("nan")
-    est = (HistGradientBoostingClassifier(random_state=seed) if model == "boosting"
-           else LogisticRegression(max_iter=1000))
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
-    auc = float(np.mean(cross_val_score(est, x, y, cv=folds, scoring="roc_auc")))
-    return round(max(auc, 0.5), 4)
+    models = {"detection_auc": HistGradientBoostingClassifier(random_state=seed),
+              "detection_auc_logistic": LogisticRegression(max_iter=1000)}
+    return {key: round(max(float(np.mean(cross_val_score(est, x, y, cv=folds, scoring="roc_auc"))), 0.5), 4)
+            for key, est in models.items()}
 
 
 def correlation_matrix(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:

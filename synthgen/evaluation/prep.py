@@ -14,9 +14,9 @@ import pandas as pd
 
 from synthgen.errors import InvalidDataError, Problem
 from synthgen.schema import ColumnSpec, TableSchema
+from synthgen.transform.transformer import NUMERIC_KINDS
 
 Task = Literal["classification", "regression"]
-NUMERIC_KINDS = ("continuous", "integer", "datetime")
 
 
 @dataclass(frozen=True)

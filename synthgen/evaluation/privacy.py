@@ -34,19 +34,16 @@ def privacy(tables: Tables, *, seed: int = 0) -> dict:
     featurizer = Featurizer(tables.schema, list(tables.train.columns), scaling="range").fit(tables.train)
     scale = _column_weights(featurizer)
     n_side = min(len(tables.train), len(tables.test))  # equal sizes: 0.5 is then the ideal share
-    train = _subsample(tables.train, n_side, rng)
-    test = _subsample(tables.test, n_side, rng)
-    synth = _subsample(tables.synthetic, PRIVACY_ROWS, rng)
-    enc = {k: featurizer.transform(df) * scale for k, df in (("train", train), ("test", test), ("synth", synth))}
-    d_train, d_train2 = _nearest(enc["synth"], enc["train"], k=2)
-    d_test, d_test2 = _nearest(enc["synth"], enc["test"], k=2)
-    share = float(np.mean(d_train < d_test) + 0.5 * np.mean(d_train == d_test))
-
-    members = _subsample(train, PRIVACY_ROWS, rng)
-    outsiders = _subsample(test, PRIVACY_ROWS, rng)
+    train = featurizer.transform(tables.train.iloc[_pick(len(tables.train), n_side, rng)]) * scale
+    test = featurizer.transform(tables.test.iloc[_pick(len(tables.test), n_side, rng)]) * scale
     all_synth = featurizer.transform(tables.synthetic) * scale
-    dist_in = _nearest(featurizer.transform(members) * scale, all_synth, k=1)[0]
-    dist_out = _nearest(featurizer.transform(outsiders) * scale, all_synth, k=1)[0]
+    synth = all_synth[_pick(len(all_synth), PRIVACY_ROWS, rng)]
+    d_train, d_train2 = _nearest(synth, train, k=2)
+    d_test, d_test2 = _nearest(synth, test, k=2)
+    share = float(np.mean(d_train < d_test) + 0.5 * np.mean(d_train == d_test))
+    # the attack: members and non-members (already in random order) scored against every synthetic row
+    dist_in = _nearest(train[:PRIVACY_ROWS], all_synth, k=1)[0]
+    dist_out = _nearest(test[:PRIVACY_ROWS], all_synth, k=1)[0]
     return {
         "dcr_train_share": round(share, 4),
         "dcr_train_median": round(float(np.median(d_train)), 4),
@@ -65,8 +62,9 @@ def _column_weights(featurizer: Featurizer) -> np.ndarray:
     return np.asarray([2 ** -0.5 if k == "onehot" else 1.0 for k in featurizer.feature_kinds()], np.float32)
 
 
-def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    return df if len(df) <= n else df.iloc[rng.choice(len(df), n, replace=False)]
+def _pick(rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to ``n`` distinct row positions out of ``rows``, in random order."""
+    return rng.choice(rows, min(n, rows), replace=False)
 
 
 def _nearest(queries: np.ndarray, points: np.ndarray, *, k: int) -> tuple[np.ndarray, ...]:

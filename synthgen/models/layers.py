@@ -72,6 +72,7 @@ class FoldedResidualNet:
         elif pos is not None:
             pre += nn.functional.embedding(pos, self.onehot)
         hidden: list[torch.Tensor] = []
+        last = len(self.from_hidden) - 1
         for k, weights in enumerate(self.from_hidden):
             out = pre[:, self.bounds[k]:self.bounds[k + 1]]
             if hidden:  # contiguous accumulator: addmm into a strided view is slow on CPU
@@ -79,10 +80,9 @@ class FoldedResidualNet:
                 for h, w in zip(hidden[1:], weights[1:], strict=True):
                     acc.addmm_(h, w)
                 out = acc.add_(out)
-            if k == len(self.from_hidden) - 1:
-                return out.contiguous()
-            hidden.append(torch.relu_(out))
-        raise AssertionError("unreachable")
+            if k < last:
+                hidden.append(torch.relu_(out))
+        return out.contiguous()
 
 
 def _fold_bn(fc: nn.Linear, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -126,12 +126,6 @@ class OneHot:
             codes[pd.isna(values)] = len(self.categories) - 1
         return codes
 
-    def inverse(self, index: np.ndarray) -> np.ndarray:
-        """Category values for the given indices, as an object array."""
-        table = np.empty(len(self.categories), dtype=object)
-        table[:] = self.categories
-        return table[index]
-
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
