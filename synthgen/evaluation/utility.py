@@ -25,24 +25,29 @@ VALIDATION_SHARE = 0.1
 
 @dataclass
 class Prepared:
-    """One side's features and labels (labels are class codes or standardized values)."""
+    """One training side, encoded once for every seed and model: features fitted on that side,
+    labels as class codes (classification) or standardized values (regression, ``scale``)."""
 
     x: np.ndarray
     y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    scale: tuple[float, float] = (0.0, 1.0)
 
 
 def utility(tables: Tables, *, seeds: int = 3, baselines: bool = True) -> dict:
     """TRTR and TSTR scores of the MLP (mean, std and per-seed), the gap, and baseline models."""
     out: dict = {"task": tables.task, "target": tables.target, "seeds": seeds, "model": _mlp_name()}
-    runs = {"trtr": tables.train, "tstr": tables.synthetic}
-    for side, train in runs.items():
-        per_seed = [_scores(tables, train, seed, "mlp") for seed in range(seeds)]
+    runs = {"trtr": _prepare(tables, tables.train), "tstr": _prepare(tables, tables.synthetic)}
+    for side, prepared in runs.items():
+        per_seed = [_scores(prepared, seed, "mlp") for seed in range(seeds)]
         out[side] = _summarize(per_seed)
     out["gap"] = {k: round(out["tstr"][k] - out["trtr"][k], 4) for k in out["trtr"] if not k.endswith("_std")
                   and isinstance(out["trtr"][k], float)}
     if baselines:
         for name in ("linear", "boosting"):
-            out[name] = {side: _scores(tables, train, 0, name) for side, train in runs.items()}
+            out[name] = {side: _scores(prepared, 0, name) for side, prepared in runs.items()}
     return out
 
 
@@ -60,26 +65,34 @@ def _summarize(per_seed: list[dict[str, float]]) -> dict:
     return out
 
 
-def _scores(tables: Tables, train: pd.DataFrame, seed: int, model: str) -> dict[str, float]:
+def _prepare(tables: Tables, train: pd.DataFrame) -> Prepared | None:
+    """Encode one training side and the holdout; None for a regression with no usable rows."""
     features = [c for c in tables.train.columns if c != tables.target]
     featurizer = Featurizer(tables.schema, features).fit(train)
     if tables.task == "classification":
         coder = LabelCoder(tables.train[tables.target], tables.test[tables.target])
         y_train, known = coder.encode(train[tables.target])
         y_test, test_known = coder.encode(tables.test[tables.target])
-        x_train, y_train = featurizer.transform(train)[known], y_train[known]
-        x_test, y_test = featurizer.transform(tables.test)[test_known], y_test[test_known]
-        proba = _fit_predict(model, x_train, y_train, x_test, len(coder.classes), seed)
-        return classification_scores(y_test, proba, len(coder.classes))
+        return Prepared(featurizer.transform(train)[known], y_train[known],
+                        featurizer.transform(tables.test)[test_known], y_test[test_known], len(coder.classes))
     y_train = numbers(train[tables.target], tables.schema[tables.target].kind)
     y_test = numbers(tables.test[tables.target], tables.schema[tables.target].kind)
     keep, keep_test = ~np.isnan(y_train), ~np.isnan(y_test)
     if keep.sum() < 2 or not keep_test.any():  # nothing to learn from or nothing to test on
-        return {"r2": float("nan"), "rmse": float("nan")}
+        return None
     mean, std = float(y_train[keep].mean()), float(y_train[keep].std()) or 1.0
-    pred = _fit_predict(model, featurizer.transform(train)[keep], (y_train[keep] - mean) / std,
-                        featurizer.transform(tables.test)[keep_test], 0, seed)
-    return regression_scores(y_test[keep_test], pred[:, 0] * std + mean)
+    return Prepared(featurizer.transform(train)[keep], (y_train[keep] - mean) / std,
+                    featurizer.transform(tables.test)[keep_test], y_test[keep_test], 0, (mean, std))
+
+
+def _scores(side: Prepared | None, seed: int, model: str) -> dict[str, float]:
+    if side is None:
+        return {"r2": float("nan"), "rmse": float("nan")}
+    out = _fit_predict(model, side.x, side.y, side.x_test, side.n_classes, seed)
+    if side.n_classes:
+        return classification_scores(side.y_test, out, side.n_classes)
+    mean, std = side.scale
+    return regression_scores(side.y_test, out[:, 0] * std + mean)
 
 
 def classification_scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict[str, float]:
