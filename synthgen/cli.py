@@ -77,28 +77,55 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same model on this machine.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="SDV single-table metadata JSON to use instead of detecting column kinds.")
+              help="SDV single-table metadata JSON to use instead of detecting column kinds; with "
+                   '"public": true its bounds, categories and nullable flags cost no DP budget.')
+@click.option("--epsilon", type=float, default=None,
+              help="Train with differential privacy (DP-SGD, Opacus) at this total epsilon.")
+@click.option("--delta", type=float, default=None, help="DP delta (default: at most 1/(10 n)).")
+@click.option("--max-grad-norm", type=float, default=1.0, show_default=True,
+              help="DP: per-sample gradient clipping norm.")
+@click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
+              help="DP: privacy accountant (prv is tighter and slower).")
+@click.option("--stats-share", type=float, default=None,
+              help="DP: share of epsilon for noisy bounds/categories of columns not declared public (e.g. 0.1).")
+@click.option("--deterministic", is_flag=True,
+              help="DP: seeded, reproducible noise for debugging. NOT FOR RELEASE.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def train(data: Path, out: Path, model: str, epochs: int | None, batch_size: int | None, seed: int,
-          device: str, metadata: Path | None, force: bool, quiet: bool) -> None:
+          device: str, metadata: Path | None, epsilon: float | None, delta: float | None, max_grad_norm: float,
+          accountant: str, stats_share: float | None, deterministic: bool, force: bool, quiet: bool) -> None:
     """Train a generator on DATA (CSV or Parquet) and save it as a model file.
 
     \b
     Example:
       synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
+      synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
     """
     from synthgen.io import check_writable
     from synthgen.synthesizer import Synthesizer
 
     check_writable(out, force=force)  # fail now, not after an hour of training
+    dp = {"epsilon": epsilon, "delta": delta, "max_grad_norm": max_grad_norm, "accountant": accountant,
+          "stats_share": stats_share, "deterministic": deterministic}
+    if epsilon is None:
+        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if dp[k] is not None]
+        given += ["--deterministic"] * deterministic
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
     synth = Synthesizer(model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                        metadata=metadata, progress=not quiet)
+                        metadata=metadata, progress=not quiet, **(dp if epsilon is not None else {}))
     synth.fit(data).save(out, force=force)
     s = synth.summary
     click.echo(f"trained {model} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
                f"({s['epochs']} epochs); model written to {out}")
+    if synth.ledger is not None:
+        led = synth.ledger
+        click.echo(f"differential privacy: epsilon {led['epsilon']:.3g} (target {led['epsilon_target']:g}), "
+                   f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
+        if deterministic:
+            click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
 
 
 def _parse_where(items: tuple[str, ...]) -> dict[str, str]:

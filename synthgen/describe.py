@@ -23,8 +23,28 @@ def describe_manifest(manifest: dict[str, Any]) -> str:
         lines.append(f"final losses   {last}")
     lines.append(f"columns ({len(columns)})")
     lines += [f"  {c['name']:<24} {c['kind']:<12} {c['dtype']}" for c in columns]
-    dp = privacy.get("differential_privacy")
-    lines.append("privacy        " + (f"epsilon={privacy['epsilon']}, delta={privacy['delta']}" if dp
-                                      else privacy["statement"]))
-    lines.append("taken from the data without noise: " + "; ".join(privacy.get("raw_quantities", [])))
+    lines += describe_privacy(privacy)
     return "\n".join(lines)
+
+
+def describe_privacy(privacy: dict[str, Any]) -> list[str]:
+    """The privacy ledger as text lines."""
+    raw = "taken from the data without noise: " + "; ".join(privacy.get("raw_quantities", []))
+    if not privacy.get("differential_privacy"):
+        return ["privacy        " + privacy["statement"], raw]
+    stats = privacy.get("domain_statistics", {})
+    lines = [
+        f"privacy        differentially private: epsilon={privacy['epsilon']:.4g} (target "
+        f"{privacy['epsilon_target']:g}), delta={privacy['delta']:.3g}, {privacy['accountant']} accountant",
+        f"  DP-SGD       Poisson sampling rate {privacy['sample_rate']:.4g} (expected batch "
+        f"{privacy['expected_batch_size']}), noise multiplier {privacy['noise_multiplier']:.4g}, "
+        f"clipping norm {privacy['max_grad_norm']:g}, {privacy['steps']} steps",
+        f"  domain stats {stats.get('histograms', 0)} noisy histograms, epsilon share {stats.get('epsilon_share')}, "
+        f"noise std {stats.get('noise_std', 0):.4g}, category threshold {stats.get('category_threshold')}",
+        f"  noise        {'secure (OS-seeded, Opacus secure mode)' if privacy.get('secure_noise') else 'SEEDED'}"
+        + (f"  *** {privacy['deterministic']} ***" if privacy.get("deterministic") else ""),
+    ]
+    sources: dict[str, dict[str, str]] = privacy.get("sources", {})
+    for column, parts in sources.items():
+        lines.append(f"  {column:<24} " + ", ".join(f"{k}: {v}" for k, v in parts.items()))
+    return [*lines, raw]

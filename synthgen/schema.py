@@ -33,7 +33,11 @@ class ColumnSpec:
         kind: one of ``KINDS``.
         dtype: pandas dtype of the input column, restored on sampling.
         datetime_format: strftime format when datetimes arrive as strings.
-        min_value / max_value: user-declared (public) bounds that widen the seen range.
+        min_value / max_value: user-declared bounds that widen the seen range.
+        categories: user-declared category set (categorical and boolean columns).
+        nullable: user-declared: whether the column may hold nulls.
+        public: the declarations above come from public knowledge, not from the private table,
+            so differentially private training may use them without spending budget.
     """
 
     name: str
@@ -42,9 +46,12 @@ class ColumnSpec:
     datetime_format: str | None = None
     min_value: float | None = None
     max_value: float | None = None
+    categories: list[Any] | None = None
+    nullable: bool | None = None
+    public: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and not (k == "public" and not v)}
 
 
 @dataclass
@@ -166,6 +173,7 @@ def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
                                        "use SDV single-table metadata JSON"))
     problems: list[Problem] = []
     specs: list[ColumnSpec] = []
+    public = meta.get("public") is True
     for i in _first_occurrences(df):
         name = df.columns[i]
         entry = columns.get(str(name))
@@ -174,6 +182,7 @@ def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
             continue
         spec = _spec_from_entry(df.iloc[:, i], str(name), entry, problems)
         if spec is not None:
+            _declared(spec, entry, public, problems)
             specs.append(spec)
     for name in columns:
         if name not in set(map(str, df.columns)):
@@ -206,6 +215,20 @@ def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any],
         problems.append(Problem(name, f"has sdtype {sdtype!r}, which synthgen does not model",
                                 "mask or drop it, or declare it numerical/categorical/boolean/datetime"))
     return None
+
+
+def _declared(spec: ColumnSpec, entry: dict[str, Any], public: bool, problems: list[Problem]) -> None:
+    """Copy the optional domain declarations (categories, nullable, public) onto ``spec``."""
+    categories = entry.get("categories")
+    if categories is not None:
+        if spec.kind not in ("categorical", "boolean") or not isinstance(categories, list) or not categories:
+            problems.append(Problem(spec.name, "'categories' must be a non-empty list on a categorical or "
+                                    "boolean column", "fix or remove 'categories'"))
+        else:
+            spec.categories = categories
+    if "nullable" in entry:
+        spec.nullable = bool(entry["nullable"])
+    spec.public = bool(entry.get("public", public))
 
 
 # ----------------------------------------------------------------------------- validation

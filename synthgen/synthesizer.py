@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from synthgen import __version__
 from synthgen.artifact import write_model_file
-from synthgen.errors import NotFittedError
+from synthgen.errors import ConfigError, NotFittedError
 from synthgen.io import TableLike, read_table
 from synthgen.models import FitOptions, Model, get_model
+from synthgen.privacy.domain import private_domain
+from synthgen.privacy.dp import DPSettings, Ledger, PrivacyPlan, plan_privacy, sgd_spec
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, load_metadata, validate
 from synthgen.transform import TabularTransformer
@@ -46,18 +50,36 @@ class Synthesizer:
         device: ``cpu`` or ``cuda``.
         metadata: SDV single-table metadata JSON path, or a ``TableSchema``, instead of detection.
         progress: show a progress bar with epoch and losses.
+        epsilon: train with differential privacy at this total budget (None: no DP). The
+            options below apply only with it; see :class:`synthgen.privacy.dp.DPSettings`.
+        delta: DP delta (None: the largest round number at most 1 / (10 n)).
+        max_grad_norm: per-sample gradient clipping norm.
+        accountant: ``rdp`` or ``prv``.
+        stats_share: share of epsilon for noisy bounds, categories and bins of columns that the
+            metadata does not declare public (None: every column must be declared public).
+        deterministic: seeded DP noise for debugging, NOT FOR RELEASE.
         **hyperparameters: model-specific hyperparameters (see the model's ``Config``).
     """
 
     def __init__(self, *, model: str = "tvae", epochs: int | None = None, batch_size: int | None = None,
                  seed: int = 0, device: str = "cpu", metadata: str | os.PathLike | TableSchema | None = None,
-                 progress: bool = False, **hyperparameters: Any):
+                 progress: bool = False, epsilon: float | None = None, delta: float | None = None,
+                 max_grad_norm: float = 1.0, accountant: str = "rdp", stats_share: float | None = None,
+                 deterministic: bool = False, **hyperparameters: Any):
         params = {**hyperparameters, **({"epochs": epochs} if epochs is not None else {}),
                   **({"batch_size": batch_size} if batch_size is not None else {})}
-        self.model: Model = get_model(model)(**params)
+        cls = get_model(model)
+        self.privacy = None
+        if epsilon is not None:
+            self.privacy = DPSettings(epsilon, delta, max_grad_norm, accountant, stats_share, deterministic)
+            if not cls.dp_capable:
+                raise ConfigError(f"the {model} model has no differentially private training (fix: use tvae or ctgan)")
+            params = {**params, **_dp_hyperparameters(cls, params)}
+        self.model: Model = cls(**params)
         self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
         self.transformer: TabularTransformer | None = None
         self.summary: dict[str, Any] = {}
+        self.ledger: dict[str, Any] | None = None
 
     def fit(self, data: TableLike) -> Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model."""
@@ -65,11 +87,19 @@ class Synthesizer:
         schema = self._schema(df)
         validate(df, schema, batch_size=getattr(self.model.config, "batch_size", None))
         start = time.perf_counter()
-        self.transformer = TabularTransformer(seed=self.seed).fit(df, schema)
+        options = FitOptions(seed=self.seed, device=self.device, progress=self.progress)
+        if self.privacy is None:
+            self.transformer = TabularTransformer(seed=self.seed).fit(df, schema)
+        else:
+            plan, domain = self._private_domain(df, schema)
+            self.transformer = TabularTransformer(seed=self.seed).fit(df, schema, domain=domain)
+            freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
+            options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)
         matrix = self.transformer.transform(df, seed=self.seed)
         transform_s = time.perf_counter() - start
-        self.model.fit(matrix, self.transformer.layout,
-                       FitOptions(seed=self.seed, device=self.device, progress=self.progress))
+        self.model.fit(matrix, self.transformer.layout, options)
+        if self.privacy is not None:
+            self.ledger = Ledger.private(plan, self.model.private, domain, len(df)).data
         self.summary = {
             "rows": int(len(df)), "columns": int(df.shape[1]), "seed": self.seed, "device": self.device,
             "epochs": int(getattr(self.model.config, "epochs", 1)),
@@ -79,6 +109,16 @@ class Synthesizer:
             "history": self.model.history,
         }
         return self
+
+    def _private_domain(self, df: pd.DataFrame, schema: TableSchema) -> tuple[PrivacyPlan, dict]:
+        """Plan the budget, then measure the domain statistics the plan pays for."""
+        plan = plan_privacy(self.privacy, schema, n_rows=len(df),
+                            schedule=self.model.dp_schedule(len(df), len(schema.columns)),
+                            frequencies=self.model.dp_needs_frequencies)
+        seed = self.seed if self.privacy.deterministic else secrets.randbits(63)
+        domain = private_domain(df, schema, sigma=plan.stats_sigma, category_threshold=plan.category_threshold,
+                                frequencies=self.model.dp_needs_frequencies, rng=np.random.default_rng(seed))
+        return plan, domain
 
     def _schema(self, df: pd.DataFrame) -> TableSchema:
         if isinstance(self.metadata, TableSchema):
@@ -97,7 +137,7 @@ class Synthesizer:
             "transformer": self.transformer.to_dict(),
             "layout": self.transformer.layout.to_dict(),
             "training": self.summary,
-            "privacy": {
+            "privacy": self.ledger or {
                 "differential_privacy": False, "epsilon": None, "delta": None,
                 "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
                              "the training table.",
@@ -117,3 +157,12 @@ class Synthesizer:
         """Shortcut for ``self.sampler().sample(...)``."""
         return self.sampler().sample(n, seed=seed, conditions=conditions)
 
+
+
+def _dp_hyperparameters(cls: type[Model], params: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters DP training needs, refusing a user value that contradicts one."""
+    for key, value in cls.dp_hyperparameters.items():
+        if key in params and params[key] != value:
+            raise ConfigError(f"{cls.name} with differential privacy needs {key}={value}, got {params[key]} "
+                              f"(fix: drop the {key} option)")
+    return dict(cls.dp_hyperparameters)

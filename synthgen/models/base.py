@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from synthgen.errors import ConfigError, NotFittedError
 from synthgen.transform.layout import OutputLayout
+
+if TYPE_CHECKING:
+    from synthgen.privacy.dp import DPSGD, Schedule
 
 
 @dataclasses.dataclass
@@ -20,6 +23,7 @@ class FitOptions:
     seed: int = 0
     device: str = "cpu"
     progress: bool = False
+    dp: DPSGD | None = None  # train with DP-SGD (models with ``dp_capable``)
 
 
 #: rows generated per model call when sampling
@@ -37,6 +41,12 @@ class Model(ABC):
     Config: ClassVar[type]
     #: whether ``sample(cond_index=...)`` steers generation (otherwise conditions are rejection-only)
     conditional: ClassVar[bool] = False
+    #: whether ``fit`` can train with DP-SGD (``FitOptions.dp``)
+    dp_capable: ClassVar[bool] = False
+    #: hyperparameters DP training needs (a user value that differs is refused)
+    dp_hyperparameters: ClassVar[dict[str, Any]] = {}
+    #: under DP, whether the model needs noisy frequencies of the category and null slots
+    dp_needs_frequencies: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any):
         self.config = make_config(self.Config, hyperparameters, self.name)
@@ -47,6 +57,8 @@ class Model(ABC):
         """Learn from the encoded matrix ``data`` (rows x ``layout.dim``)."""
         if data.ndim != 2 or data.shape[1] != layout.dim:
             raise ConfigError(f"data has shape {data.shape}, the layout expects width {layout.dim}")
+        if options is not None and options.dp is not None and not self.dp_capable:
+            raise ConfigError(f"the {self.name} model has no differentially private training (fix: use tvae or ctgan)")
         self.layout = layout
         self.history = []
         self._fit(np.ascontiguousarray(data, dtype=np.float32), options or FitOptions())
@@ -80,6 +92,10 @@ class Model(ABC):
     @abstractmethod
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Rebuild the sampling state from ``state_tensors()`` output (layout already set)."""
+
+    def dp_schedule(self, n_rows: int, n_columns: int) -> Schedule:
+        """How this model's fit reads the rows under DP (models with ``dp_capable`` override it)."""
+        raise ConfigError(f"the {self.name} model has no differentially private training (fix: use tvae or ctgan)")
 
     def hyperparameters(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

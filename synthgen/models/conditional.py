@@ -23,22 +23,50 @@ class ConditionalSampler:
         widths = torch.tensor([w for _, w in layout.cond_spans], device=device)
         self.offsets = torch.cumsum(widths, 0) - widths  # first cond position of each span
         max_w = int(widths.max()) if self.n_spans else 1
-        log_cum = torch.ones(self.n_spans, max_w, device=device)  # padded cumulative probabilities
-        order, starts, counts = [], [], []
+        self.widths, self.max_w = widths, max_w
+        order, starts, counts, codes = [], [], [], []
         for j, (start, width) in enumerate(layout.cond_spans):
-            codes = data[:, start:start + width].argmax(dim=1)
-            count = torch.bincount(codes, minlength=width).float()
-            logf = torch.log1p(count)
-            log_cum[j, :width] = torch.cumsum(logf / logf.sum(), 0)
-            order.append(torch.argsort(codes, stable=True))
+            code = data[:, start:start + width].argmax(dim=1)
+            count = torch.bincount(code, minlength=width).float()
+            order.append(torch.argsort(code, stable=True))
             starts.append(torch.cumsum(count, 0) - count + j * self.n_rows)
             counts.append(count)
-        self.log_cum = log_cum
+            codes.append(code)
         if self.n_spans:
             self.order = torch.cat(order)
             self.starts = torch.cat(starts).long()
             self.counts = torch.cat(counts)
+            self.codes = torch.stack(codes, dim=1)  # (rows, spans): each row's slot in each span
             self.frequencies = self.counts / self.n_rows / self.n_spans
+        self.log_cum = self._log_cumulative(counts)
+
+    def _log_cumulative(self, counts: list[torch.Tensor]) -> torch.Tensor:
+        """Per span, the cumulative log-frequency distribution over its slots (padded with ones)."""
+        log_cum = torch.ones(self.n_spans, self.max_w, device=self.offsets.device)
+        for j, count in enumerate(counts):
+            logf = torch.log1p(count)
+            log_cum[j, :len(count)] = torch.cumsum(logf / logf.sum(), 0)
+        return log_cum
+
+    def private(self, frequencies: object) -> ConditionalSampler:
+        """This sampler under DP: training conditions from noisy ``frequencies`` (cond-slot shares).
+
+        Drops what training-by-sampling read off the rows (per-category row lists and counts);
+        only ``positions_of`` still reads a row's own categories, inside its per-sample gradient.
+        """
+        freq = torch.as_tensor(frequencies, dtype=torch.float32, device=self.offsets.device)
+        if freq.shape != (self.cond_dim,):
+            raise ValueError(f"expected {self.cond_dim} noisy frequencies, got {tuple(freq.shape)}")
+        self.frequencies = freq
+        noisy = freq * self.n_rows * self.n_spans
+        self.log_cum = self._log_cumulative(list(noisy.split(self.widths.tolist())))
+        del self.order, self.starts, self.counts
+        return self
+
+    def positions_of(self, rows: torch.Tensor) -> torch.Tensor:
+        """Cond position of each given row for one of its spans picked at random."""
+        span = torch.randint(self.n_spans, (rows.shape[0],), device=rows.device)
+        return self.offsets[span] + self.codes[rows, span]
 
     def sample_train(self, batch: int, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(one-hot cond vectors, cond positions) for a training batch."""

@@ -92,6 +92,10 @@ class CTGANModel(TorchModel):
     name = "ctgan"
     Config = CTGANConfig
     conditional = True
+    dp_capable = True
+    # one row per critic input: with pac groups, adding a row would regroup every other row
+    dp_hyperparameters = {"pac": 1}
+    dp_needs_frequencies = True
     _folded: FoldedResidualNet | None = None  # inference form of the generator, built on first sample
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
@@ -99,6 +103,8 @@ class CTGANModel(TorchModel):
         self._data = data
         self._ops = LayoutOps(layout, data.device)
         self._cond_sampler = ConditionalSampler(data, layout) if layout.cond_dim else None
+        if self.private is not None and self._cond_sampler is not None:
+            self._cond_sampler = self._cond_sampler.private(self.private.spec.cond_frequencies)
         self._batch = min(cfg.batch_size, data.shape[0] // cfg.pac * cfg.pac)
         self.generator = residual_net(cfg.embedding_dim + layout.cond_dim, cfg.generator_dim, layout.dim)
         self.generator.to(data.device)
@@ -110,6 +116,8 @@ class CTGANModel(TorchModel):
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay)
         self.cond_frequencies = (self._cond_sampler.frequencies if self._cond_sampler
                                  else torch.zeros(0, device=data.device))
+        if self.private is not None:
+            self._dp_critic, self._opt_d = self.private.wrap(self.discriminator, self._opt_d, public_rows=self._batch)
 
     def _steps_per_epoch(self) -> int:
         return max(self._data.shape[0] // self._batch, 1)
@@ -129,6 +137,8 @@ class CTGANModel(TorchModel):
         return raw, self._ops.activate(raw, tau=self.config.tau), cond, pos
 
     def _train_step(self) -> dict[str, torch.Tensor]:
+        if self.private is not None:
+            return self._private_step()
         for _ in range(self.config.discriminator_steps - 1):
             with torch.no_grad():
                 _, fake, _, pos = self._generate()
@@ -159,8 +169,53 @@ class CTGANModel(TorchModel):
         self._opt_d.step()
         return loss_d.detach(), penalty.detach()
 
+    def _private_step(self) -> dict[str, torch.Tensor]:
+        """DP-SGD on the critic (the only network that reads real rows); the generator learns through it.
+
+        Real rows come from a Poisson sample, each conditioned on one of its own categories (a
+        random span); fake rows are a fixed-size batch generated for conditions drawn from the
+        noisy category frequencies. Every row is one sample for clipping; removing a real row
+        changes only its own term. The WGAN-GP penalty needs second derivatives, which Opacus'
+        per-sample clipping does not support, so the critic uses the standard (logistic) GAN
+        loss under DP. The generator step, too, draws its conditions from the noisy frequencies.
+        """
+        for _ in range(self.config.discriminator_steps):
+            loss_d = self._private_critic_step()
+        z, cond, pos = self._noise(self._batch)
+        raw = self.generator(z)
+        fake = self._ops.activate(raw, tau=self.config.tau)
+        self.discriminator.requires_grad_(False)
+        self._dp_critic.disable_hooks()  # the generator step needs no per-sample gradients
+        loss_g = nn.functional.softplus(-self.discriminator(fake, pos)).mean()
+        if cond is not None:
+            loss_g = loss_g + self._ops.conditional_loss(raw, cond)
+        self._opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self._opt_g.step()
+        self._dp_critic.enable_hooks()
+        self.discriminator.requires_grad_(True)
+        return {"loss_g": loss_g.detach(), "loss_d": loss_d}
+
+    def _private_critic_step(self) -> torch.Tensor:
+        idx = self.private.batch()
+        real = self._data[idx]
+        real_pos = self._cond_sampler.positions_of(idx) if self._cond_sampler is not None else None
+        with torch.no_grad():
+            _, fake, _, fake_pos = self._generate()
+        pos = None if real_pos is None else torch.cat([real_pos, fake_pos])
+        # one critic pass over real then fake rows: each row is one sample for clipping, and only
+        # the real ones are private (fake rows and their conditions come from DP outputs only)
+        logits = self.discriminator(torch.cat([real, fake]), pos).squeeze(1)
+        sign = torch.cat([-torch.ones(len(idx), device=real.device), torch.ones(len(fake), device=real.device)])
+        loss_rows = nn.functional.softplus(sign * logits)
+        self.private.step(self._dp_critic, self._opt_d, loss_rows)
+        return loss_rows.detach().mean()
+
     def _teardown(self) -> None:
         super()._teardown()
+        if self.private is not None:
+            self._dp_critic.cleanup()
+            del self._dp_critic
         for attr in ("discriminator", "_opt_g", "_opt_d"):
             delattr(self, attr)
         self.generator.eval()

@@ -176,6 +176,14 @@ class LayoutOps:
         logp = self.softmax.log_softmax(raw[:, self.softmax.index])
         return gauss - (target[:, self.softmax.index] * logp).sum()
 
+    def reconstruction_rows(self, raw: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """:meth:`reconstruction_loss` of each row (for per-sample gradients)."""
+        diff = target[:, self.tanh_idx] - torch.tanh(raw[:, self.tanh_idx])
+        s = sigma[self.tanh_idx]
+        gauss = (diff**2 / (2 * s**2)).sum(dim=1) + torch.log(s).sum()
+        logp = self.softmax.log_softmax(raw[:, self.softmax.index])
+        return gauss - (target[:, self.softmax.index] * logp).sum(dim=1)
+
 
 def sample_gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:
     """Standard Gumbel noise drawn from a numpy generator (for sampling)."""

@@ -9,6 +9,7 @@ import torch
 
 from synthgen.models.base import FitOptions, Model
 from synthgen.models.registry import register_model
+from synthgen.transform.layout import OutputLayout
 
 
 @dataclass
@@ -25,40 +26,22 @@ class MarginalsModel(Model):
     Config = MarginalsConfig
 
     def _fit(self, data: np.ndarray, options: FitOptions) -> None:
-        layout, q = self.layout, np.linspace(0, 1, self.config.quantiles)
-        self.tables: dict[str, torch.Tensor] = {}
+        layout = self.layout
+        self.tables: dict[str, torch.Tensor] = value_quantiles(data, layout, self.config.quantiles)
         for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
-            block = data[:, start:start + span.width]
             if span.activation == "softmax":
+                block = data[:, start:start + span.width]
                 self.tables[f"freq.{i}"] = torch.as_tensor(block.mean(axis=0), dtype=torch.float64)
-            else:  # value span: the next span holds its modes
-                nxt = layout.spans[i + 1]
-                modes = data[:, layout.starts[i + 1]:layout.starts[i + 1] + nxt.width].argmax(axis=1)
-                table = np.zeros((nxt.width, len(q)))
-                for m in range(nxt.width):
-                    values = block[modes == m, 0]
-                    table[m] = np.quantile(values, q) if len(values) else 0.0
-                self.tables[f"quant.{i}"] = torch.as_tensor(table)
         self.history = [{"epoch": 1}]
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         layout = self.layout
         out = np.zeros((n, layout.dim), dtype=np.float32)
         rows = np.arange(n)
-        picks: dict[int, np.ndarray] = {}
         for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
             if span.activation == "softmax":
-                if i not in picks:
-                    picks[i] = _choice(rng, self.tables[f"freq.{i}"], n)
-                out[rows, start + picks[i]] = 1.0
-            else:
-                picks[i + 1] = mode = _choice(rng, self.tables[f"freq.{i + 1}"], n)
-                table = self.tables[f"quant.{i}"].numpy()
-                pos = rng.random(n) * (table.shape[1] - 1)
-                lo = np.floor(pos).astype(int)
-                hi = np.minimum(lo + 1, table.shape[1] - 1)
-                frac = pos - lo
-                out[:, start] = table[mode, lo] * (1 - frac) + table[mode, hi] * frac
+                out[rows, start + _choice(rng, self.tables[f"freq.{i}"], n)] = 1.0
+        fill_values(out, layout, self.tables, rng)
         return out
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -66,6 +49,50 @@ class MarginalsModel(Model):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tables = dict(tensors)
+
+
+def value_quantiles(data: np.ndarray, layout: OutputLayout, quantiles: int) -> dict[str, torch.Tensor]:
+    """For each value span, quantiles of the normalized value within each mode (``quant.<span>``).
+
+    Aggregates of the private table: only for models trained without DP.
+    """
+    q = np.linspace(0, 1, quantiles)
+    tables = {}
+    for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
+        if span.activation != "tanh":
+            continue
+        nxt = layout.spans[i + 1]  # a value span is followed by its mode span
+        modes = data[:, layout.starts[i + 1]:layout.starts[i + 1] + nxt.width].argmax(axis=1)
+        table = np.zeros((nxt.width, len(q)))
+        for m in range(nxt.width):
+            values = data[modes == m, start]
+            table[m] = np.quantile(values, q) if len(values) else 0.0
+        tables[f"quant.{i}"] = torch.as_tensor(table)
+    return tables
+
+
+def fill_values(out: np.ndarray, layout: OutputLayout, tables: dict[str, torch.Tensor] | None,
+                rng: np.random.Generator) -> None:
+    """Write each value span of ``out`` given its (already filled) mode span.
+
+    With ``tables`` (from :func:`value_quantiles`) a value is drawn from its mode's quantiles;
+    without, uniformly over the mode's range (the DP case: intervals from public or noisy bins).
+    """
+    n = out.shape[0]
+    for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
+        if span.activation != "tanh":
+            continue
+        if tables is None:
+            out[:, start] = rng.uniform(-1, 1, n)
+            continue
+        mode_start = layout.starts[i + 1]
+        mode = out[:, mode_start:mode_start + layout.spans[i + 1].width].argmax(axis=1)
+        table = tables[f"quant.{i}"].numpy()
+        pos = rng.random(n) * (table.shape[1] - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, table.shape[1] - 1)
+        frac = pos - lo
+        out[:, start] = table[mode, lo] * (1 - frac) + table[mode, hi] * frac
 
 
 def _choice(rng: np.random.Generator, freq: torch.Tensor, n: int) -> np.ndarray:

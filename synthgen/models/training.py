@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from synthgen.errors import ConfigError
 from synthgen.models.base import FitOptions, Model
+from synthgen.privacy.dp import PrivateTraining, Schedule
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,9 +45,13 @@ def adam(params, *, lr: float, weight_decay: float = 0.0, betas: tuple[float, fl
 class TorchModel(Model):
     """A model trained by gradient steps: subclasses build networks and define one step."""
 
+    #: DP-SGD state of the last fit (None without DP): its accountant counted every noisy step
+    private: PrivateTraining | None = None
+
     def _fit(self, data: np.ndarray, options: FitOptions) -> None:
         device = resolve_device(options.device)
         self.device = device
+        self.private = PrivateTraining(options.dp, len(data), device) if options.dp else None
         with scoped_seed(options.seed, device):
             self._setup(torch.as_tensor(data, device=device), options.seed)
             try:
@@ -53,8 +59,15 @@ class TorchModel(Model):
             finally:
                 self._teardown()
 
+    def dp_schedule(self, n_rows: int, n_columns: int) -> Schedule:
+        """DP-SGD: epochs of ceil(n / batch) Poisson-sampled steps at rate batch / n."""
+        batch = min(self.config.batch_size, n_rows)
+        return Schedule("DP-SGD", batch / n_rows, math.ceil(n_rows / batch), self.config.epochs)
+
     def _loop(self, progress: bool) -> list[dict[str, float]]:
         epochs, steps = self.config.epochs, self._steps_per_epoch()
+        if self.private is not None:  # the plan's schedule: the accountant was calibrated for it
+            epochs, steps = self.private.spec.epochs, self.private.spec.steps_per_epoch
         history: list[dict[str, float]] = []
         bar = tqdm(range(epochs), desc=f"train {self.name}", unit="epoch", disable=not progress,
                    dynamic_ncols=True)

@@ -59,6 +59,7 @@ class TVAEModel(TorchModel):
 
     name = "tvae"
     Config = TVAEConfig
+    dp_capable = True
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
         cfg, layout = self.config, self.layout
@@ -66,8 +67,14 @@ class TVAEModel(TorchModel):
         self._ops = LayoutOps(layout, data.device)
         self.encoder = mlp(layout.dim, cfg.compress_dims, 2 * cfg.embedding_dim).to(data.device)
         self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, layout.dim).to(data.device)
-        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        if self.private is not None:
+            # DP-SGD: Opacus computes per-sample gradients layer by layer, and sigma is no layer's
+            # parameter (it enters only the loss), so it stays at its initial value under DP
+            self.decoder.sigma.requires_grad_(False)
+        params = [p for p in list(self.encoder.parameters()) + list(self.decoder.parameters()) if p.requires_grad]
         self._opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if self.private is not None:
+            self._dp_net, self._opt = self.private.wrap(nn.ModuleList([self.encoder, self.decoder]), self._opt)
         self._batch = min(cfg.batch_size, data.shape[0])
         self._batches: list[torch.Tensor] = []
         self._ema = (AveragedModel(self.decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
@@ -77,6 +84,8 @@ class TVAEModel(TorchModel):
         return -(-self._data.shape[0] // self._batch)
 
     def _next_batch(self) -> torch.Tensor:
+        if self.private is not None:  # Poisson sampling: the sampling scheme the accountant assumes
+            return self._data[self.private.batch()]
         if not self._batches:  # a new epoch: reshuffle
             perm = torch.randperm(self._data.shape[0], device=self._data.device)
             self._batches = list(perm.split(self._batch))[::-1]
@@ -84,6 +93,8 @@ class TVAEModel(TorchModel):
 
     def _train_step(self) -> dict[str, torch.Tensor]:
         x = self._next_batch()
+        if self.private is not None:
+            return self._private_step(x)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         recon = self.decoder(z)
@@ -98,11 +109,27 @@ class TVAEModel(TorchModel):
             self._ema.update_parameters(self.decoder)
         return {"loss": loss, "reconstruction": rec, "kld": kld}
 
+    def _private_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The same loss per row, for DP-SGD's per-sample clipping (an empty batch is a noise-only step)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        rec = self._ops.reconstruction_rows(self.decoder(z), x, self.decoder.sigma) * self.config.loss_factor
+        kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
+        self.private.step(self._dp_net, self._opt, rec + kld)
+        if self._ema is not None:
+            self._ema.update_parameters(self.decoder)
+        rec, kld = rec.detach().mean(), kld.detach().mean()
+        return {"loss": rec + kld, "reconstruction": rec, "kld": kld}
+
     def _teardown(self) -> None:
         super()._teardown()
         if self._ema is not None:
             self.decoder = self._ema.module
         del self.encoder, self._opt, self._ema
+        if self.private is not None:
+            self._dp_net.cleanup()  # remove Opacus' hooks and per-sample state from the layers
+            del self._dp_net
+            self.decoder.sigma.requires_grad_(True)
         self.decoder.eval()
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:

@@ -103,6 +103,53 @@ class ModeNormalizer:
         return enc
 
 
+class BinNormalizer:
+    """Piecewise-uniform encoding over fixed intervals: which interval (the mode) and where in it.
+
+    The DP counterpart of :class:`ModeNormalizer`: its intervals come from public bounds or noisy
+    histograms, not from a mixture fitted to private values. An interval with ``low == high``
+    holds one exact value (a spike such as zero), which then comes back exactly.
+    """
+
+    def __init__(self, lows: list[float], highs: list[float], weights: list[float]):
+        self.lows, self.highs = np.asarray(lows, dtype=float), np.asarray(highs, dtype=float)
+        self.weights = np.asarray(weights, dtype=float)
+        self.means = (self.lows + self.highs) / 2
+        point = self.lows == self.highs
+        self._points, self._point_modes = self.lows[point], np.flatnonzero(point)
+        self._span_lows, self._span_modes = self.lows[~point], np.flatnonzero(~point)
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.lows)
+
+    def transform(self, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(position in the interval scaled to [-0.99, 0.99], interval index) of each value."""
+        mode = np.zeros(len(values), dtype=np.int64)
+        if len(self._span_modes):
+            pick = np.clip(np.searchsorted(self._span_lows, values, side="right") - 1, 0, len(self._span_modes) - 1)
+            mode = self._span_modes[pick]
+        for point, m in zip(self._points, self._point_modes, strict=True):
+            mode[values == point] = m
+        width = self.highs[mode] - self.lows[mode]
+        alpha = np.where(width > 0, 2 * (values - self.lows[mode]) / np.where(width > 0, width, 1) - 1, 0.0)
+        return np.clip(alpha, -0.99, 0.99), mode
+
+    def inverse(self, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
+        return self.lows[mode] + (np.clip(alpha, -1, 1) + 1) / 2 * (self.highs[mode] - self.lows[mode])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lows": self.lows.tolist(), "highs": self.highs.tolist(), "weights": self.weights.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BinNormalizer:
+        return cls(data["lows"], data["highs"], data["weights"])
+
+
+#: encoders of numeric columns: a (value, mode) pair per row
+NUMERIC_ENCODERS = (ModeNormalizer, BinNormalizer)
+
+
 class OneHot:
     """One-hot encoding over a fixed, ordered list of categories (None stands for null)."""
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from synthgen.errors import NotFittedError
 from synthgen.schema import ColumnSpec, TableSchema
-from synthgen.transform.encoders import ModeNormalizer, OneHot
+from synthgen.transform.encoders import NUMERIC_ENCODERS, BinNormalizer, ModeNormalizer, OneHot
 from synthgen.transform.layout import OutputLayout, Span
+
+if TYPE_CHECKING:
+    from synthgen.privacy.domain import ColumnDomain
 
 NUMERIC_KINDS = ("continuous", "integer", "datetime")
 #: integer columns with at most this many distinct values are one-hot encoded, value by value
@@ -37,22 +40,30 @@ class TabularTransformer:
         self.seed = seed
         self.schema: TableSchema | None = None
         self._columns: list[dict[str, Any]] = []
-        self._encoders: list[ModeNormalizer | OneHot] = []
+        self._encoders: list[ModeNormalizer | BinNormalizer | OneHot] = []
         self._layout: OutputLayout | None = None
         self._tables: dict[str, pd.Series] = {}  # decoding tables of categorical columns
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: pd.DataFrame, schema: TableSchema) -> TabularTransformer:
-        """Learn encoders for every column of ``schema`` from ``df``."""
+    def fit(self, df: pd.DataFrame, schema: TableSchema,
+            domain: dict[str, ColumnDomain] | None = None) -> TabularTransformer:
+        """Learn encoders for every column of ``schema`` from ``df``.
+
+        With ``domain`` (differentially private training) the encoders come from it alone:
+        nothing is read from ``df``.
+        """
         self.schema = schema
         self._columns, self._encoders, self._tables = [], [], {}
         for i, spec in enumerate(schema.columns):
             series = df[spec.name]
-            if _discrete(series, spec):
-                enc: ModeNormalizer | OneHot = OneHot().fit(series.to_numpy(dtype=object))
+            enc: ModeNormalizer | BinNormalizer | OneHot
+            if domain is not None:
+                enc, info = _from_domain(domain[spec.name], spec)
+            elif _discrete(series, spec):
+                enc = OneHot().fit(series.to_numpy(dtype=object))
                 info: dict[str, Any] = {}
             elif spec.kind in NUMERIC_KINDS:
-                numbers = _to_numbers(series, spec)
+                numbers = to_numbers(series, spec)
                 present = numbers[~np.isnan(numbers)]
                 enc = ModeNormalizer(
                     max_modes=self.max_modes, sample_size=self.gmm_sample_size, seed=self.seed + i
@@ -71,10 +82,24 @@ class TabularTransformer:
         self._layout = self._build_layout()
         return self
 
+    def cond_frequencies(self, domain: dict[str, ColumnDomain]) -> np.ndarray | None:
+        """Noisy shares of every cond-span slot (the layout's category and null spans), from ``domain``."""
+        parts = []
+        for spec, enc, info in zip(self.schema.columns, self._encoders, self._columns, strict=True):
+            counts = domain[spec.name].counts
+            wanted = isinstance(enc, OneHot) or info.get("nullable")
+            if not wanted:
+                continue
+            if counts is None:
+                return None
+            block = np.maximum(np.asarray(counts, dtype=float), 0) + 1e-3
+            parts.append(block / block.sum())
+        return np.concatenate(parts) / max(len(parts), 1) if parts else np.zeros(0)
+
     def _build_layout(self) -> OutputLayout:
         spans: list[Span] = []
         for i, (enc, info) in enumerate(zip(self._encoders, self._columns, strict=True)):
-            if isinstance(enc, ModeNormalizer):
+            if isinstance(enc, NUMERIC_ENCODERS):
                 spans += [Span(1, "tanh", "value", i), Span(enc.n_modes, "softmax", "mode", i)]
                 if info["nullable"]:
                     spans.append(Span(2, "softmax", "null", i))
@@ -98,8 +123,8 @@ class TabularTransformer:
         rows = np.arange(len(df))
         cursor = 0
         for spec, enc, info in zip(schema.columns, self._encoders, self._columns, strict=True):
-            if isinstance(enc, ModeNormalizer):
-                numbers = _to_numbers(df[spec.name], spec)
+            if isinstance(enc, NUMERIC_ENCODERS):
+                numbers = np.clip(to_numbers(df[spec.name], spec), info["min"], info["max"])  # keeps NaN
                 null = np.isnan(numbers)
                 fill = np.where(null, enc.means[np.argmax(enc.weights)], numbers)
                 alpha, mode = enc.transform(fill, rng)
@@ -110,7 +135,9 @@ class TabularTransformer:
                     out[rows, cursor + null.astype(int)] = 1.0
                     cursor += 2
             else:
-                codes = enc.codes(df[spec.name].to_numpy(dtype=object))
+                codes = enc.codes(_onehot_values(df[spec.name], spec, info))
+                if None in enc.categories:  # unknown values (e.g. categories below a DP threshold) -> null
+                    codes[codes < 0] = len(enc.categories) - 1
                 out[rows, cursor + np.maximum(codes, 0)] = np.where(codes >= 0, 1.0, 0.0)
                 cursor += len(enc.categories)
         return out
@@ -123,7 +150,7 @@ class TabularTransformer:
         cursor = 0
         matrix = np.ascontiguousarray(matrix.T)  # one column per row: fast slicing and argmax
         for spec, enc, info in zip(schema.columns, self._encoders, self._columns, strict=True):
-            if isinstance(enc, ModeNormalizer):
+            if isinstance(enc, NUMERIC_ENCODERS):
                 alpha = matrix[cursor].astype(np.float64)
                 mode = matrix[cursor + 1: cursor + 1 + enc.n_modes].argmax(axis=0)
                 values = np.clip(enc.inverse(alpha, mode), info["min"], info["max"])
@@ -174,8 +201,9 @@ class TabularTransformer:
         """JSON-ready parameters (no training rows: mixture parameters, bounds, category sets)."""
         cols = []
         for enc, info in zip(self._encoders, self._columns, strict=True):
-            if isinstance(enc, ModeNormalizer):
-                cols.append({"encoder": "mode", **enc.to_dict(), **info})
+            if isinstance(enc, NUMERIC_ENCODERS):
+                kind = "mode" if isinstance(enc, ModeNormalizer) else "bins"
+                cols.append({"encoder": kind, **enc.to_dict(), **info})
             else:
                 cols.append({"encoder": "onehot", "categories": enc.categories})
         return {"max_modes": self.max_modes, "gmm_sample_size": self.gmm_sample_size, "seed": self.seed,
@@ -186,14 +214,34 @@ class TabularTransformer:
         tr = cls(max_modes=data["max_modes"], gmm_sample_size=data["gmm_sample_size"], seed=data["seed"])
         tr.schema = TableSchema.from_dict(data["schema"])
         for col in data["columns"]:
-            if col["encoder"] == "mode":
-                tr._encoders.append(ModeNormalizer.from_dict(col))
+            if col["encoder"] in ("mode", "bins"):
+                cls_ = ModeNormalizer if col["encoder"] == "mode" else BinNormalizer
+                tr._encoders.append(cls_.from_dict(col))
                 tr._columns.append({k: col[k] for k in ("min", "max", "nullable")})
             else:
                 tr._encoders.append(OneHot(col["categories"]))
                 tr._columns.append({})
         tr._layout = tr._build_layout()
         return tr
+
+
+def _from_domain(dom: ColumnDomain, spec: ColumnSpec) -> tuple[BinNormalizer | OneHot, dict[str, Any]]:
+    """Encoder and decoding info of a column from its privacy-safe domain."""
+    if dom.categories is not None:
+        info = {"clip": (dom.categories[0], dom.categories[-1])} if spec.kind == "integer" else {}
+        return OneHot(list(dom.categories) + ([None] if dom.nullable else [])), info
+    info = {"min": float(dom.lower), "max": float(dom.upper), "nullable": bool(dom.nullable)}
+    return BinNormalizer(dom.lows, dom.highs, dom.weights), info
+
+
+def _onehot_values(series: pd.Series, spec: ColumnSpec, info: dict[str, Any]) -> np.ndarray:
+    """Values to look up among a one-hot column's slots (a small-range DP integer column is clipped first)."""
+    if "clip" not in info:
+        return series.to_numpy(dtype=object)
+    numbers = np.clip(to_numbers(series, spec), *info["clip"])
+    values = np.empty(len(numbers), dtype=object)
+    values[:] = [None if np.isnan(v) else int(v) for v in numbers]
+    return values
 
 
 def _discrete(series: pd.Series, spec: ColumnSpec) -> bool:
@@ -208,7 +256,7 @@ def _discrete(series: pd.Series, spec: ColumnSpec) -> bool:
             and series.nunique(dropna=True) <= DISCRETE_INTEGER_VALUES)
 
 
-def _to_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
+def to_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
     """Numeric view of a column as float64 with NaN for nulls (datetimes as epoch nanoseconds)."""
     if spec.kind != "datetime":
         return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

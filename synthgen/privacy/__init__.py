@@ -1,0 +1,1 @@
+"""Privacy tools: DP accounting and training (Opacus), private domain statistics."""

@@ -1,0 +1,392 @@
+"""What the transformer may know about each column under DP: public declarations or noisy statistics.
+
+Without DP the transformer reads bounds, category sets and Gaussian-mixture modes straight off
+the private table. Under DP each of those comes either from metadata the user marked public,
+or from noisy counts measured here (Gaussian noise, sensitivity 1 per histogram: a row falls in
+one cell of each), so the accountant can charge for them:
+
+* numeric bounds: a histogram over fixed signed powers-of-two buckets (smartnoise's approach);
+  the outermost buckets whose noisy count clears a threshold give the bounds;
+* numeric modes: a histogram over a fixed grid within the bounds (one cell per integer when the
+  range is small, a separate cell for exact zero), merged into intervals of about equal noisy
+  mass; values are then encoded as (interval, position in it), so zero-inflated columns such as
+  capital-gain keep their exact zeros;
+* category sets: noisy counts of the values present, released only above a threshold set so
+  that a value held by one row is released with probability at most ``delta_threshold``;
+  suppressed values come back as null;
+* null rates and category frequencies: the null cell and the category counts of those histograms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from synthgen.errors import InvalidDataError, Problem
+from synthgen.schema import ColumnSpec, TableSchema
+
+#: signed powers-of-two buckets for bounds: |v| in [2^e, 2^(e+1)) for e in this range
+EXPONENTS = range(-20, 64)
+#: cells of the fine histogram inside the bounds
+GRID = 128
+#: integer columns with a range this small are one-hot encoded, one slot per value
+DISCRETE_RANGE = 32
+#: a noisy count must clear this many noise standard deviations to mark a bucket, null or cell as present
+PRESENT_SIGMAS = 3.0
+
+
+@dataclass
+class ColumnDomain:
+    """The privacy-safe view of one column that the transformer is fitted from.
+
+    Attributes:
+        categories: slot values of a one-hot column (categorical, boolean, or a small-range integer).
+        lower / upper: bounds of a numeric column.
+        lows / highs / weights: intervals (``low == high``: one exact value) and their shares.
+        nullable: whether a null slot is modelled (it also takes suppressed categories).
+        counts: noisy count per one-hot slot (categories, then null), or [present, null] for a
+            numeric column; None when nothing was measured.
+        sources: where each quantity came from: ``public``, ``dp`` or ``fixed`` (data-independent).
+    """
+
+    name: str
+    categories: list[Any] | None = None
+    lower: float | None = None
+    upper: float | None = None
+    lows: list[float] | None = None
+    highs: list[float] | None = None
+    weights: list[float] | None = None
+    nullable: bool = False
+    counts: list[float] | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DomainPlan:
+    """How many noisy histograms the private-domain step takes, and which columns need them."""
+
+    histograms: int
+    discovered: int  # categorical columns whose category set is found with a noisy threshold
+    needs: dict[str, list[str]]  # column -> quantities that are measured with noise
+
+
+def plan_domain(schema: TableSchema, *, measure: bool, frequencies: bool) -> DomainPlan:
+    """Count the histograms needed; ``measure``: DP statistics are allowed at all.
+
+    ``frequencies``: the model needs category frequencies (ctgan's conditional sampling), so
+    every one-hot column and null flag is measured even when its domain is public.
+    """
+    histograms, discovered, needs = 0, 0, {}
+    for spec in schema.columns:
+        need = _needs(spec, measure=measure, frequencies=frequencies)
+        if need:
+            needs[spec.name] = need
+        if "categories" in need:
+            discovered += 1
+        histograms += ("bounds" in need) + bool(set(need) & {"bins", "categories", "nulls", "frequencies"})
+    return DomainPlan(histograms, discovered, needs)
+
+
+def _needs(spec: ColumnSpec, *, measure: bool, frequencies: bool) -> list[str]:
+    public = spec.public
+    if spec.kind in ("categorical", "boolean"):
+        need = []
+        if spec.kind == "categorical" and not (public and spec.categories):
+            need.append("categories")
+        if not (public and spec.nullable is not None):
+            need.append("nulls")
+        if frequencies:
+            need.append("frequencies")
+        return need
+    need = []
+    if not (public and spec.min_value is not None and spec.max_value is not None):
+        need.append("bounds")
+    if measure:
+        need.append("bins")  # with public bounds and no budget: fixed equal-width intervals
+    if not (public and spec.nullable is not None):
+        need.append("nulls")
+    return need
+
+
+def missing_public(schema: TableSchema) -> list[str]:
+    """Columns whose bounds, categories or nullability are not declared public."""
+    return [name for name, need in plan_domain(schema, measure=False, frequencies=False).needs.items() if need]
+
+
+def threshold(sigma: float, delta_threshold: float, columns: int) -> float:
+    """Noisy-count threshold releasing a one-row category with probability <= delta_threshold / columns."""
+    if columns == 0:
+        return math.inf
+    return 1.0 + sigma * float(norm.isf(delta_threshold / columns))
+
+
+def private_domain(df: pd.DataFrame, schema: TableSchema, *, sigma: float, category_threshold: float,
+                   frequencies: bool, rng: np.random.Generator, max_modes: int = 10) -> dict[str, ColumnDomain]:
+    """Measure each column's domain with Gaussian noise of std ``sigma`` per histogram cell.
+
+    Raises:
+        InvalidDataError: values outside what the public metadata declares.
+        PrivacyError: a column's noisy statistics are all below the noise (too little budget).
+    """
+    measure = sigma > 0
+    problems: list[Problem] = []
+    out: dict[str, ColumnDomain] = {}
+    for spec in schema.columns:
+        need = _needs(spec, measure=measure, frequencies=frequencies)
+        measured = Measure(sigma, rng)
+        if spec.kind in ("categorical", "boolean"):
+            out[spec.name] = _onehot_domain(df[spec.name], spec, need, measured, category_threshold, problems)
+        else:
+            out[spec.name] = _numeric_domain(df[spec.name], spec, need, measured, max_modes, problems)
+    if problems:
+        raise InvalidDataError(problems)
+    return out
+
+
+@dataclass
+class Measure:
+    """Noisy counts: adds N(0, sigma^2) to each cell of a count vector."""
+
+    sigma: float
+    rng: np.random.Generator
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        return counts + self.rng.normal(0.0, self.sigma, size=len(counts))
+
+    @property
+    def present(self) -> float:
+        return PRESENT_SIGMAS * self.sigma
+
+
+# ----------------------------------------------------------------------------- one-hot columns
+def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: Measure,
+                   category_threshold: float, problems: list[Problem]) -> ColumnDomain:
+    dom = ColumnDomain(spec.name)
+    null = series.isna().to_numpy()
+    values = series.to_numpy(dtype=object)
+    if "categories" in need:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        counts = noisy(np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(float))
+        keep = np.flatnonzero(counts > category_threshold)
+        if len(keep) == 0:
+            problems.append(Problem(spec.name, "no category clears the DP threshold "
+                                    f"({category_threshold:.0f} rows)", "declare its categories in public "
+                                    "metadata, raise epsilon or the stats share, or drop the column"))
+            return dom
+        keep = keep[np.argsort(-counts[keep], kind="stable")]
+        dom.categories = [_plain(uniques[i]) for i in keep]
+        dom.sources["categories"] = "dp"
+        dom.nullable = True  # the null slot also takes the suppressed categories
+        dom.sources["nullable"] = "fixed"
+    else:
+        dom.categories = list(spec.categories) if spec.categories else [False, True]
+        dom.sources["categories"] = "public" if spec.categories else "fixed"
+        unknown = _unknown(values[~null], dom.categories)
+        if unknown:
+            problems.append(Problem(spec.name, f"holds values missing from the public categories: {unknown}",
+                                    "add them to the metadata's 'categories' or map them before training"))
+    if "nulls" in need or "frequencies" in need:
+        slots = _slot_codes(values, null, dom.categories)
+        counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
+        if "nulls" in need and "categories" not in need:
+            dom.nullable = bool(counts[-1] > noisy.present)
+            dom.sources["nullable"] = "dp"
+        dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
+        dom.sources["frequencies"] = "dp"
+    elif "categories" not in need:
+        _public_nullable(dom, spec, null, problems)
+    return dom
+
+
+def _public_nullable(dom: ColumnDomain, spec: ColumnSpec, null: np.ndarray, problems: list[Problem]) -> None:
+    """Nullability as the public metadata declares it; nulls in a column declared not nullable are an error."""
+    dom.nullable = bool(spec.nullable)
+    dom.sources["nullable"] = "public"
+    if null.any() and not dom.nullable:
+        problems.append(Problem(spec.name, "has nulls but the public metadata says it is not nullable",
+                                "set \"nullable\": true in the metadata"))
+
+
+def _slot_codes(values: np.ndarray, null: np.ndarray, categories: list[Any]) -> np.ndarray:
+    """Slot of each value: its category's index, or len(categories) for null and unknown values."""
+    lookup = {c: i for i, c in enumerate(categories)}
+    codes = np.fromiter((lookup.get(_plain(v), -1) for v in values), dtype=np.int64, count=len(values))
+    codes[(codes < 0) | null] = len(categories)
+    return codes
+
+
+def _unknown(values: np.ndarray, categories: list[Any]) -> list[Any]:
+    known = set(categories)
+    seen = {_plain(v) for v in pd.unique(values)}
+    return sorted((v for v in seen if v not in known), key=str)[:5]
+
+
+# ----------------------------------------------------------------------------- numeric columns
+def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: Measure, max_modes: int,
+                    problems: list[Problem]) -> ColumnDomain:
+    from synthgen.transform.transformer import to_numbers  # the transform layer's numeric view
+
+    dom = ColumnDomain(spec.name)
+    numbers = to_numbers(series, spec)
+    null = np.isnan(numbers)
+    present = numbers[~null]
+    integer = spec.kind in ("integer", "datetime")
+    if "bounds" in need:
+        bounds = _noisy_bounds(present, noisy)
+        if bounds is None:
+            problems.append(Problem(spec.name, "its noisy magnitude histogram is all below the noise",
+                                    "declare min_value/max_value in public metadata, or raise epsilon or "
+                                    "the stats share"))
+            return dom
+        dom.lower, dom.upper = bounds
+        dom.sources["bounds"] = "dp"
+    else:
+        dom.lower, dom.upper = float(spec.min_value), float(spec.max_value)
+        dom.sources["bounds"] = "public"
+        outside = int(((present < dom.lower) | (present > dom.upper)).sum())
+        if outside:
+            problems.append(Problem(spec.name, f"{outside} values lie outside the public bounds "
+                                    f"[{dom.lower:g}, {dom.upper:g}]", "widen min_value/max_value"))
+    if integer:
+        dom.lower, dom.upper = math.floor(dom.lower), math.ceil(dom.upper)
+    clipped = np.clip(present, dom.lower, dom.upper)
+    if spec.kind == "integer" and dom.upper - dom.lower + 1 <= DISCRETE_RANGE:
+        return _discrete_domain(dom, clipped, null, need, noisy)
+    edges, points = _grid(dom.lower, dom.upper, integer=integer)
+    if "bins" in need:
+        cells = np.append(_cell_counts(clipped, edges, points), null.sum()).astype(float)
+        counts = noisy(cells)
+        if "nulls" in need:
+            dom.nullable = bool(counts[-1] > noisy.present)
+            dom.sources["nullable"] = "dp"
+        dom.counts = [float(max(counts[:-1].clip(0).sum(), 0)), float(max(counts[-1], 0))]
+        mass = counts[:-1].clip(0)
+        edges, points, mass = _trim(edges, points, mass, counts[:-1], noisy.present)
+        dom.lower, dom.upper = float(np.append(points, edges[0]).min()), float(np.append(points, edges[-1]).max())
+        if integer:
+            dom.lower, dom.upper = math.ceil(dom.lower), math.floor(dom.upper)
+        dom.sources["bins"] = "dp"
+    else:  # public bounds and no budget: equal-width intervals, nothing learned from the data
+        edges, points = np.linspace(dom.lower, dom.upper, max_modes + 1), np.zeros(0)
+        mass = np.ones(max_modes)
+        dom.sources["bins"] = "fixed"
+    if "nulls" not in need:
+        _public_nullable(dom, spec, null, problems)
+    dom.lows, dom.highs, dom.weights = _intervals(edges, points, mass, max_modes)
+    return dom
+
+
+def _discrete_domain(dom: ColumnDomain, values: np.ndarray, null: np.ndarray, need: list[str],
+                     noisy: Measure) -> ColumnDomain:
+    """A small-range integer column: one slot per value in the bounds (a fixed set given them)."""
+    dom.categories = list(range(int(dom.lower), int(dom.upper) + 1))
+    dom.sources["categories"] = "fixed"
+    if "nulls" in need or "bins" in need:
+        slots = np.append(np.rint(values).astype(np.int64) - int(dom.lower), np.full(null.sum(), len(dom.categories)))
+        counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
+        if "nulls" in need:
+            dom.nullable = bool(counts[-1] > noisy.present)
+            dom.sources["nullable"] = "dp"
+        dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
+        dom.sources["frequencies"] = "dp"
+    return dom
+
+
+def _bucket(values: np.ndarray) -> np.ndarray:
+    """Signed power-of-two bucket of each value: 0 for |v| < 2^-20, +-(1 + e - min e) otherwise."""
+    lo = EXPONENTS.start
+    mag = np.abs(values)
+    exp = np.clip(np.floor(np.log2(np.where(mag > 0, mag, 1.0))), lo, EXPONENTS.stop - 1)
+    idx = (exp - lo + 1).astype(np.int64)
+    idx[mag < 2.0**lo] = 0
+    return np.sign(values).astype(np.int64) * idx
+
+
+def _noisy_bounds(present: np.ndarray, noisy: Measure) -> tuple[float, float] | None:
+    width = len(EXPONENTS)
+    counts = noisy(np.bincount(_bucket(present) + width, minlength=2 * width + 1).astype(float))
+    kept = np.flatnonzero(counts > noisy.present) - width
+    if len(kept) == 0:
+        return None
+    return _bucket_edge(int(kept.min()), low=True), _bucket_edge(int(kept.max()), low=False)
+
+
+def _bucket_edge(bucket: int, *, low: bool) -> float:
+    if bucket == 0:
+        return 0.0
+    exp = abs(bucket) - 1 + EXPONENTS.start
+    near, far = 2.0**exp, 2.0 ** (exp + 1)
+    if bucket > 0:
+        return near if low else far
+    return -far if low else -near
+
+
+def _grid(lower: float, upper: float, *, integer: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Cell edges over [lower, upper] and exact-value cells (zero, when inside)."""
+    if integer and upper - lower + 1 <= GRID:  # a cell per whole number: zero has its own already
+        return np.arange(lower - 0.5, upper + 1.0), np.zeros(0)
+    edges = np.linspace(lower, upper, GRID + 1)
+    return edges, (np.array([0.0]) if lower <= 0 <= upper else np.zeros(0))
+
+
+def _cell_counts(values: np.ndarray, edges: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Counts per grid cell, then per exact-value cell (a value in a point cell leaves the grid)."""
+    exact = np.isin(values, points)
+    cells = np.clip(np.searchsorted(edges, values[~exact], side="right") - 1, 0, len(edges) - 2)
+    grid = np.bincount(cells, minlength=len(edges) - 1)
+    spikes = np.array([(values == p).sum() for p in points], dtype=np.int64)
+    return np.concatenate([grid, spikes])
+
+
+def _trim(edges: np.ndarray, points: np.ndarray, mass: np.ndarray, noisy: np.ndarray,
+          floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop outer grid cells holding, together, less than ``floor`` noisy rows.
+
+    Tightens loose power-of-two bounds (age [16, 128) -> about [17, 90]); the cumulative sum of
+    the unclipped noisy counts from each end decides, so no single noisy cell stops it.
+    """
+    grid = noisy[:len(edges) - 1]
+    from_low, from_high = np.cumsum(grid), np.cumsum(grid[::-1])
+    first = int(np.argmax(from_low >= floor)) if (from_low >= floor).any() else 0
+    last = len(grid) - 1 - (int(np.argmax(from_high >= floor)) if (from_high >= floor).any() else 0)
+    if last < first:
+        return edges, points, mass
+    edges = edges[first:last + 2]
+    # an exact-value cell (zero) stays if it lies inside or clears the floor on its own
+    keep = ((points >= edges[0]) & (points <= edges[-1])) | (noisy[len(grid):] >= floor)
+    return edges, points[keep], np.concatenate([mass[first:last + 1], mass[len(grid):][keep]])
+
+
+def _intervals(edges: np.ndarray, points: np.ndarray, mass: np.ndarray,
+               max_modes: int) -> tuple[list[float], list[float], list[float]]:
+    """Merge grid cells into at most ``max_modes`` intervals of about equal mass; heavy points stand alone.
+
+    An interval ``[low, high]`` with ``low == high`` holds one exact value (e.g. zero).
+    """
+    grid, spikes = mass[:len(edges) - 1].copy(), mass[len(edges) - 1:]
+    total = float(mass.sum()) or 1.0
+    lows, highs, weights = [], [], []
+    for p, m in zip(points, spikes, strict=True):
+        if m >= total / (2 * max_modes):
+            lows.append(float(p)), highs.append(float(p)), weights.append(float(m))
+        else:  # too light to stand alone: its mass joins the cell around it
+            grid[min(max(np.searchsorted(edges, p, side="right") - 1, 0), len(grid) - 1)] += m
+    target = grid.sum() / max(max_modes - len(lows), 1)
+    start, acc = 0, 0.0
+    for i, m in enumerate(grid):
+        acc += m
+        if (acc >= target and len(lows) < max_modes - 1) or i == len(grid) - 1:
+            lows.append(float(edges[start])), highs.append(float(edges[i + 1])), weights.append(acc)
+            start, acc = i + 1, 0.0
+    w = np.maximum(np.asarray(weights), 0) + 1e-9
+    order = np.argsort(lows, kind="stable")
+    return [lows[i] for i in order], [highs[i] for i in order], (w[order] / w.sum()).tolist()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,332 @@
+"""Differentially private training: settings, the budget plan, Opacus wiring, and the ledger.
+
+The plan splits one (epsilon, delta) budget between the private domain statistics (a stated
+share, see :mod:`synthgen.privacy.domain`) and DP-SGD, and calibrates the DP-SGD noise so the
+composition of both, computed by one Opacus accountant, meets the budget exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthgen.errors import ConfigError, PrivacyError
+from synthgen.privacy.accounting import (
+    ACCOUNTANTS,
+    MAX_COUNT_NOISE,
+    MAX_NOISE_MULTIPLIER,
+    Mechanism,
+    calibrate,
+    default_delta,
+    epsilon,
+)
+from synthgen.privacy.domain import DomainPlan, missing_public, plan_domain, threshold
+from synthgen.schema import TableSchema
+
+#: share of delta given to the category-discovery threshold when categories are found privately
+THRESHOLD_DELTA_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """What the user asks for: a total (epsilon, delta) budget and how to spend it.
+
+    Args:
+        epsilon: total budget for everything that reads the private table (> 0).
+        delta: None for the default, the largest round number at most 1 / (10 n).
+        max_grad_norm: per-sample gradient clipping norm C.
+        accountant: ``rdp`` (Renyi DP; fast, slightly loose) or ``prv`` (PRV; tighter, slower).
+        stats_share: share of epsilon for noisy domain statistics (bounds, categories, bins);
+            None: every column's domain must come from public metadata.
+        deterministic: seeded noise for debugging; NOT FOR RELEASE (the noise is predictable).
+    """
+
+    epsilon: float
+    delta: float | None = None
+    max_grad_norm: float = 1.0
+    accountant: str = "rdp"
+    stats_share: float | None = None
+    deterministic: bool = False
+
+    def check(self, n_rows: int) -> float:
+        """Validate against the table size; returns the delta to use."""
+        if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
+            raise ConfigError(f"epsilon must be a positive number, got {self.epsilon} (fix: e.g. --epsilon 1)")
+        delta = default_delta(n_rows) if self.delta is None else self.delta
+        if not 0 < delta < 1 / n_rows:
+            raise ConfigError(f"delta {delta:g} must be in (0, 1/n) = (0, {1 / n_rows:.3g}) for {n_rows} rows; "
+                              f"larger deltas allow releasing a row outright (fix: --delta {default_delta(n_rows):g})")
+        if not self.max_grad_norm > 0:
+            raise ConfigError(f"max_grad_norm must be positive, got {self.max_grad_norm} (fix: e.g. 1.0)")
+        if self.accountant not in ACCOUNTANTS:
+            raise ConfigError(f"unknown accountant {self.accountant!r} (fix: use one of {', '.join(ACCOUNTANTS)})")
+        if self.stats_share is not None and not 0 < self.stats_share < 1:
+            raise ConfigError(f"stats_share must be in (0, 1), got {self.stats_share} (fix: e.g. 0.1)")
+        return delta
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a model reads the private rows under DP, declared before training so it can be calibrated.
+
+    DP-SGD: ``steps_per_epoch * epochs`` Poisson-sampled steps at ``sample_rate``. A model that
+    measures noisy statistics instead (``pairwise``) declares ``sample_rate`` 1 and one step
+    per count table, each with sensitivity 1.
+    """
+
+    mechanism: str
+    sample_rate: float
+    steps_per_epoch: int
+    epochs: int
+    clipped: bool = True  # per-sample gradient clipping (DP-SGD); False: counts of sensitivity 1
+
+
+@dataclass(frozen=True)
+class DPSGD:
+    """What a model needs to train with DP (the model reads nothing else about privacy)."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    steps_per_epoch: int
+    epochs: int
+    accountant: str
+    secure: bool
+    seed: int
+    cond_frequencies: np.ndarray | None = None  # noisy shares of the cond slots (ctgan)
+
+    @property
+    def steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
+@dataclass
+class PrivacyPlan:
+    """The budget split, decided before any training."""
+
+    settings: DPSettings
+    delta: float
+    domain: DomainPlan
+    stats: Mechanism | None
+    stats_sigma: float
+    category_threshold: float
+    delta_threshold: float
+    sgd: Mechanism
+    schedule: Schedule
+
+
+def plan_privacy(settings: DPSettings, schema: TableSchema, *, n_rows: int, schedule: Schedule,
+                 frequencies: bool) -> PrivacyPlan:
+    """Split the budget and calibrate every noise level, or refuse with the fix.
+
+    Raises:
+        ConfigError: invalid settings, or domains neither public nor allowed to be measured.
+        PrivacyError: the budget cannot pay for the statistics and one epoch of training.
+    """
+    delta = settings.check(n_rows)
+    measure = settings.stats_share is not None
+    if not measure:
+        missing = missing_public(schema)
+        if missing or frequencies:
+            what = (f"columns {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''} have no public "
+                    "bounds/categories/nullable" if missing else "this model needs noisy category frequencies")
+            raise ConfigError(
+                f"differentially private training cannot read the domain off the private table: {what} (fix: "
+                "give --metadata FILE marked \"public\": true with min_value/max_value, categories and nullable "
+                "for every column, or let synthgen measure them with DP: --stats-share 0.1 spends 10% of epsilon)")
+    domain = plan_domain(schema, measure=measure, frequencies=frequencies)
+    delta_threshold = THRESHOLD_DELTA_SHARE * delta if domain.discovered else 0.0
+    delta_acc = delta - delta_threshold
+    stats, sigma = None, 0.0
+    if measure and domain.histograms:
+        stats = calibrate(settings.epsilon * settings.stats_share, delta_acc, name="domain statistics",
+                          sample_rate=1.0, steps=domain.histograms, accountant=settings.accountant,
+                          max_noise=MAX_COUNT_NOISE)
+        sigma = stats.noise_multiplier
+    sgd = calibrate(settings.epsilon, delta_acc, name=schedule.mechanism, sample_rate=schedule.sample_rate,
+                    steps=schedule.steps_per_epoch * schedule.epochs, accountant=settings.accountant,
+                    before=(stats,) if stats else (),
+                    max_noise=MAX_NOISE_MULTIPLIER if schedule.clipped else MAX_COUNT_NOISE)
+    return PrivacyPlan(settings, delta, domain, stats, sigma, threshold(sigma, delta_threshold, domain.discovered),
+                       delta_threshold, sgd, schedule)
+
+
+def sgd_spec(plan: PrivacyPlan, *, seed: int, cond_frequencies: np.ndarray | None) -> DPSGD:
+    s, sched = plan.settings, plan.schedule
+    return DPSGD(noise_multiplier=plan.sgd.noise_multiplier, max_grad_norm=s.max_grad_norm,
+                 sample_rate=sched.sample_rate, steps_per_epoch=sched.steps_per_epoch,
+                 epochs=sched.epochs, accountant=s.accountant, secure=not s.deterministic, seed=seed,
+                 cond_frequencies=cond_frequencies)
+
+
+# ----------------------------------------------------------------------------- Opacus wiring
+class PrivateTraining:
+    """DP-SGD for one model fit: Poisson batches, per-sample clipping and noise, accounting (Opacus).
+
+    ``wrap`` turns a module and its optimizer into Opacus' ``GradSampleModule`` and
+    ``DPOptimizer``; every step of every wrapped optimizer is counted by one accountant, so
+    ``spent()`` is what training really did.
+
+    Noise: with ``secure`` (the default) the generators are seeded from the OS's CSPRNG and
+    Opacus' secure mode draws each noise value as a sum of Gaussians, against floating-point
+    attacks (torchcsprng, which Opacus' own secure RNG needs, has no build for torch 2.x).
+    Otherwise everything follows ``seed``: reproducible, and not for release.
+    """
+
+    def __init__(self, spec: DPSGD, n_rows: int, device: torch.device):
+        from opacus.accountants import create_accountant
+
+        self.spec, self.n_rows, self.device = spec, n_rows, device
+        self.accountant = create_accountant(spec.accountant)
+        self._sample_gen = self._generator(1)
+        self._noise_gen = self._generator(3)
+        self.steps_taken = 0
+
+    def _generator(self, stream: int) -> torch.Generator:
+        seed = secrets.randbits(63) if self.spec.secure else self.spec.seed * 1000 + stream
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, *,
+             public_rows: int = 0) -> tuple[nn.Module, Any]:
+        """Opacus' ghost-clipping module and DP optimizer for ``module`` trained by ``optimizer``.
+
+        ``public_rows``: rows per step that hold no private data (a GAN critic's fake rows);
+        they count in the average the noisy gradient sum is divided by.
+
+        Ghost clipping (Opacus' fast gradient clipping) gets each row's gradient norm from the
+        layer inputs and output gradients, without materialising per-sample gradients: two
+        backward passes instead of a (rows x parameters) tensor, several times faster here.
+        """
+        from opacus.grad_sample import GradSampleModuleFastGradientClipping
+        from opacus.optimizers import DPOptimizerFastGradientClipping
+        from opacus.validators import ModuleValidator
+
+        errors = ModuleValidator.validate(module, strict=False)
+        if errors:
+            raise PrivacyError(f"this network cannot be trained with DP-SGD: {errors[0]}")
+        gsm = GradSampleModuleFastGradientClipping(module, max_grad_norm=self.spec.max_grad_norm,
+                                                   use_ghost_clipping=True, loss_reduction="mean", strict=False)
+        opt = DPOptimizerFastGradientClipping(
+            optimizer, noise_multiplier=self.spec.noise_multiplier, max_grad_norm=self.spec.max_grad_norm,
+            expected_batch_size=self.expected_batch + public_rows, loss_reduction="mean", generator=self._generator(2),
+            secure_mode=self.spec.secure)
+        opt.attach_step_hook(self._count)
+        return gsm, opt
+
+    @property
+    def expected_batch(self) -> int:
+        return max(1, round(self.spec.sample_rate * self.n_rows))
+
+    @staticmethod
+    def step(module: nn.Module, optimizer: Any, loss_per_row: torch.Tensor) -> None:
+        """One DP-SGD step: clip each row's gradient to the norm, sum, add noise, update."""
+        from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
+
+        optimizer.zero_grad(set_to_none=True)
+        if loss_per_row.shape[0] == 0:  # an empty Poisson batch still takes a (pure-noise) step
+            for p in module.parameters():
+                if p.requires_grad:
+                    p.grad = torch.zeros_like(p)
+        else:
+            DPTensorFastGradientClipping(module, optimizer, loss_per_row, "mean").backward()
+        optimizer.step()
+
+    def _count(self, optimizer: Any) -> None:
+        self.accountant.step(noise_multiplier=optimizer.noise_multiplier, sample_rate=self.spec.sample_rate)
+        self.steps_taken += 1
+
+    def measure(self, counts: torch.Tensor) -> torch.Tensor:
+        """``counts`` (a table each row adds 1 to, once) plus Gaussian noise, counted as one step.
+
+        The noise comes from Opacus' generator (secure mode: sums of Gaussians against
+        floating-point attacks), with standard deviation ``noise_multiplier`` (sensitivity 1).
+        """
+        from opacus.optimizers.optimizer import _generate_noise
+
+        noise = _generate_noise(std=self.spec.noise_multiplier, reference=counts, generator=self._noise_gen,
+                                secure_mode=self.spec.secure)
+        self.accountant.step(noise_multiplier=self.spec.noise_multiplier, sample_rate=1.0)
+        self.steps_taken += 1
+        return counts + noise
+
+    def batch(self) -> torch.Tensor:
+        """Row indices of one Poisson-sampled batch (each row in independently with the sample rate)."""
+        mask = torch.rand(self.n_rows, generator=self._sample_gen, device=self.device) < self.spec.sample_rate
+        return mask.nonzero().squeeze(1)
+
+    def batches(self) -> Iterator[torch.Tensor]:
+        while True:
+            yield self.batch()
+
+    def spent(self, delta: float) -> float:
+        history = [Mechanism("DP-SGD", s, q, n) for s, q, n in self.accountant.history]
+        return epsilon(history, delta, self.spec.accountant)
+
+
+# ----------------------------------------------------------------------------- the ledger
+@dataclass
+class Ledger:
+    """The privacy ledger written into the model file's manifest."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def private(cls, plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int) -> Ledger:
+        s = plan.settings
+        sched = plan.schedule
+        mechanisms = ([plan.stats] if plan.stats else []) + [
+            Mechanism(sched.mechanism, s_, q, n) for s_, q, n in _merge(training.accountant.history)]
+        delta_acc = plan.delta - plan.delta_threshold
+        spent = epsilon(mechanisms, delta_acc, s.accountant)
+        sources = {name: dom.sources for name, dom in domain.items()}
+        return cls({
+            "differential_privacy": True,
+            "epsilon": round(spent, 6), "epsilon_target": s.epsilon, "delta": plan.delta,
+            "accountant": s.accountant,
+            "mechanism": sched.mechanism,
+            "sampling": ("Poisson (each row in each batch independently with probability sample_rate)"
+                         if sched.sample_rate < 1 else "none: every measurement reads every row once"),
+            "sample_rate": sched.sample_rate, "noise_multiplier": plan.sgd.noise_multiplier,
+            "max_grad_norm": s.max_grad_norm if sched.clipped else None,
+            "sensitivity": ("per-sample gradients clipped to max_grad_norm" if sched.clipped
+                            else "1 per count table (a row adds 1 to one cell of each)"),
+            "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
+            "expected_batch_size": round(sched.sample_rate * n_rows),
+            "secure_noise": not s.deterministic,
+            **({"deterministic": "NOT FOR RELEASE: seeded noise, reproducible by anyone with the seed"}
+               if s.deterministic else {}),
+            "mechanisms": [m.to_dict() for m in mechanisms],
+            "domain_statistics": {
+                "epsilon_share": s.stats_share, "histograms": plan.domain.histograms,
+                "noise_std": plan.stats_sigma,
+                "epsilon_alone": round(epsilon([plan.stats], delta_acc, s.accountant), 6) if plan.stats else 0.0,
+                "category_threshold": None if not plan.domain.discovered else round(plan.category_threshold, 3),
+                "delta_threshold": plan.delta_threshold,
+            },
+            "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
+            "sources": sources,
+            "raw_quantities": [
+                "column names and kinds (the schema, treated as public)",
+                f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
+            ],
+            "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "
+                         "the training table, by the accountant over every noisy release listed in mechanisms.",
+        })
+
+
+def _merge(history: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """Collapse repeated (noise, rate) accountant entries into one entry with their step count."""
+    merged: list[list] = []
+    for sigma, q, n in history:
+        if merged and merged[-1][0] == sigma and merged[-1][1] == q:
+            merged[-1][2] += n
+        else:
+            merged.append([sigma, q, n])
+    return [tuple(m) for m in merged]
