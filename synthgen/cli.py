@@ -66,36 +66,62 @@ def main() -> None:
     """
 
 
+_TRAINING_OPTIONS = [
+    click.option("--model", "-m", type=click.Choice(_model_names()), default="tvae", show_default=True,
+                 help="Model family (pairwise: the DP model that wins at small epsilon)."),
+    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default)."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same model on this machine."),
+    click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+    click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                 help="SDV single-table metadata JSON to use instead of detecting column kinds; with "
+                      '"public": true its bounds, categories and nullable flags cost no DP budget.'),
+    click.option("--epsilon", type=float, default=None,
+                 help="Train with differential privacy (Opacus accountant) at this total epsilon."),
+    click.option("--delta", type=float, default=None, help="DP delta (default: at most 1/(10 n))."),
+    click.option("--max-grad-norm", type=float, default=1.0, show_default=True,
+                 help="DP-SGD: per-sample gradient clipping norm."),
+    click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
+                 help="DP: privacy accountant (prv is tighter and slower)."),
+    click.option("--stats-share", type=float, default=None,
+                 help="DP: share of epsilon for noisy bounds/categories of columns not declared public (e.g. 0.1)."),
+    click.option("--deterministic", is_flag=True,
+                 help="DP: seeded, reproducible noise for debugging. NOT FOR RELEASE."),
+]
+
+
+def training_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The model and DP options shared by ``train`` and ``audit``."""
+    for option in reversed(_TRAINING_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
+    """A Synthesizer from the shared training options (DP options only with --epsilon)."""
+    from synthgen.synthesizer import Synthesizer
+
+    dp_keys = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
+    dp = {k: opts[k] for k in dp_keys}
+    if opts["epsilon"] is None:
+        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if dp[k] is not None]
+        given += ["--deterministic"] * bool(dp["deterministic"])
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
+        dp = {}
+    return Synthesizer(model=opts["model"], epochs=opts["epochs"], batch_size=opts["batch_size"],
+                       seed=opts["seed"], device=opts["device"], metadata=opts["metadata"], progress=progress, **dp)
+
+
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write (.sgm).")
-@click.option("--model", "-m", type=click.Choice(_model_names()), default="tvae", show_default=True,
-              help="Model family.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default: 300).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default: 500).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same model on this machine.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="SDV single-table metadata JSON to use instead of detecting column kinds; with "
-                   '"public": true its bounds, categories and nullable flags cost no DP budget.')
-@click.option("--epsilon", type=float, default=None,
-              help="Train with differential privacy (DP-SGD, Opacus) at this total epsilon.")
-@click.option("--delta", type=float, default=None, help="DP delta (default: at most 1/(10 n)).")
-@click.option("--max-grad-norm", type=float, default=1.0, show_default=True,
-              help="DP: per-sample gradient clipping norm.")
-@click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
-              help="DP: privacy accountant (prv is tighter and slower).")
-@click.option("--stats-share", type=float, default=None,
-              help="DP: share of epsilon for noisy bounds/categories of columns not declared public (e.g. 0.1).")
-@click.option("--deterministic", is_flag=True,
-              help="DP: seeded, reproducible noise for debugging. NOT FOR RELEASE.")
+@training_options
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def train(data: Path, out: Path, model: str, epochs: int | None, batch_size: int | None, seed: int,
-          device: str, metadata: Path | None, epsilon: float | None, delta: float | None, max_grad_norm: float,
-          accountant: str, stats_share: float | None, deterministic: bool, force: bool, quiet: bool) -> None:
+def train(data: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet) and save it as a model file.
 
     \b
@@ -104,28 +130,63 @@ def train(data: Path, out: Path, model: str, epochs: int | None, batch_size: int
       synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
     """
     from synthgen.io import check_writable
-    from synthgen.synthesizer import Synthesizer
 
     check_writable(out, force=force)  # fail now, not after an hour of training
-    dp = {"epsilon": epsilon, "delta": delta, "max_grad_norm": max_grad_norm, "accountant": accountant,
-          "stats_share": stats_share, "deterministic": deterministic}
-    if epsilon is None:
-        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if dp[k] is not None]
-        given += ["--deterministic"] * deterministic
-        if given:
-            raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
-    synth = Synthesizer(model=model, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                        metadata=metadata, progress=not quiet, **(dp if epsilon is not None else {}))
+    synth = _synthesizer(opts, progress=not quiet)
     synth.fit(data).save(out, force=force)
     s = synth.summary
-    click.echo(f"trained {model} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
+    click.echo(f"trained {opts['model']} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
                f"({s['epochs']} epochs); model written to {out}")
     if synth.ledger is not None:
         led = synth.ledger
         click.echo(f"differential privacy: epsilon {led['epsilon']:.3g} (target {led['epsilon_target']:g}), "
                    f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
-        if deterministic:
+        if opts["deterministic"]:
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@training_options
+@click.option("--canaries", type=click.IntRange(min=10), default=500, show_default=True,
+              help="Canary rows, each planted in the training table with probability 1/2.")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the figures as JSON ('-' prints them).")
+@click.option("--force", is_flag=True, help="Overwrite --json if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, force: bool, quiet: bool,
+          **opts: Any) -> None:
+    """Check a privacy promise: train once on DATA with planted canaries and bound epsilon from below.
+
+    \b
+    Example:
+      synthgen audit adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --canaries 500
+    """
+    from synthgen.evaluation.audit import audit as run_audit
+    from synthgen.io import check_writable, read_table
+
+    if json_out is not None and str(json_out) != "-":
+        check_writable(json_out, force=force)
+    table = read_table(data)
+
+    def fit_and_sample(train_table: Any) -> Any:
+        synth = _synthesizer(opts, progress=not quiet).fit(train_table)
+        return synth.sample(len(train_table), seed=opts["seed"])
+
+    result = run_audit(table, fit_and_sample, canaries=canaries, confidence=confidence, seed=opts["seed"],
+                       claimed_epsilon=opts["epsilon"])
+    click.echo(result.summary())
+    if json_out is not None:
+        text = json.dumps(result.to_dict(), indent=2)
+        if str(json_out) == "-":
+            click.echo(text)
+        else:
+            from synthgen.io import write_bytes_atomic
+
+            write_bytes_atomic(json_out, (text + "\n").encode(), force=force)
+            click.echo(f"figures written to {json_out}")
 
 
 def _parse_where(items: tuple[str, ...]) -> dict[str, str]:

@@ -36,9 +36,8 @@ def describe_privacy(privacy: dict[str, Any]) -> list[str]:
     lines = [
         f"privacy        differentially private: epsilon={privacy['epsilon']:.4g} (target "
         f"{privacy['epsilon_target']:g}), delta={privacy['delta']:.3g}, {privacy['accountant']} accountant",
-        f"  DP-SGD       Poisson sampling rate {privacy['sample_rate']:.4g} (expected batch "
-        f"{privacy['expected_batch_size']}), noise multiplier {privacy['noise_multiplier']:.4g}, "
-        f"clipping norm {privacy['max_grad_norm']:g}, {privacy['steps']} steps",
+        f"  training     {privacy['mechanism']}: {_sampling(privacy)}, noise multiplier "
+        f"{privacy['noise_multiplier']:.4g}, {privacy['sensitivity']}, {privacy['steps']} steps",
         f"  domain stats {stats.get('histograms', 0)} noisy histograms, epsilon share {stats.get('epsilon_share')}, "
         f"noise std {stats.get('noise_std', 0):.4g}, category threshold {stats.get('category_threshold')}",
         f"  noise        {'secure (OS-seeded, Opacus secure mode)' if privacy.get('secure_noise') else 'SEEDED'}"
@@ -48,3 +47,9 @@ def describe_privacy(privacy: dict[str, Any]) -> list[str]:
     for column, parts in sources.items():
         lines.append(f"  {column:<24} " + ", ".join(f"{k}: {v}" for k, v in parts.items()))
     return [*lines, raw]
+
+
+def _sampling(privacy: dict[str, Any]) -> str:
+    if privacy["sample_rate"] >= 1:
+        return "no sampling (each noisy table reads every row once)"
+    return f"Poisson sampling rate {privacy['sample_rate']:.4g} (expected batch {privacy['expected_batch_size']})"

@@ -35,6 +35,9 @@ TINY: dict[str, Any] = {
     "discriminator_dim": (32,),
     "compress_dims": (32,),
     "decompress_dims": (32,),
+    "steps_per_epoch": 20,
+    "latent_batch": 128,
+    "hidden": (32,),
 }
 ADULT_ROWS = 600
 

@@ -256,6 +256,8 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
         dom.lower, dom.upper = math.floor(dom.lower), math.ceil(dom.upper)
     clipped = np.clip(present, dom.lower, dom.upper)
     if spec.kind == "integer" and dom.upper - dom.lower + 1 <= DISCRETE_RANGE:
+        if "nulls" not in need:
+            _public_nullable(dom, spec, null, problems)
         return _discrete_domain(dom, clipped, null, need, noisy)
     edges, points = _grid(dom.lower, dom.upper, integer=integer)
     if "bins" in need:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,7 +236,9 @@ class PrivateTraining:
                 if p.requires_grad:
                     p.grad = torch.zeros_like(p)
         else:
-            DPTensorFastGradientClipping(module, optimizer, loss_per_row, "mean").backward()
+            with warnings.catch_warnings():  # torch's note that the first layer's input needs no gradient
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                DPTensorFastGradientClipping(module, optimizer, loss_per_row, "mean").backward()
         optimizer.step()
 
     def _count(self, optimizer: Any) -> None:

@@ -1,0 +1,238 @@
+"""Differential privacy: the accountant against Opacus, the budget plan, private domains, DP fits and ledgers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from opacus.accountants import PRVAccountant, RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+
+from synthgen import Sampler, Synthesizer
+from synthgen.datasets import adult_metadata_path
+from synthgen.errors import ConfigError, InvalidDataError, PrivacyError
+from synthgen.privacy.accounting import Mechanism, calibrate, default_delta, epsilon
+from synthgen.privacy.domain import private_domain, threshold
+from synthgen.privacy.dp import DPSGD, DPSettings, PrivateTraining, Schedule, plan_privacy
+from synthgen.schema import TableSchema, schema_from_metadata
+from synthgen.transform import TabularTransformer
+from synthgen.transform.encoders import BinNormalizer
+
+DP_MODELS = ["tvae", "ctgan", "pairwise"]
+
+
+def public_schema(df: pd.DataFrame) -> TableSchema:
+    return schema_from_metadata(json.loads(adult_metadata_path().read_text()), df)
+
+
+# ----------------------------------------------------------------------------- accounting
+@pytest.mark.parametrize("accountant,cls", [("rdp", RDPAccountant), ("prv", PRVAccountant)])
+def test_epsilon_matches_opacus_stepped_accountant(accountant, cls):
+    sigma, q, steps, delta = 1.1, 0.02, 300, 1e-5
+    opacus = cls()
+    for _ in range(steps):
+        opacus.step(noise_multiplier=sigma, sample_rate=q)
+    ours = epsilon([Mechanism("DP-SGD", sigma, q, steps)], delta, accountant)
+    assert ours == pytest.approx(opacus.get_epsilon(delta), rel=0.02)
+    assert ours <= opacus.get_epsilon(delta) + 1e-6  # more Renyi orders can only tighten
+
+
+def test_calibration_agrees_with_opacus_noise_multiplier():
+    q, steps, delta = 0.05, 400, 1e-5
+    ours = calibrate(2.0, delta, name="DP-SGD", sample_rate=q, steps=steps, accountant="rdp")
+    theirs = get_noise_multiplier(target_epsilon=2.0, target_delta=delta, sample_rate=q, steps=steps,
+                                  accountant="rdp", epsilon_tolerance=0.001)
+    assert ours.noise_multiplier == pytest.approx(theirs, rel=0.02)
+    assert epsilon([ours], delta, "rdp") <= 2.0
+
+
+def test_calibration_composes_with_what_came_before():
+    stats = Mechanism("domain statistics", 30.0, 1.0, 20)
+    sgd = calibrate(1.0, 1e-5, name="DP-SGD", sample_rate=0.02, steps=500, accountant="rdp", before=(stats,))
+    total = epsilon([stats, sgd], 1e-5, "rdp")
+    assert 0.97 <= total <= 1.0
+    assert sgd.noise_multiplier > calibrate(1.0, 1e-5, name="DP-SGD", sample_rate=0.02, steps=500,
+                                            accountant="rdp").noise_multiplier
+
+
+def test_too_small_budget_is_refused():
+    with pytest.raises(PrivacyError, match="too small"):
+        calibrate(1e-4, 1e-5, name="DP-SGD", sample_rate=0.5, steps=10_000, accountant="rdp")
+
+
+def test_default_delta_is_at_most_a_tenth_of_one_over_n():
+    for n in (100, 2000, 26_048, 1_000_000):
+        assert default_delta(n) <= 1 / (10 * n)
+        assert default_delta(n) > 1 / (10 * n) / 5
+    assert default_delta(26_048) == pytest.approx(2e-6)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"epsilon": 0}, "epsilon must be a positive"),
+    ({"epsilon": -1}, "epsilon must be a positive"),
+    ({"epsilon": float("inf")}, "epsilon must be a positive"),
+    ({"epsilon": 1, "delta": 0.01}, "delta"),
+    ({"epsilon": 1, "accountant": "gdp"}, "unknown accountant"),
+    ({"epsilon": 1, "stats_share": 1.5}, "stats_share"),
+    ({"epsilon": 1, "max_grad_norm": 0}, "max_grad_norm"),
+])
+def test_bad_settings_are_refused(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        DPSettings(**kwargs).check(n_rows=1000)
+
+
+# ----------------------------------------------------------------------------- the plan
+def test_plan_refuses_without_public_domain_or_budget_share(adult):
+    schedule = Schedule("DP-SGD", 0.1, 10, 1)
+    with pytest.raises(ConfigError, match="--metadata .*--stats-share"):
+        plan_privacy(DPSettings(1.0), TableSchema.detect(adult), n_rows=len(adult), schedule=schedule,
+                     frequencies=False)
+
+
+def test_plan_with_public_metadata_spends_nothing_on_the_domain(adult):
+    plan = plan_privacy(DPSettings(1.0, delta=1e-4), public_schema(adult), n_rows=len(adult),
+                        schedule=Schedule("DP-SGD", 0.1, 10, 1), frequencies=False)
+    assert plan.stats is None and plan.delta_threshold == 0
+    assert epsilon([plan.sgd], plan.delta, "rdp") <= 1.0
+
+
+def test_plan_splits_the_budget(adult):
+    settings = DPSettings(2.0, delta=1e-4, stats_share=0.2)
+    plan = plan_privacy(settings, TableSchema.detect(adult), n_rows=len(adult),
+                        schedule=Schedule("DP-SGD", 0.1, 10, 3), frequencies=True)
+    acc_delta = plan.delta - plan.delta_threshold
+    assert epsilon([plan.stats], acc_delta, "rdp") == pytest.approx(0.4, rel=0.01)
+    assert 1.95 <= epsilon([plan.stats, plan.sgd], acc_delta, "rdp") <= 2.0
+    assert plan.sgd.steps == 30 and plan.delta_threshold == pytest.approx(1e-5)
+
+
+# ----------------------------------------------------------------------------- private domains
+def test_public_domain_reads_no_statistics(adult):
+    schema = public_schema(adult)
+    domain = private_domain(adult, schema, sigma=0.0, category_threshold=np.inf, frequencies=False,
+                            rng=np.random.default_rng(0))
+    assert domain["workclass"].sources == {"categories": "public", "nullable": "public"}
+    assert domain["age"].lower == 17 and domain["age"].upper == 90
+    assert domain["capital-gain"].sources["bins"] == "fixed"  # equal-width, no data read
+    assert domain["education-num"].categories == list(range(1, 17))
+
+
+def test_public_domain_violations_name_the_column(adult):
+    adult.loc[0, "workclass"] = "Astronaut"
+    adult.loc[1, "age"] = 120
+    with pytest.raises(InvalidDataError) as err:
+        private_domain(adult, public_schema(adult), sigma=0.0, category_threshold=np.inf, frequencies=False,
+                       rng=np.random.default_rng(0))
+    text = str(err.value)
+    assert "'workclass'" in text and "Astronaut" in text and "'age'" in text and "bounds" in text
+
+
+def test_noisy_domain_keeps_zero_spike_and_suppresses_rare_categories():
+    rng = np.random.default_rng(0)
+    n = 5000
+    df = pd.DataFrame({"gain": np.where(rng.random(n) < 0.9, 0, rng.integers(1000, 20000, n)),
+                       "city": rng.choice(["a", "b", "c"], n), "age": rng.integers(18, 80, n)})
+    df.loc[0, "city"] = "unique-person-town"
+    schema = TableSchema.detect(df)
+    sigma = 5.0
+    tau = threshold(sigma, 1e-6, 1)
+    domain = private_domain(df, schema, sigma=sigma, category_threshold=tau, frequencies=False,
+                            rng=np.random.default_rng(1))
+    assert "unique-person-town" not in domain["city"].categories and domain["city"].nullable
+    gain = domain["gain"]
+    assert 0.0 in [lo for lo, hi in zip(gain.lows, gain.highs, strict=True) if lo == hi]
+    assert gain.lower == 0 and 16_384 <= gain.upper <= 32_768
+    assert 18 <= domain["age"].lower <= 20 and 77 <= domain["age"].upper <= 80
+    tr = TabularTransformer().fit(df, schema, domain=domain)
+    back = tr.inverse_transform(tr.transform(df))
+    assert (back["gain"] == 0).mean() == pytest.approx((df["gain"] == 0).mean(), abs=0.002)
+    assert back.loc[0, "city"] is np.nan or pd.isna(back.loc[0, "city"])  # suppressed -> null
+
+
+def test_category_threshold_bounds_the_release_probability():
+    sigma, delta = 10.0, 1e-6
+    tau = threshold(sigma, delta, 3)
+    from scipy.stats import norm
+    assert norm.sf((tau - 1) / sigma) == pytest.approx(delta / 3, rel=1e-6)
+
+
+def test_bin_normalizer_round_trip():
+    enc = BinNormalizer([0, 1, 10], [0, 10, 100], [0.8, 0.1, 0.1])
+    values = np.array([0.0, 0.5, 3.0, 9.9, 10.0, 55.0, 99.0])
+    alpha, mode = enc.transform(values, np.random.default_rng(0))
+    assert list(mode) == [0, 1, 1, 1, 2, 2, 2]
+    np.testing.assert_allclose(enc.inverse(alpha, mode)[[0, 2, 5]], [0.0, 3.0, 55.0])
+
+
+# ----------------------------------------------------------------------------- DP fits and ledgers
+@pytest.fixture(scope="module")
+def dp_fits(_adult, tiny):
+    out = {}
+    for name in DP_MODELS:
+        params = tiny(name, epochs=2, batch_size=200)
+        out[name] = Synthesizer(model=name, seed=0, epsilon=3.0, delta=1e-4, stats_share=0.2,
+                                metadata=public_schema(_adult), deterministic=True, **params).fit(_adult)
+    return out
+
+
+@pytest.mark.parametrize("name", DP_MODELS)
+def test_ledger_matches_what_training_did(name, dp_fits):
+    synth = dp_fits[name]
+    led = synth.ledger
+    assert led["differential_privacy"] and led["steps"] == led["steps_planned"] > 0
+    assert led["epsilon"] <= led["epsilon_target"] and led["epsilon"] >= 0.95 * led["epsilon_target"]
+    # the model's own accountant saw exactly the ledger's schedule
+    assert synth.model.private.accountant.history == [(led["noise_multiplier"], led["sample_rate"], led["steps"])]
+    # recomputing from the listed mechanisms with a fresh Opacus accountant gives the ledger's epsilon
+    acc = RDPAccountant()
+    acc.history = [(m["noise_multiplier"], m["sample_rate"], m["steps"]) for m in led["mechanisms"]]
+    assert acc.get_epsilon(led["delta_split"]["accountant"]) == pytest.approx(led["epsilon"], rel=0.01)
+    assert set(led["sources"]) == set(synth.transformer.schema.names)
+
+
+def test_dp_sgd_is_poisson_sampled(dp_fits):
+    led = dp_fits["tvae"].ledger
+    assert led["mechanism"] == "DP-SGD" and led["sample_rate"] == pytest.approx(200 / 600)
+    spec = DPSGD(noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.1, steps_per_epoch=1, epochs=1,
+                 accountant="rdp", secure=False, seed=0)
+    training = PrivateTraining(spec, 1000, torch.device("cpu"))
+    sizes = [len(training.batch()) for _ in range(200)]
+    assert 90 < np.mean(sizes) < 110 and np.std(sizes) > 3  # binomial, not a fixed batch size
+
+
+@pytest.mark.parametrize("name", DP_MODELS)
+def test_dp_model_samples_the_domain_and_saves_its_ledger(name, dp_fits, tmp_path):
+    synth = dp_fits[name]
+    out = synth.sample(300, seed=0)
+    assert list(out.columns) == list(synth.transformer.schema.names) and len(out) == 300
+    path = synth.save(tmp_path / "dp.sgm")
+    privacy = Sampler.load(path).privacy
+    assert privacy["differential_privacy"] is True and privacy["epsilon"] == synth.ledger["epsilon"]
+    assert "NOT FOR RELEASE" in privacy["deterministic"]
+
+
+def test_deterministic_noise_reproduces_and_secure_noise_does_not(_adult, tiny):
+    def fit(**kw):
+        synth = Synthesizer(model="tvae", seed=0, epsilon=3.0, delta=1e-4, metadata=public_schema(_adult),
+                            **tiny("tvae", epochs=1, batch_size=200), **kw).fit(_adult)
+        return synth.model.state_tensors()["decoder.net.0.weight"]
+
+    assert torch.equal(fit(deterministic=True), fit(deterministic=True))
+    assert not torch.equal(fit(), fit())
+
+
+def test_non_dp_models_and_options_are_refused(adult):
+    with pytest.raises(ConfigError, match="marginals model has no differentially private"):
+        Synthesizer(model="marginals", epsilon=1.0)
+    with pytest.raises(ConfigError, match="pac=1"):
+        Synthesizer(model="ctgan", epsilon=1.0, pac=10)
+
+
+def test_budget_too_small_for_training_fails_before_training(adult, tiny):
+    synth = Synthesizer(model="tvae", epsilon=1e-3, delta=1e-4, metadata=public_schema(adult),
+                        **tiny("tvae", epochs=50, batch_size=300))
+    with pytest.raises(PrivacyError, match="too small"):
+        synth.fit(adult)
