@@ -74,7 +74,7 @@ class Synthesizer:
             self.privacy = DPSettings(epsilon, delta, max_grad_norm, accountant, stats_share, deterministic)
             if not cls.dp_capable:
                 raise ConfigError(f"the {model} model has no differentially private training (fix: use tvae or ctgan)")
-            params = {**params, **_dp_hyperparameters(cls, params)}
+            params = {**cls.dp_defaults, **params, **_dp_hyperparameters(cls, params)}
         self.model: Model = cls(**params)
         self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
         self.transformer: TabularTransformer | None = None

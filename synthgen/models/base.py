@@ -45,6 +45,8 @@ class Model(ABC):
     dp_capable: ClassVar[bool] = False
     #: hyperparameters DP training needs (a user value that differs is refused)
     dp_hyperparameters: ClassVar[dict[str, Any]] = {}
+    #: defaults under DP, where the user gave none (DP-SGD wants small networks, big batches, few epochs)
+    dp_defaults: ClassVar[dict[str, Any]] = {}
     #: under DP, whether the model needs noisy frequencies of the category and null slots
     dp_needs_frequencies: ClassVar[bool] = False
 

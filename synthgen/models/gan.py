@@ -95,6 +95,8 @@ class CTGANModel(TorchModel):
     dp_capable = True
     # one row per critic input: with pac groups, adding a row would regroup every other row
     dp_hyperparameters = {"pac": 1}
+    # Adult, epsilon 8: TSTR AUC 0.81 with these, against 0.36-0.54 at the non-DP sizes
+    dp_defaults = {"epochs": 30, "batch_size": 1000, "generator_dim": (128, 128), "discriminator_dim": (128, 128)}
     dp_needs_frequencies = True
     _folded: FoldedResidualNet | None = None  # inference form of the generator, built on first sample
 
@@ -178,6 +180,9 @@ class CTGANModel(TorchModel):
         changes only its own term. The WGAN-GP penalty needs second derivatives, which Opacus'
         per-sample clipping does not support, so the critic uses the standard (logistic) GAN
         loss under DP. The generator step, too, draws its conditions from the noisy frequencies.
+        The critic has no BatchNorm (Opacus cannot clip through batch statistics, which mix rows);
+        the generator keeps its BatchNorm: it never sees a real row, only noise and noisy
+        frequencies, so its batch statistics carry nothing private.
         """
         for _ in range(self.config.discriminator_steps):
             loss_d = self._private_critic_step()

@@ -17,6 +17,7 @@ columns, so under DP each table's noise grows with the square root of that count
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,12 +40,13 @@ class PairwiseConfig:
     ``epochs`` of ``steps_per_epoch`` steps, each on ``latent_batch`` noise vectors.
     """
 
-    epochs: int = 30
+    epochs: int = 60
     steps_per_epoch: int = 100
-    latent_batch: int = 1024
+    latent_batch: int = 2048
     embedding_dim: int = 64
     hidden: tuple[int, ...] = (256, 256)
-    lr: float = 1e-3
+    lr: float = 3e-3
+    cosine: bool = True  # anneal the learning rate to 5% over the fit
     quantiles: int = 65
 
     def check(self) -> None:
@@ -139,9 +141,12 @@ class PairwiseModel(Model):
         cfg = self.config
         self.generator = mlp(cfg.embedding_dim, cfg.hidden, len(one_way)).to(device)
         opt = adam(self.generator.parameters(), lr=cfg.lr)
+        total_steps = cfg.epochs * cfg.steps_per_epoch
+        schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps, eta_min=0.05 * cfg.lr)
+                    if cfg.cosine else None)
         history = []
         for epoch in tqdm(range(cfg.epochs), desc="fit pairwise", unit="epoch", disable=not progress):
-            total = 0.0
+            total, start = 0.0, time.perf_counter()
             for _ in range(cfg.steps_per_epoch):
                 probs = self._segments.softmax(self.generator(torch.randn(cfg.latent_batch, cfg.embedding_dim,
                                                                           device=device)))
@@ -151,8 +156,11 @@ class PairwiseModel(Model):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if schedule is not None:
+                    schedule.step()
                 total += float(loss.detach())
-            history.append({"epoch": epoch + 1, "loss": round(total / cfg.steps_per_epoch, 8)})
+            history.append({"epoch": epoch + 1, "loss": round(total / cfg.steps_per_epoch, 8),
+                            "seconds": round(time.perf_counter() - start, 4)})
         self.generator.eval()
         return history
 

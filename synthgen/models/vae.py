@@ -60,6 +60,8 @@ class TVAEModel(TorchModel):
     name = "tvae"
     Config = TVAEConfig
     dp_capable = True
+    # DP-SGD's noise grows with the parameter count: one 128-wide layer each way, big batches
+    dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
         cfg, layout = self.config, self.layout
