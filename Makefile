@@ -19,3 +19,4 @@ lint:
 
 bench-quick:
 	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/privacy_utility.py --quick --out $${BENCH_OUT:-benchmarks/results}

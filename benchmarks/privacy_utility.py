@@ -47,13 +47,13 @@ AUDITS = [("pairwise", 1.0), ("pairwise", 8.0), ("pairwise", math.inf), ("tvae",
 TARGETS = {1.0: 0.80, 8.0: 0.85}
 
 
-def fit_options(model: str, eps: float, quick: bool) -> dict[str, Any]:
+def fit_options(model: str, eps: float, quick: bool, seed: int = 0) -> dict[str, Any]:
     """Synthesizer options: DP at ``eps``, or the same model and hyperparameters without DP."""
     from synthgen.datasets import adult_metadata_path
     from synthgen.models import get_model
 
     cls = get_model(model)
-    opts: dict[str, Any] = {"model": model, "seed": 0, "metadata": adult_metadata_path(), **cls.dp_defaults}
+    opts: dict[str, Any] = {"model": model, "seed": seed, "metadata": adult_metadata_path(), **cls.dp_defaults}
     if quick:
         opts.update({"epochs": 1, **({"steps_per_epoch": 10} if model == "pairwise" else {})})
     if math.isfinite(eps):
@@ -63,18 +63,18 @@ def fit_options(model: str, eps: float, quick: bool) -> dict[str, Any]:
     return opts
 
 
-def run(model: str, eps: float, train, test, quick: bool) -> dict[str, Any]:
+def run(model: str, eps: float, train, test, quick: bool, seed: int = 0) -> dict[str, Any]:
     from synthgen import Synthesizer, evaluate
 
     start = time.perf_counter()
-    synth = Synthesizer(**fit_options(model, eps, quick)).fit(train)
+    synth = Synthesizer(**fit_options(model, eps, quick, seed)).fit(train)
     fit_s = time.perf_counter() - start
-    synthetic = synth.sample(len(train), seed=1)
+    synthetic = synth.sample(len(train), seed=seed + 1)
     ev = json.loads(evaluate(train, synthetic, test, target=TARGET, seeds=1 if quick else 3,
                              baselines=False).to_json())
     epochs = [float(h["seconds"]) for h in synth.summary["history"] if "seconds" in h]
     led = synth.ledger or {}
-    return {"model": model, "epsilon": eps, "fit_s": round(fit_s, 2),
+    return {"model": model, "epsilon": eps, "seed": seed, "fit_s": round(fit_s, 2),
             "epoch_s": round(statistics.median(epochs), 4) if epochs else None,
             "epsilon_spent": led.get("epsilon"), "noise_multiplier": led.get("noise_multiplier"),
             "tstr_accuracy": ev["utility"]["tstr"]["accuracy"], "tstr_auc": ev["utility"]["tstr"]["auc"],
@@ -176,14 +176,14 @@ def report(rows: list[dict[str, Any]], audits: list[dict[str, Any]], args: argpa
         f"{1 if args.quick else 3}",
         "- inf: the same model and hyperparameters without DP (so the time column is the compute cost of "
         "privacy); DP-SGD models at their DP defaults (ctgan, tvae), pairwise at its defaults",
-        "", "| model | epsilon | spent | fit s | s/epoch | TSTR acc | TSTR AUC | quality | MIA AUC |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "", "| model | epsilon | seed | spent | fit s | s/epoch | TSTR acc | TSTR AUC | quality | MIA AUC |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     trtr = rows[0]
-    lines.append(f"| real data (TRTR) | | | | | {trtr['trtr_accuracy']:.3f} | {trtr['trtr_auc']:.3f} | | |")
+    lines.append(f"| real data (TRTR) | | | | | | {trtr['trtr_accuracy']:.3f} | {trtr['trtr_auc']:.3f} | | |")
     for r in rows:
         spent = f"{r['epsilon_spent']:.3f}" if r["epsilon_spent"] is not None else "-"
-        lines.append(f"| {r['model']} | {eps_text(r['epsilon'])} | {spent} | {r['fit_s']:.1f} | "
+        lines.append(f"| {r['model']} | {eps_text(r['epsilon'])} | {r.get('seed', 0)} | {spent} | {r['fit_s']:.1f} | "
                      f"{r['epoch_s'] if r['epoch_s'] is not None else '-'} | {r['tstr_accuracy']:.3f} | "
                      f"{r['tstr_auc']:.3f} | {r['quality']:.3f} | {r['mia_auc']:.3f} |")
     if audits:
@@ -204,26 +204,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="CI smoke run: 3,000 rows, 1 epoch, 2 epsilons")
     p.add_argument("--audit", action="store_true", help="also run the canary audits")
     p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--epsilons", default=None, help="comma-separated (inf for no DP; default: the sweep)")
+    p.add_argument("--seeds", default="0", help="generator seeds, comma-separated")
+    p.add_argument("--name", default="privacy_utility", help="output file name (without suffix)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     started = time.time()
     train, test = load_split(3000 if args.quick else None)
     epsilons = [1.0, math.inf] if args.quick else EPSILONS
+    if args.epsilons:
+        epsilons = [float(e) for e in args.epsilons.split(",")]
     rows = []
     for model in args.models.split(","):
         for eps in epsilons:
-            row = run(model, eps, train, test, args.quick)
-            row["n_train"] = len(train)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for seed in (int(s) for s in args.seeds.split(",")):
+                row = run(model, eps, train, test, args.quick, seed)
+                row["n_train"] = len(train)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     audits = []
     if args.audit or args.quick:
         for model, eps in AUDITS[:1] if args.quick else AUDITS:
             audits.append(run_audit(model, eps, train, args.quick))
             print(json.dumps(audits[-1]), flush=True)
     out = Path(args.out)
-    name = "privacy_utility-quick" if args.quick else "privacy_utility"
+    name = "privacy_utility-quick" if args.quick else args.name
     plot(rows, out / f"{name}.png")
     text = report(rows, audits, args, (time.time() - started) / 60).replace("privacy_utility.png", f"{name}.png")
     write(out / f"{name}.md", text)

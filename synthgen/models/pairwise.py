@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.base import FitOptions, Model
@@ -37,21 +38,26 @@ from synthgen.transform.layout import OutputLayout
 class PairwiseConfig:
     """Hyperparameters of the marginal-matching generator (fitting never reads rows).
 
-    ``epochs`` of ``steps_per_epoch`` steps, each on ``latent_batch`` noise vectors.
+    ``epochs`` of ``steps_per_epoch`` steps, each on ``latent_batch`` noise vectors, for each of
+    ``ensemble`` generators. An even mixture of generators that each match the tables matches
+    them too, and it averages away each fit's arbitrary higher-order structure: on Adult at
+    epsilon 8, three generators of 20 epochs gave TSTR AUC 0.858-0.864 over seeds 0-2 where one
+    of 60 epochs (the same time) gave 0.840-0.865.
     """
 
-    epochs: int = 60
+    epochs: int = 20
     steps_per_epoch: int = 100
     latent_batch: int = 2048
     embedding_dim: int = 64
     hidden: tuple[int, ...] = (256, 256)
     lr: float = 3e-3
     cosine: bool = True  # anneal the learning rate to 5% over the fit
+    ensemble: int = 3  # generators fitted independently; a row comes from one picked at random
     quantiles: int = 65
 
     def check(self) -> None:
-        if min(self.epochs, self.steps_per_epoch, self.latent_batch) < 1:
-            raise ConfigError("epochs, steps_per_epoch and latent_batch must be at least 1")
+        if min(self.epochs, self.steps_per_epoch, self.latent_batch, self.ensemble) < 1:
+            raise ConfigError("epochs, steps_per_epoch, latent_batch and ensemble must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,11 @@ class PairwiseModel(Model):
         codes = torch.as_tensor(attribute_codes(data, self.layout, self.attrs) + offsets[:-1], device=device)
         with scoped_seed(options.seed, device):
             measured = self._measure(codes, int(offsets[-1]), len(data))
-            self.history = self._fit_generator(*measured, options.progress, device)
+            self.generators, self.history = nn.ModuleList(), []
+            for member in range(self.config.ensemble):
+                generator, history = self._fit_generator(*measured, options.progress, device)
+                self.generators.append(generator)
+                self.history += [{**h, "member": member} for h in history] if self.config.ensemble > 1 else history
 
     def _measure(self, codes: torch.Tensor, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One-way shares (slots), two-way shares (slots x slots, symmetric) and the two-way block mask."""
@@ -135,12 +145,12 @@ class PairwiseModel(Model):
         return one_way, two_way, mask
 
     def _fit_generator(self, one_way: torch.Tensor, two_way: torch.Tensor, mask: torch.Tensor, progress: bool,
-                       device: torch.device) -> list[dict[str, float]]:
+                       device: torch.device) -> tuple[nn.Module, list[dict[str, float]]]:
         from tqdm.auto import tqdm
 
         cfg = self.config
-        self.generator = mlp(cfg.embedding_dim, cfg.hidden, len(one_way)).to(device)
-        opt = adam(self.generator.parameters(), lr=cfg.lr)
+        generator = mlp(cfg.embedding_dim, cfg.hidden, len(one_way)).to(device)
+        opt = adam(generator.parameters(), lr=cfg.lr)
         total_steps = cfg.epochs * cfg.steps_per_epoch
         schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps, eta_min=0.05 * cfg.lr)
                     if cfg.cosine else None)
@@ -148,8 +158,8 @@ class PairwiseModel(Model):
         for epoch in tqdm(range(cfg.epochs), desc="fit pairwise", unit="epoch", disable=not progress):
             total, start = 0.0, time.perf_counter()
             for _ in range(cfg.steps_per_epoch):
-                probs = self._segments.softmax(self.generator(torch.randn(cfg.latent_batch, cfg.embedding_dim,
-                                                                          device=device)))
+                probs = self._segments.softmax(generator(torch.randn(cfg.latent_batch, cfg.embedding_dim,
+                                                                     device=device)))
                 # the mixture's tables: E[p_a p_b^T] for two columns, E[p_a] for one
                 pairs = probs.T @ probs / cfg.latent_batch
                 loss = (((pairs - two_way) * mask) ** 2).sum() / 2 + ((probs.mean(0) - one_way) ** 2).sum()
@@ -161,13 +171,17 @@ class PairwiseModel(Model):
                 total += float(loss.detach())
             history.append({"epoch": epoch + 1, "loss": round(total / cfg.steps_per_epoch, 8),
                             "seconds": round(time.perf_counter() - start, 4)})
-        self.generator.eval()
-        return history
+        return generator.eval(), history
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         layout = self.layout
-        device = next(self.generator.parameters()).device
-        logits = self.generator(sample_normal(rng, (n, self.config.embedding_dim)).to(device)).cpu()
+        device = next(self.generators.parameters()).device
+        z = sample_normal(rng, (n, self.config.embedding_dim)).to(device)
+        member = torch.as_tensor(rng.integers(len(self.generators), size=n))
+        logits = torch.empty(n, sum(a.width for a in self.attrs))
+        for k, generator in enumerate(self.generators):
+            rows_k = (member == k).nonzero().squeeze(1)
+            logits[rows_k] = generator(z[rows_k.to(device)]).cpu()
         logits += sample_gumbel(rng, tuple(logits.shape))  # Gumbel-max: one draw per attribute
         out = np.zeros((n, layout.dim), dtype=np.float32)
         rows = np.arange(n)
@@ -184,7 +198,7 @@ class PairwiseModel(Model):
         return out
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        state = {f"generator.{k}": v.detach().cpu() for k, v in self.generator.state_dict().items()}
+        state = {f"generators.{k}": v.detach().cpu() for k, v in self.generators.state_dict().items()}
         return {**state, **(self.value_tables or {})}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -192,10 +206,11 @@ class PairwiseModel(Model):
         self.attrs = attributes(self.layout)
         offsets = np.cumsum([0] + [a.width for a in self.attrs])
         self._slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(self.attrs))]
-        self.generator = mlp(cfg.embedding_dim, cfg.hidden, int(offsets[-1]))
-        self.generator.load_state_dict({k.removeprefix("generator."): v for k, v in tensors.items()
-                                        if k.startswith("generator.")})
-        self.generator.eval()
+        self.generators = nn.ModuleList(mlp(cfg.embedding_dim, cfg.hidden, int(offsets[-1]))
+                                        for _ in range(cfg.ensemble))
+        self.generators.load_state_dict({k.removeprefix("generators."): v for k, v in tensors.items()
+                                         if k.startswith("generators.")})
+        self.generators.eval()
         quant = {k: v for k, v in tensors.items() if k.startswith("quant.")}
         self.value_tables = quant or None
 
