@@ -119,11 +119,14 @@ class PairwiseModel(Model):
         codes = torch.as_tensor(attribute_codes(data, self.layout, self.attrs) + offsets[:-1], device=device)
         with scoped_seed(options.seed, device):
             measured = self._measure(codes, int(offsets[-1]), len(data))
-            self.generators, self.history = nn.ModuleList(), []
-            for member in range(self.config.ensemble):
+            self.generators, histories = nn.ModuleList(), []
+            for _ in range(self.config.ensemble):
                 generator, history = self._fit_generator(*measured, options.progress, device)
                 self.generators.append(generator)
-                self.history += [{**h, "member": member} for h in history] if self.config.ensemble > 1 else history
+                histories.append(history)
+        # one entry per epoch: the members' mean loss and their summed time
+        self.history = [{"epoch": rows[0]["epoch"], "loss": round(float(np.mean([r["loss"] for r in rows])), 8),
+                         "seconds": round(sum(r["seconds"] for r in rows), 4)} for rows in zip(*histories, strict=True)]
 
     def _measure(self, codes: torch.Tensor, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One-way shares (slots), two-way shares (slots x slots, symmetric) and the two-way block mask."""
