@@ -117,7 +117,8 @@ class Synthesizer:
                             frequencies=self.model.dp_needs_frequencies)
         seed = self.seed if self.privacy.deterministic else secrets.randbits(63)
         domain = private_domain(df, schema, sigma=plan.stats_sigma, category_threshold=plan.category_threshold,
-                                frequencies=self.model.dp_needs_frequencies, rng=np.random.default_rng(seed))
+                                frequencies=self.model.dp_needs_frequencies, rng=np.random.default_rng(seed),
+                                secure=not self.privacy.deterministic)
         return plan, domain
 
     def _schema(self, df: pd.DataFrame) -> TableSchema:

@@ -38,6 +38,8 @@ GRID = 128
 DISCRETE_RANGE = 32
 #: a noisy count must clear this many noise standard deviations to mark a bucket, null or cell as present
 PRESENT_SIGMAS = 3.0
+#: chance that an empty bucket or grid cell of a column passes as non-empty (and widens its bounds)
+SPURIOUS = 0.01
 
 
 @dataclass
@@ -126,7 +128,8 @@ def threshold(sigma: float, delta_threshold: float, columns: int) -> float:
 
 
 def private_domain(df: pd.DataFrame, schema: TableSchema, *, sigma: float, category_threshold: float,
-                   frequencies: bool, rng: np.random.Generator, max_modes: int = 10) -> dict[str, ColumnDomain]:
+                   frequencies: bool, rng: np.random.Generator, max_modes: int = 10,
+                   secure: bool = True) -> dict[str, ColumnDomain]:
     """Measure each column's domain with Gaussian noise of std ``sigma`` per histogram cell.
 
     Raises:
@@ -136,27 +139,43 @@ def private_domain(df: pd.DataFrame, schema: TableSchema, *, sigma: float, categ
     measure = sigma > 0
     problems: list[Problem] = []
     out: dict[str, ColumnDomain] = {}
+    noisy = Measure(sigma, rng, secure)
     for spec in schema.columns:
         need = _needs(spec, measure=measure, frequencies=frequencies)
-        measured = Measure(sigma, rng)
         if spec.kind in ("categorical", "boolean"):
-            out[spec.name] = _onehot_domain(df[spec.name], spec, need, measured, category_threshold, problems)
+            out[spec.name] = _onehot_domain(df[spec.name], spec, need, noisy, category_threshold, problems)
         else:
-            out[spec.name] = _numeric_domain(df[spec.name], spec, need, measured, max_modes, problems)
+            out[spec.name] = _numeric_domain(df[spec.name], spec, need, noisy, max_modes, problems)
     if problems:
         raise InvalidDataError(problems)
+    charged = plan_domain(schema, measure=measure, frequencies=frequencies).histograms if measure else 0
+    if noisy.calls != charged:  # the accountant must have paid for every noisy histogram released
+        raise PrivacyError(f"internal error: {noisy.calls} noisy histograms measured, {charged} accounted for")
     return out
 
 
 @dataclass
 class Measure:
-    """Noisy counts: adds N(0, sigma^2) to each cell of a count vector."""
+    """Noisy counts: adds N(0, sigma^2) to each cell of a count vector (one histogram per call).
+
+    The noise is drawn as Opacus draws DP-SGD's (in secure mode, a sum of Gaussians against
+    floating-point attacks) from a torch generator seeded by ``rng``.
+    """
 
     sigma: float
     rng: np.random.Generator
+    secure: bool = True
+    calls: int = 0
 
     def __call__(self, counts: np.ndarray) -> np.ndarray:
-        return counts + self.rng.normal(0.0, self.sigma, size=len(counts))
+        import torch
+        from opacus.optimizers.optimizer import _generate_noise
+
+        self.calls += 1
+        gen = torch.Generator().manual_seed(int(self.rng.integers(2**63)))
+        reference = torch.zeros(len(counts), dtype=torch.float64)
+        noise = _generate_noise(std=self.sigma, reference=reference, generator=gen, secure_mode=self.secure)
+        return counts + noise.numpy()
 
     @property
     def present(self) -> float:
@@ -170,9 +189,12 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
     null = series.isna().to_numpy()
     values = series.to_numpy(dtype=object)
     if "categories" in need:
+        # one histogram: every value present, plus null as a fixed key (always released); its
+        # noisy counts also give the null flag and the frequencies, so the column is charged once
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        counts = noisy(np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(float))
-        keep = np.flatnonzero(counts > category_threshold)
+        counts = noisy(np.bincount(np.where(codes >= 0, codes, len(uniques)), minlength=len(uniques) + 1)
+                       .astype(float))
+        keep = np.flatnonzero(counts[:-1] > category_threshold)
         if len(keep) == 0:
             problems.append(Problem(spec.name, "no category clears the DP threshold "
                                     f"({category_threshold:.0f} rows)", "declare its categories in public "
@@ -180,9 +202,10 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
             return dom
         keep = keep[np.argsort(-counts[keep], kind="stable")]
         dom.categories = [_plain(uniques[i]) for i in keep]
-        dom.sources["categories"] = "dp"
+        dom.counts = np.maximum(np.append(counts[keep], counts[-1]), 0).tolist()
+        dom.sources.update({"categories": "dp", "nullable": "fixed", "frequencies": "dp"})
         dom.nullable = True  # the null slot also takes the suppressed categories
-        dom.sources["nullable"] = "fixed"
+        return dom
     else:
         dom.categories = list(spec.categories) if spec.categories else [False, True]
         dom.sources["categories"] = "public" if spec.categories else "fixed"
@@ -193,12 +216,12 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
     if "nulls" in need or "frequencies" in need:
         slots = _slot_codes(values, null, dom.categories)
         counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
-        if "nulls" in need and "categories" not in need:
+        if "nulls" in need:
             dom.nullable = bool(counts[-1] > noisy.present)
             dom.sources["nullable"] = "dp"
         dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
         dom.sources["frequencies"] = "dp"
-    elif "categories" not in need:
+    else:
         _public_nullable(dom, spec, null, problems)
     return dom
 
@@ -268,7 +291,8 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
             dom.sources["nullable"] = "dp"
         dom.counts = [float(max(counts[:-1].clip(0).sum(), 0)), float(max(counts[-1], 0))]
         mass = counts[:-1].clip(0)
-        edges, points, mass = _trim(edges, points, mass, counts[:-1], noisy.present)
+        if "bounds" in need:  # noisy power-of-two bounds are loose; public bounds are kept as declared
+            edges, points, mass = _trim(edges, points, mass, counts[:-1], noisy.sigma)
         dom.lower, dom.upper = float(np.append(points, edges[0]).min()), float(np.append(points, edges[-1]).max())
         if integer:
             dom.lower, dom.upper = math.ceil(dom.lower), math.floor(dom.upper)
@@ -312,7 +336,7 @@ def _bucket(values: np.ndarray) -> np.ndarray:
 def _noisy_bounds(present: np.ndarray, noisy: Measure) -> tuple[float, float] | None:
     width = len(EXPONENTS)
     counts = noisy(np.bincount(_bucket(present) + width, minlength=2 * width + 1).astype(float))
-    kept = np.flatnonzero(counts > noisy.present) - width
+    kept = np.flatnonzero(counts > _clear(noisy.sigma, len(counts))) - width
     if len(kept) == 0:
         return None
     return _bucket_edge(int(kept.min()), low=True), _bucket_edge(int(kept.max()), low=False)
@@ -346,22 +370,27 @@ def _cell_counts(values: np.ndarray, edges: np.ndarray, points: np.ndarray) -> n
 
 
 def _trim(edges: np.ndarray, points: np.ndarray, mass: np.ndarray, noisy: np.ndarray,
-          floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop outer grid cells holding, together, less than ``floor`` noisy rows.
+          sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop outer grid cells whose noisy counts do not clear the noise (see :func:`_clear`).
 
-    Tightens loose power-of-two bounds (age [16, 128) -> about [17, 90]); the cumulative sum of
-    the unclipped noisy counts from each end decides, so no single noisy cell stops it.
+    Tightens loose power-of-two bounds (age [16, 128) -> about [17, 90] at small noise); at large
+    noise a sparse tail is cut and its values clipped to the new bound: the price of not knowing it.
     """
     grid = noisy[:len(edges) - 1]
-    from_low, from_high = np.cumsum(grid), np.cumsum(grid[::-1])
-    first = int(np.argmax(from_low >= floor)) if (from_low >= floor).any() else 0
-    last = len(grid) - 1 - (int(np.argmax(from_high >= floor)) if (from_high >= floor).any() else 0)
-    if last < first:
+    big = np.flatnonzero(grid > _clear(sigma, len(grid)))
+    if len(big) == 0:
         return edges, points, mass
+    first, last = int(big[0]), int(big[-1])
     edges = edges[first:last + 2]
-    # an exact-value cell (zero) stays if it lies inside or clears the floor on its own
-    keep = ((points >= edges[0]) & (points <= edges[-1])) | (noisy[len(grid):] >= floor)
+    # an exact-value cell (zero) stays if it lies inside or clears the noise on its own
+    keep = ((points >= edges[0]) & (points <= edges[-1])) | (noisy[len(grid):] > _clear(sigma, len(grid)))
     return edges, points[keep], np.concatenate([mass[first:last + 1], mass[len(grid):][keep]])
+
+
+def _clear(sigma: float, cells: int) -> float:
+    """Count a noisy cell must exceed to count as non-empty: an empty one among ``cells`` passes
+    with probability at most SPURIOUS (a Bonferroni bound), so the outermost kept cell is real."""
+    return sigma * float(norm.isf(SPURIOUS / cells))
 
 
 def _intervals(edges: np.ndarray, points: np.ndarray, mass: np.ndarray,

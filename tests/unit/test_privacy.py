@@ -236,3 +236,26 @@ def test_budget_too_small_for_training_fails_before_training(adult, tiny):
                         **tiny("tvae", epochs=50, batch_size=300))
     with pytest.raises(PrivacyError, match="too small"):
         synth.fit(adult)
+
+
+@pytest.mark.parametrize("public,frequencies", [(False, False), (False, True), (True, True), (True, False)])
+def test_every_noisy_histogram_is_paid_for(adult_nulls, public, frequencies, monkeypatch):
+    """The private domain measures exactly the histograms the plan charged the accountant for."""
+    from synthgen.privacy import domain as domain_module
+    from synthgen.privacy.domain import plan_domain
+
+    calls = []
+    original = domain_module.Measure.__call__
+
+    def counting(self, counts):
+        calls.append(len(counts))
+        return original(self, counts)
+
+    monkeypatch.setattr(domain_module.Measure, "__call__", counting)
+    schema = TableSchema.detect(adult_nulls)
+    if public:
+        schema = public_schema(adult_nulls.fillna({"workclass": "?", "age": 30}))
+        adult_nulls = adult_nulls.fillna({"workclass": "?", "age": 30})
+    private_domain(adult_nulls, schema, sigma=0.5, category_threshold=3.0, frequencies=frequencies,
+                   rng=np.random.default_rng(0))
+    assert len(calls) == plan_domain(schema, measure=True, frequencies=frequencies).histograms > 0
