@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from synthgen.errors import InvalidDataError, Problem
+from synthgen.errors import InvalidDataError, PrivacyError, Problem
 from synthgen.schema import ColumnSpec, TableSchema
 
 #: signed powers-of-two buckets for bounds: |v| in [2^e, 2^(e+1)) for e in this range
@@ -133,8 +133,9 @@ def private_domain(df: pd.DataFrame, schema: TableSchema, *, sigma: float, categ
     """Measure each column's domain with Gaussian noise of std ``sigma`` per histogram cell.
 
     Raises:
-        InvalidDataError: values outside what the public metadata declares.
-        PrivacyError: a column's noisy statistics are all below the noise (too little budget).
+        InvalidDataError: values outside what the public metadata declares, or a column whose noisy
+            statistics are all below the noise (too little budget).
+        PrivacyError: more histograms measured than the plan charged (a bug; never silently).
     """
     measure = sigma > 0
     problems: list[Problem] = []
