@@ -19,7 +19,7 @@ from synthgen.artifact import write_model_file
 from synthgen.errors import ConfigError, NotFittedError
 from synthgen.io import TableLike, read_table
 from synthgen.models import FitOptions, Model, get_model
-from synthgen.privacy.domain import private_domain
+from synthgen.privacy.domain import private_domain, private_schema
 from synthgen.privacy.dp import DPSettings, Ledger, PrivacyPlan, plan_privacy, sgd_spec
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, load_metadata, validate
@@ -92,6 +92,7 @@ class Synthesizer:
             self.transformer = TabularTransformer(seed=self.seed).fit(df, schema)
         else:
             plan, domain = self._private_domain(df, schema)
+            schema = private_schema(schema, domain)
             self.transformer = TabularTransformer(seed=self.seed).fit(df, schema, domain=domain)
             freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
             options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)

@@ -47,6 +47,9 @@ class TorchModel(Model):
 
     #: DP-SGD state of the last fit (None without DP): its accountant counted every noisy step
     private: PrivateTraining | None = None
+    #: losses kept in the history under DP: only those computed from DP outputs (a loss over real
+    #: rows is an unnoised statistic of them and must not reach the model file)
+    dp_loggable: tuple[str, ...] = ()
 
     def _fit(self, data: np.ndarray, options: FitOptions) -> None:
         device = resolve_device(options.device)
@@ -77,7 +80,8 @@ class TorchModel(Model):
             for _ in range(steps):
                 for key, value in self._train_step().items():
                     totals[key] = totals.get(key, 0) + value.detach()
-            means = {k: _finite(float(v) / steps) for k, v in totals.items()}
+            means = {k: _finite(float(v) / steps) for k, v in totals.items()
+                     if self.private is None or k in self.dp_loggable}
             history.append({"epoch": epoch + 1, **means, "seconds": round(time.perf_counter() - start, 4)})
             bar.set_postfix({k: f"{v:.3f}" if v is not None else "nan" for k, v in means.items()})
         return history

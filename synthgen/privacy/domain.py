@@ -214,6 +214,8 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
         if unknown:
             problems.append(Problem(spec.name, f"holds values missing from the public categories: {unknown}",
                                     "add them to the metadata's 'categories' or map them before training"))
+    if "nulls" not in need:
+        _public_nullable(dom, spec, null, problems)
     if "nulls" in need or "frequencies" in need:
         slots = _slot_codes(values, null, dom.categories)
         counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
@@ -222,9 +224,35 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
             dom.sources["nullable"] = "dp"
         dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
         dom.sources["frequencies"] = "dp"
-    else:
-        _public_nullable(dom, spec, null, problems)
     return dom
+
+
+def private_schema(schema: TableSchema, domain: dict[str, ColumnDomain]) -> TableSchema:
+    """The schema as a DP model file keeps it: public declarations only, and output dtypes from
+    each column's kind and its DP null flag (an input dtype can give away one row's null: a CSV
+    integer column with a single null reads as float64)."""
+    columns = []
+    for spec in schema.columns:
+        dom, public = domain[spec.name], spec.public
+        columns.append(ColumnSpec(
+            spec.name, spec.kind, _private_dtype(spec, dom), spec.datetime_format,
+            spec.min_value if public else None, spec.max_value if public else None,
+            spec.categories if public else None, spec.nullable if public else None, public))
+    return TableSchema(columns)
+
+
+def _private_dtype(spec: ColumnSpec, dom: ColumnDomain) -> str:
+    values = dom.categories or []
+    if spec.kind == "integer" or (spec.kind == "categorical" and values
+                                  and all(isinstance(v, int) and not isinstance(v, bool) for v in values)):
+        return "Int64" if dom.nullable else "int64"
+    if spec.kind == "continuous":
+        return "float64"
+    if spec.kind == "boolean":
+        return "boolean" if dom.nullable else "bool"
+    if spec.kind == "categorical" and pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(spec.dtype)):
+        return "float64"
+    return spec.dtype  # strings, categories and datetimes keep their type whether nulls are present or not
 
 
 def _public_nullable(dom: ColumnDomain, spec: ColumnSpec, null: np.ndarray, problems: list[Problem]) -> None:

@@ -288,6 +288,9 @@ class Ledger:
             Mechanism(sched.mechanism, s_, q, n) for s_, q, n in _merge(training.accountant.history)]
         delta_acc = plan.delta - plan.delta_threshold
         spent = epsilon(mechanisms, delta_acc, s.accountant)
+        if spent > s.epsilon * (1 + 1e-6) or training.steps_taken != plan.sgd.steps:
+            raise PrivacyError(f"training spent epsilon {spent:.4g} in {training.steps_taken} steps against a "
+                               f"budget of {s.epsilon:g} in {plan.sgd.steps} steps: refusing to save this model")
         sources = {name: dom.sources for name, dom in domain.items()}
         return cls({
             "differential_privacy": True,
@@ -316,7 +319,8 @@ class Ledger:
             "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
             "sources": sources,
             "raw_quantities": [
-                "column names and kinds (the schema, treated as public)",
+                "column names and kinds, and datetime formats, where no public metadata gave them (the schema, "
+                "treated as public)",
                 f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
             ],
             "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "

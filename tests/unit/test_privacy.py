@@ -259,3 +259,19 @@ def test_every_noisy_histogram_is_paid_for(adult_nulls, public, frequencies, mon
     private_domain(adult_nulls, schema, sigma=0.5, category_threshold=3.0, frequencies=frequencies,
                    rng=np.random.default_rng(0))
     assert len(calls) == plan_domain(schema, measure=True, frequencies=frequencies).histograms > 0
+
+
+def test_dp_model_file_keeps_no_unnoised_statistic(adult_nulls, tiny):
+    """Losses over real rows, non-public declarations and null-revealing dtypes stay out of a DP model."""
+    adult_nulls["hours-per-week"] = adult_nulls["hours-per-week"].astype(float)  # as if one null made it float
+    schema = TableSchema.detect(adult_nulls)
+    schema["capital-gain"].min_value = 0.0  # declared, but not public
+    synth = Synthesizer(model="ctgan", epsilon=4.0, delta=1e-4, stats_share=0.5, metadata=schema,
+                        **tiny("ctgan", epochs=2, batch_size=200)).fit(adult_nulls)
+    manifest = synth.manifest()
+    assert all(set(h) <= {"epoch", "loss_g", "seconds"} for h in manifest["training"]["history"])
+    saved = {c["name"]: c for c in manifest["transformer"]["schema"]["columns"]}
+    assert "min_value" not in saved["capital-gain"]
+    assert saved["hours-per-week"]["dtype"] in ("int64", "Int64")
+    with pytest.raises(ConfigError, match="discriminator_steps=1"):
+        Synthesizer(model="ctgan", epsilon=1.0, discriminator_steps=5)
