@@ -300,6 +300,92 @@ def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: 
         click.echo(f"report written to {report}")
 
 
+PASSPHRASE_ENV = "SYNTHGEN_PASSPHRASE"
+
+
+def _secret(key_file: Path | None, passphrase: bool, *, confirm: bool) -> dict[str, Any]:
+    """Key (file or $SYNTHGEN_KEY) or passphrase ($SYNTHGEN_PASSPHRASE or a hidden prompt); never an argument."""
+    from synthgen.privacy.crypto import read_key
+
+    if passphrase:
+        if key_file is not None:
+            raise click.UsageError("give --key-file or --passphrase, not both")
+        text = os.environ.get(PASSPHRASE_ENV) or click.prompt("passphrase", hide_input=True,
+                                                              confirmation_prompt=confirm, err=True)
+        return {"passphrase": text}
+    return {"key": read_key(key_file)}
+
+
+_KEY_OPTIONS = [
+    click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="Key file from synthgen keygen (default: $SYNTHGEN_KEY)."),
+    click.option("--passphrase", is_flag=True,
+                 help=f"Use a passphrase (from ${PASSPHRASE_ENV}, or asked for without echo) through scrypt."),
+]
+
+
+def key_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_KEY_OPTIONS):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Key file to write (created readable by you only).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@handle_errors
+def keygen(out: Path, force: bool) -> None:
+    """Make a random 256-bit key for encrypt / decrypt.
+
+    \b
+    Example:
+      synthgen keygen --out owner.key
+    """
+    from synthgen.privacy.crypto import write_key_file
+
+    write_key_file(out, force=force)
+    click.echo(f"key written to {out} (mode 0600; anyone holding it can decrypt: keep it secret, back it up)")
+
+
+def crypt_command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SRC, --out, the key options and --force, with the usual error handling."""
+    func = handle_errors(func)
+    func = click.option("--force", is_flag=True, help="Overwrite --out if it exists.")(func)
+    func = key_options(func)
+    func = click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path))(func)
+    func = click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))(func)
+    return main.command()(func)
+
+
+@crypt_command
+def encrypt(src: Path, out: Path, key_file: Path | None, passphrase: bool, force: bool) -> None:
+    """Encrypt SRC (any file: a table, a model) with AES-256-GCM, in chunks.
+
+    \b
+    Example:
+      synthgen encrypt adult.csv --out adult.csv.enc --key-file owner.key
+    """
+    from synthgen.privacy.crypto import encrypt_file
+
+    encrypt_file(src, out, force=force, **_secret(key_file, passphrase, confirm=True))
+    click.echo(f"encrypted {src} to {out}")
+
+
+@crypt_command
+def decrypt(src: Path, out: Path, key_file: Path | None, passphrase: bool, force: bool) -> None:
+    """Decrypt SRC; any modification or a wrong key fails and leaves no output file.
+
+    \b
+    Example:
+      synthgen decrypt adult.csv.enc --out adult.csv --key-file owner.key
+    """
+    from synthgen.privacy.crypto import decrypt_file
+
+    decrypt_file(src, out, force=force, **_secret(key_file, passphrase, confirm=False))
+    click.echo(f"decrypted {src} to {out}")
+
+
 @main.command()
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
               show_default=True, help="Folder for the model file and the synthetic table.")
