@@ -9,6 +9,7 @@ anything is built, executes no code from the file, and never needs the training 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import zipfile
@@ -40,36 +41,56 @@ def _sha256(data: bytes) -> str:
 
 
 def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors: dict[str, torch.Tensor],
-                     *, force: bool = False) -> Path:
-    """Write a model file atomically; refuses to overwrite unless ``force``."""
+                     *, force: bool = False, key: bytes | None = None) -> Path:
+    """Write a model file atomically; refuses to overwrite unless ``force``.
+
+    With ``key`` the whole file is encrypted (``synthgen.privacy.crypto``): nothing of it,
+    manifest included, is readable without the key, and any modified byte is refused.
+    """
     weights = save_tensors({k: v.contiguous() for k, v in tensors.items()})
     body = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
     body.pop("integrity", None)
     body["integrity"] = {"algorithm": "sha256", "members": {WEIGHTS: _sha256(weights)},
                          "manifest": _sha256(_canonical(body))}
-    with atomic_path(path, force=force) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(MANIFEST, json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False))
-            zf.writestr(WEIGHTS, weights)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False))
+        zf.writestr(WEIGHTS, weights)
+    with atomic_path(path, force=force) as tmp, open(tmp, "wb") as fh:
+        if key is None:
+            fh.write(buffer.getvalue())
+        else:
+            from synthgen.privacy.crypto import encrypt_stream
+
+            encrypt_stream(io.BytesIO(buffer.getvalue()), fh, key=key)
     return Path(path)
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+def read_manifest(path: str | os.PathLike, key: bytes | None = None) -> dict[str, Any]:
     """Read and verify only the manifest (for ``inspect``)."""
-    return read_model_file(path)[0]
+    return read_model_file(path, key)[0]
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Open, verify and decode a model file.
+def read_model_file(path: str | os.PathLike,
+                    key: bytes | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Open, verify and decode a model file (``key``: for an encrypted one).
 
     Raises:
-        SynthgenError: the file does not exist.
-        IntegrityError: not a model file, corrupted or tampered with, or from a newer synthgen.
+        SynthgenError: the file does not exist; an encrypted file without a key.
+        IntegrityError: not a model file, corrupted or tampered with, a wrong key, or from a newer synthgen.
     """
+    from synthgen.privacy.crypto import decrypt_bytes, is_encrypted
+
     path = Path(path)
     if not path.is_file():
         raise SynthgenError(f"{path}: no such model file (fix: check the path)")
-    members = _read_members(path)
+    source: Path | io.BytesIO = path
+    if is_encrypted(path):
+        if key is None:
+            raise SynthgenError(f"{path} is an encrypted model file (fix: give its key: --key-file PATH or "
+                                "$SYNTHGEN_KEY; in Python Sampler.load(path, key=...))")
+        source = io.BytesIO(decrypt_bytes(path.read_bytes(), key=key))
+    members = _read_members(path, source)
     manifest = _parse_manifest(path, members[MANIFEST])
     integrity = manifest.get("integrity", {})
     body = {k: v for k, v in manifest.items() if k != "integrity"}
@@ -84,9 +105,9 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     return manifest, tensors
 
 
-def _read_members(path: Path) -> dict[str, bytes]:
+def _read_members(path: Path, source: Path | io.BytesIO) -> dict[str, bytes]:
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(source) as zf:
             names = set(zf.namelist())
             if names != {MANIFEST, WEIGHTS}:
                 raise IntegrityError(f"{path}: not a synthgen model file (members {sorted(names)}; "

@@ -118,10 +118,15 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write (.sgm).")
 @training_options
+@click.option("--encrypt", "encrypt_out", is_flag=True,
+              help="Encrypt the model file with --key-file or $SYNTHGEN_KEY (AES-256-GCM).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Key file from synthgen keygen, for --encrypt (default: $SYNTHGEN_KEY).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def train(data: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
+def train(data: Path, out: Path, encrypt_out: bool, key_file: Path | None, force: bool, quiet: bool,
+          **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet) and save it as a model file.
 
     \b
@@ -132,8 +137,13 @@ def train(data: Path, out: Path, force: bool, quiet: bool, **opts: Any) -> None:
     from synthgen.io import check_writable
 
     check_writable(out, force=force)  # fail now, not after an hour of training
+    key = None
+    if encrypt_out or key_file is not None:
+        from synthgen.privacy.crypto import read_key
+
+        key = read_key(key_file)  # before training, so a missing key fails now
     synth = _synthesizer(opts, progress=not quiet)
-    synth.fit(data).save(out, force=force)
+    synth.fit(data).save(out, force=force, key=key)
     s = synth.summary
     click.echo(f"trained {opts['model']} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
                f"({s['epochs']} epochs); model written to {out}")
@@ -189,6 +199,18 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, f
             click.echo(f"figures written to {json_out}")
 
 
+def _model_key(model_file: Path, key_file: Path | None) -> bytes | None:
+    """The key for an encrypted model file (--key-file or $SYNTHGEN_KEY); None for a plain one."""
+    from synthgen.privacy.crypto import is_encrypted, read_key
+
+    encrypted = model_file.is_file() and is_encrypted(model_file)
+    if key_file is None and not encrypted:
+        return None
+    if key_file is None and not os.environ.get("SYNTHGEN_KEY"):
+        raise SynthgenError(f"{model_file} is an encrypted model file (fix: --key-file PATH or set SYNTHGEN_KEY)")
+    return read_key(key_file)
+
+
 def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
     conditions = {}
     for item in items:
@@ -207,11 +229,13 @@ def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--seed", type=int, default=None, help="Seed: the same seed gives the same rows.")
 @click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
               help="Keep only rows with this value (repeatable); steers ctgan's conditional vector.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Key of an encrypted model file (default: $SYNTHGEN_KEY).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], force: bool,
-           quiet: bool) -> None:
+def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...],
+           key_file: Path | None, force: bool, quiet: bool) -> None:
     """Generate synthetic rows from MODEL_FILE.
 
     \b
@@ -223,7 +247,7 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
 
     conditions = _parse_where(where)
     check_writable(out, force=force)
-    sampler = Sampler.load(model_file)
+    sampler = Sampler.load(model_file, key=_model_key(model_file, key_file))
     sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet)
     click.echo(f"wrote {rows:,} rows x {len(sampler.columns)} columns to {out}")
 
@@ -231,8 +255,10 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
 @main.command()
 @click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Key of an encrypted model file (default: $SYNTHGEN_KEY).")
 @handle_errors
-def inspect(model_file: Path, as_json: bool) -> None:
+def inspect(model_file: Path, as_json: bool, key_file: Path | None) -> None:
     """Show what a model file holds: model, schema, training summary, privacy ledger.
 
     \b
@@ -242,7 +268,7 @@ def inspect(model_file: Path, as_json: bool) -> None:
     from synthgen.artifact import read_manifest
     from synthgen.describe import describe_manifest
 
-    manifest = read_manifest(model_file)
+    manifest = read_manifest(model_file, _model_key(model_file, key_file))
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
     else:

@@ -35,10 +35,8 @@ class Sampler:
 
     @classmethod
     def load(cls, path: str | os.PathLike, key: bytes | None = None) -> Sampler:
-        """Open and verify a model file (``key`` is reserved for encrypted files)."""
-        if key is not None:
-            raise ConfigError("encrypted model files are not supported yet (fix: pass key=None)")
-        manifest, tensors = read_model_file(path)
+        """Open and verify a model file; ``key`` opens one saved encrypted (``Synthesizer.save(..., key=)``)."""
+        manifest, tensors = read_model_file(path, key)
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])
             layout = OutputLayout.from_dict(manifest["layout"])

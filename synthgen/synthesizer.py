@@ -147,9 +147,9 @@ class Synthesizer:
             },
         }
 
-    def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
-        """Write the model file (refuses to overwrite unless ``force``)."""
-        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force)
+    def save(self, path: str | os.PathLike, *, force: bool = False, key: bytes | None = None) -> Path:
+        """Write the model file (refuses to overwrite unless ``force``); encrypted with ``key`` if given."""
+        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force, key=key)
 
     def sampler(self) -> Sampler:
         """A Sampler over the fitted model, without a round trip through a file."""

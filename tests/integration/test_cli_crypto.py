@@ -49,3 +49,26 @@ def test_no_key_is_a_clear_error(tmp_path: Path) -> None:
     src.write_text("x\n1\n")
     code, output = run("encrypt", str(src), "--out", str(tmp_path / "a.enc"), env={"SYNTHGEN_KEY": ""})
     assert code != 0 and "no key given" in output
+
+
+def test_encrypted_model_file_train_inspect_sample(tmp_path: Path) -> None:
+    from synthgen.datasets import load_adult
+
+    data, key, model = tmp_path / "adult.csv", tmp_path / "k.key", tmp_path / "m.sgm"
+    load_adult().sample(600, random_state=0).to_csv(data, index=False)
+    assert run("keygen", "--out", str(key))[0] == 0
+    code, output = run("train", str(data), "--model", "marginals", "--encrypt", "--key-file", str(key),
+                       "--out", str(model), "-q")
+    assert code == 0, output
+    assert b"manifest.json" not in model.read_bytes()  # nothing readable without the key
+    code, output = run("inspect", str(model))
+    assert code != 0 and "encrypted model file" in output
+    code, output = run("inspect", str(model), "--key-file", str(key))
+    assert code == 0 and "marginals" in output
+    code, output = run("sample", str(model), "--rows", "50", "--out", str(tmp_path / "s.csv"),
+                       "--key-file", str(key))
+    assert code == 0, output
+    other = tmp_path / "other.key"
+    run("keygen", "--out", str(other))
+    code, output = run("inspect", str(model), "--key-file", str(other))
+    assert code != 0 and "failed authentication" in output

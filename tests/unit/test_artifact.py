@@ -24,7 +24,7 @@ from synthgen.artifact import (
     read_model_file,
     write_model_file,
 )
-from synthgen.errors import ConfigError, IntegrityError, OutputExistsError, SynthgenError
+from synthgen.errors import IntegrityError, OutputExistsError, SynthgenError
 
 CHECKSUM = "does not match its checksum (the file was modified)"
 
@@ -222,9 +222,13 @@ def test_missing_file_is_not_an_integrity_error(tmp_path):
         assert not isinstance(info.value, IntegrityError)
 
 
-def test_key_not_supported_yet(model_file):
-    with pytest.raises(ConfigError, match="encrypted model files are not supported yet"):
-        Sampler.load(model_file, key=b"k" * 32)
+def test_encrypted_file_without_key_is_a_clear_error(ctgan_synth, tmp_path):
+    from synthgen.errors import SynthgenError
+    from synthgen.privacy.crypto import generate_key
+
+    path = ctgan_synth.save(tmp_path / "enc.sgm", key=generate_key())
+    with pytest.raises(SynthgenError, match="encrypted model file"):
+        Sampler.load(path)
 
 
 # ----------------------------------------------------------------------------- writing

@@ -32,7 +32,7 @@ def test_round_trip_across_chunk_boundaries(size):
     key, data = generate_key(), os.urandom(size)
     blob = encrypt(data, key=key)
     assert decrypt_bytes(blob, key=key) == data
-    assert data == b"" or data not in blob
+    assert len(data) < 16 or data[:16] not in blob  # shorter strings occur in random bytes by chance
 
 
 def test_passphrase_round_trip_with_random_salt(monkeypatch):
@@ -97,3 +97,19 @@ def test_key_file_is_private_and_round_trips(tmp_path, monkeypatch):
     monkeypatch.delenv("SYNTHGEN_KEY")
     with pytest.raises(ConfigError, match="no key given"):
         read_key()
+
+
+def test_encrypted_model_file_round_trip_and_tamper(ctgan_synth, tmp_path):
+    from synthgen import Sampler
+
+    key = generate_key()
+    path = ctgan_synth.save(tmp_path / "m.sgm", key=key)
+    assert crypto.is_encrypted(path)
+    assert Sampler.load(path, key=key).sample(20, seed=0).equals(ctgan_synth.sample(20, seed=0))
+    with pytest.raises(IntegrityError):
+        Sampler.load(path, key=generate_key())
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        Sampler.load(path, key=key)
