@@ -20,7 +20,7 @@ from synthgen.errors import ConfigError, NotFittedError
 from synthgen.io import TableLike, read_table
 from synthgen.models import FitOptions, Model, get_model
 from synthgen.privacy.domain import private_domain, private_schema
-from synthgen.privacy.dp import DPSettings, Ledger, PrivacyPlan, plan_privacy, sgd_spec
+from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, sgd_spec
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, load_metadata, validate
 from synthgen.transform import TabularTransformer
@@ -100,7 +100,7 @@ class Synthesizer:
         transform_s = time.perf_counter() - start
         self.model.fit(matrix, self.transformer.layout, options)
         if self.privacy is not None:
-            self.ledger = Ledger.private(plan, self.model.private, domain, len(df)).data
+            self.ledger = ledger(plan, self.model.private, domain, len(df))
         self.summary = {
             "rows": int(len(df)), "columns": int(df.shape[1]), "seed": self.seed, "device": self.device,
             "epochs": int(getattr(self.model.config, "epochs", 1)),

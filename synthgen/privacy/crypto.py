@@ -37,7 +37,7 @@ MAGIC, VERSION = b"SGENC", 1
 CHUNK = 1 << 20  # plaintext bytes per chunk: streams files larger than memory
 KEY_BYTES, TAG_BYTES, PREFIX_BYTES = 32, 16, 7
 KEY_ENV = "SYNTHGEN_KEY"
-#: scrypt cost (n = 2^15, r = 8, p = 1: about 32 MB and a tenth of a second per derivation)
+#: scrypt cost (n = 2^15, r = 8, p = 1: 32 MiB and about 0.06 s per derivation on the dev machine)
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 
 

@@ -217,14 +217,18 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
     if "nulls" not in need:
         _public_nullable(dom, spec, null, problems)
     if "nulls" in need or "frequencies" in need:
-        slots = _slot_codes(values, null, dom.categories)
-        counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
-        if "nulls" in need:
-            dom.nullable = bool(counts[-1] > noisy.present)
-            dom.sources["nullable"] = "dp"
-        dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
-        dom.sources["frequencies"] = "dp"
+        _measure_slots(dom, _slot_codes(values, null, dom.categories), need, noisy)
     return dom
+
+
+def _measure_slots(dom: ColumnDomain, slots: np.ndarray, need: list[str], noisy: Measure) -> None:
+    """One noisy histogram over a one-hot column's slots (its last slot: null): frequencies, null flag."""
+    counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
+    if "nulls" in need:
+        dom.nullable = bool(counts[-1] > noisy.present)
+        dom.sources["nullable"] = "dp"
+    dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
+    dom.sources["frequencies"] = "dp"
 
 
 def private_schema(schema: TableSchema, domain: dict[str, ColumnDomain]) -> TableSchema:
@@ -343,12 +347,7 @@ def _discrete_domain(dom: ColumnDomain, values: np.ndarray, null: np.ndarray, ne
     dom.sources["categories"] = "fixed"
     if "nulls" in need or "bins" in need:
         slots = np.append(np.rint(values).astype(np.int64) - int(dom.lower), np.full(null.sum(), len(dom.categories)))
-        counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
-        if "nulls" in need:
-            dom.nullable = bool(counts[-1] > noisy.present)
-            dom.sources["nullable"] = "dp"
-        dom.counts = np.maximum(counts if dom.nullable else counts[:-1], 0).tolist()
-        dom.sources["frequencies"] = "dp"
+        _measure_slots(dom, slots, need, noisy)
     return dom
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 import secrets
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,10 +101,6 @@ class DPSGD:
     secure: bool
     seed: int
     cond_frequencies: np.ndarray | None = None  # noisy shares of the cond slots (ctgan)
-
-    @property
-    def steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
 
 
 @dataclass
@@ -264,68 +259,58 @@ class PrivateTraining:
         mask = torch.rand(self.n_rows, generator=self._sample_gen, device=self.device) < self.spec.sample_rate
         return mask.nonzero().squeeze(1)
 
-    def batches(self) -> Iterator[torch.Tensor]:
-        while True:
-            yield self.batch()
-
     def spent(self, delta: float) -> float:
         history = [Mechanism("DP-SGD", s, q, n) for s, q, n in self.accountant.history]
         return epsilon(history, delta, self.spec.accountant)
 
 
 # ----------------------------------------------------------------------------- the ledger
-@dataclass
-class Ledger:
-    """The privacy ledger written into the model file's manifest."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def private(cls, plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int) -> Ledger:
-        s = plan.settings
-        sched = plan.schedule
-        mechanisms = ([plan.stats] if plan.stats else []) + [
-            Mechanism(sched.mechanism, s_, q, n) for s_, q, n in _merge(training.accountant.history)]
-        delta_acc = plan.delta - plan.delta_threshold
-        spent = epsilon(mechanisms, delta_acc, s.accountant)
-        if spent > s.epsilon * (1 + 1e-6) or training.steps_taken != plan.sgd.steps:
-            raise PrivacyError(f"training spent epsilon {spent:.4g} in {training.steps_taken} steps against a "
-                               f"budget of {s.epsilon:g} in {plan.sgd.steps} steps: refusing to save this model")
-        sources = {name: dom.sources for name, dom in domain.items()}
-        return cls({
-            "differential_privacy": True,
-            "epsilon": round(spent, 6), "epsilon_target": s.epsilon, "delta": plan.delta,
-            "accountant": s.accountant,
-            "mechanism": sched.mechanism,
-            "sampling": ("Poisson (each row in each batch independently with probability sample_rate)"
-                         if sched.sample_rate < 1 else "none: every measurement reads every row once"),
-            "sample_rate": sched.sample_rate, "noise_multiplier": plan.sgd.noise_multiplier,
-            "max_grad_norm": s.max_grad_norm if sched.clipped else None,
-            "sensitivity": ("per-sample gradients clipped to max_grad_norm" if sched.clipped
-                            else "1 per count table (a row adds 1 to one cell of each)"),
-            "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
-            "expected_batch_size": round(sched.sample_rate * n_rows),
-            "secure_noise": not s.deterministic,
-            **({"deterministic": "NOT FOR RELEASE: seeded noise, reproducible by anyone with the seed"}
-               if s.deterministic else {}),
-            "mechanisms": [m.to_dict() for m in mechanisms],
-            "domain_statistics": {
-                "epsilon_share": s.stats_share, "histograms": plan.domain.histograms,
-                "noise_std": plan.stats_sigma,
-                "epsilon_alone": round(epsilon([plan.stats], delta_acc, s.accountant), 6) if plan.stats else 0.0,
-                "category_threshold": None if not plan.domain.discovered else round(plan.category_threshold, 3),
-                "delta_threshold": plan.delta_threshold,
-            },
-            "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
-            "sources": sources,
-            "raw_quantities": [
-                "column names and kinds, and datetime formats, where no public metadata gave them (the schema, "
-                "treated as public)",
-                f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
-            ],
-            "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "
-                         "the training table, by the accountant over every noisy release listed in mechanisms.",
-        })
+def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int) -> dict[str, Any]:
+    """The privacy ledger written into the model file's manifest, from what training really did."""
+    s = plan.settings
+    sched = plan.schedule
+    mechanisms = ([plan.stats] if plan.stats else []) + [
+        Mechanism(sched.mechanism, s_, q, n) for s_, q, n in _merge(training.accountant.history)]
+    delta_acc = plan.delta - plan.delta_threshold
+    spent = epsilon(mechanisms, delta_acc, s.accountant)
+    if spent > s.epsilon * (1 + 1e-6) or training.steps_taken != plan.sgd.steps:
+        raise PrivacyError(f"training spent epsilon {spent:.4g} in {training.steps_taken} steps against a "
+                           f"budget of {s.epsilon:g} in {plan.sgd.steps} steps: refusing to save this model")
+    sources = {name: dom.sources for name, dom in domain.items()}
+    return {
+        "differential_privacy": True,
+        "epsilon": round(spent, 6), "epsilon_target": s.epsilon, "delta": plan.delta,
+        "accountant": s.accountant,
+        "mechanism": sched.mechanism,
+        "sampling": ("Poisson (each row in each batch independently with probability sample_rate)"
+                     if sched.sample_rate < 1 else "none: every measurement reads every row once"),
+        "sample_rate": sched.sample_rate, "noise_multiplier": plan.sgd.noise_multiplier,
+        "max_grad_norm": s.max_grad_norm if sched.clipped else None,
+        "sensitivity": ("per-sample gradients clipped to max_grad_norm" if sched.clipped
+                        else "1 per count table (a row adds 1 to one cell of each)"),
+        "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
+        "expected_batch_size": round(sched.sample_rate * n_rows),
+        "secure_noise": not s.deterministic,
+        **({"deterministic": "NOT FOR RELEASE: seeded noise, reproducible by anyone with the seed"}
+           if s.deterministic else {}),
+        "mechanisms": [m.to_dict() for m in mechanisms],
+        "domain_statistics": {
+            "epsilon_share": s.stats_share, "histograms": plan.domain.histograms,
+            "noise_std": plan.stats_sigma,
+            "epsilon_alone": round(epsilon([plan.stats], delta_acc, s.accountant), 6) if plan.stats else 0.0,
+            "category_threshold": None if not plan.domain.discovered else round(plan.category_threshold, 3),
+            "delta_threshold": plan.delta_threshold,
+        },
+        "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
+        "sources": sources,
+        "raw_quantities": [
+            "column names and kinds, and datetime formats, where no public metadata gave them (the schema, "
+            "treated as public)",
+            f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
+        ],
+        "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "
+                     "the training table, by the accountant over every noisy release listed in mechanisms.",
+    }
 
 
 def _merge(history: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
