@@ -10,13 +10,14 @@ import functools
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from synthgen.errors import SynthgenError
+from synthgen.errors import IdentifierWarning, SynthgenError
 
 EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
 
@@ -61,9 +62,23 @@ def main() -> None:
 
     \b
     Example:
-      synthgen train adult.csv --model ctgan --out adult.sgm
-      synthgen sample adult.sgm --rows 10000 --out synthetic.parquet
+      synthgen mask patients.csv --suggest --out policy.json
+      synthgen mask patients.csv --policy policy.json --out masked.parquet
+      synthgen train masked.parquet --model ctgan --out patients.sgm
+      synthgen sample patients.sgm --rows 10000 --out synthetic.parquet
     """
+    warnings.showwarning = _show_warning
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """synthgen's own warnings as one ``warning: ...`` line on stderr; others as Python prints them."""
+    if issubclass(category, IdentifierWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
 
 
 _TRAINING_OPTIONS = [
@@ -87,6 +102,8 @@ _TRAINING_OPTIONS = [
                  help="DP: share of epsilon for noisy bounds/categories of columns not declared public (e.g. 0.1)."),
     click.option("--deterministic", is_flag=True,
                  help="DP: seeded, reproducible noise for debugging. NOT FOR RELEASE."),
+    click.option("--allow", multiple=True, metavar="COLUMN",
+                 help="Train on COLUMN although it looks like an identifier (repeatable)."),
 ]
 
 
@@ -110,7 +127,8 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
             raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
         dp = {}
     return Synthesizer(model=opts["model"], epochs=opts["epochs"], batch_size=opts["batch_size"],
-                       seed=opts["seed"], device=opts["device"], metadata=opts["metadata"], progress=progress, **dp)
+                       seed=opts["seed"], device=opts["device"], metadata=opts["metadata"], progress=progress,
+                       allow=opts["allow"], **dp)
 
 
 @main.command()
@@ -324,6 +342,81 @@ def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: 
     if report is not None:
         result.to_html(report, force=force)
         click.echo(f"report written to {report}")
+
+
+@main.command("mask")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", "-p", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Masking policy JSON (write a first one with --suggest).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Masked table (.csv / .parquet); with --suggest, the policy JSON (default: print it).")
+@click.option("--suggest", is_flag=True, help="Propose a policy for DATA from its content instead of masking.")
+@click.option("--k", "k", type=click.IntRange(min=2), default=5, show_default=True,
+              help="With --suggest: k of the proposed k-anonymity over the quasi-identifiers.")
+@click.option("--reveal", is_flag=True, help="Undo the policy's reversible pseudonyms in DATA (needs the key).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write what masking did (per column, k-anonymity) as JSON.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Key that makes replacements and pseudonyms the same across runs, and reversible "
+                   "pseudonyms revealable (default: $SYNTHGEN_KEY if set, else a one-run key).")
+@click.option("--seed", type=int, default=None, help="Seed for the noise operation.")
+@click.option("--force", is_flag=True, help="Overwrite --out / --report if they exist.")
+@handle_errors
+def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: bool, k: int, reveal: bool,
+                 report: Path | None, key_file: Path | None, seed: int | None, force: bool) -> None:
+    """De-identify DATA before training: drop, replace, pseudonymize, mask, generalize, noise, k-anonymity.
+
+    \b
+    Example:
+      synthgen mask patients.csv --suggest --out policy.json
+      synthgen mask patients.csv --policy policy.json --out masked.parquet --key-file owner.key
+      synthgen mask masked.parquet --policy policy.json --reveal --out revealed.parquet --key-file owner.key
+    """
+    from synthgen.io import read_table
+
+    if suggest:
+        return _suggest(read_table(data), k, out, force)
+    if policy is None or out is None:
+        raise click.UsageError("give --policy and --out (or --suggest to propose a policy)")
+    from synthgen.io import check_writable, write_bytes_atomic, write_table
+    from synthgen.privacy.masking import Masker
+
+    for path in (out, report):
+        if path is not None:
+            check_writable(path, force=force)
+    masker = Masker(policy, key=_optional_key(key_file), seed=seed)
+    table = read_table(data)
+    result = masker.reveal(table) if reveal else masker.apply(table)
+    write_table(result, out, force=force)
+    if reveal:
+        return click.echo(f"revealed {len(result):,} rows to {out}")
+    click.echo("\n".join(masker.report.lines()) + f"\nmasked table written to {out}")
+    if report is not None:
+        write_bytes_atomic(report, json.dumps(masker.report.to_dict(), indent=1).encode(), force=force)
+        click.echo(f"report written to {report}")
+
+
+def _suggest(table: Any, k: int, out: Path | None, force: bool) -> None:
+    from synthgen.io import write_bytes_atomic
+    from synthgen.privacy.identifiers import suggest_policy
+
+    policy = suggest_policy(table, k=k)
+    text = json.dumps(policy, indent=1)
+    found = len(policy["columns"]) + len(policy.get("k_anonymity", {}).get("columns", []))
+    if out is None:
+        click.echo(text)
+    else:
+        write_bytes_atomic(out, text.encode() + b"\n", force=force)
+        click.echo(f"policy for {found} columns written to {out}; review it, then run synthgen mask --policy")
+    if not found:
+        click.echo("no identifiers found (the policy masks nothing; check the columns yourself)", err=True)
+
+
+def _optional_key(key_file: Path | None) -> bytes | None:
+    """--key-file, else $SYNTHGEN_KEY, else None."""
+    from synthgen.privacy.crypto import KEY_ENV, read_key
+
+    return read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
 
 
 PASSPHRASE_ENV = "SYNTHGEN_PASSPHRASE"

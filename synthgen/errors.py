@@ -50,3 +50,7 @@ class IntegrityError(SynthgenError):
 
 class OutputExistsError(SynthgenError):
     """Refusing to overwrite a file the user already has."""
+
+
+class IdentifierWarning(UserWarning):
+    """A column that looks like a direct identifier (email, name, ...) is about to be trained on unmasked."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from synthgen.errors import InvalidDataError, Problem
+from synthgen.privacy.identifiers import Finding
 
 Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime"]
 KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean", "datetime")
@@ -21,6 +23,8 @@ KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean", "da
 LOW_CARDINALITY_INT = 10
 #: a categorical column with more distinct values than this cannot be one-hot encoded sensibly
 MAX_CATEGORIES = 5000
+_ID_FIX = ("drop it before training (it has no pattern to learn) or mask it (synthgen mask --suggest); "
+           "to keep it anyway, --allow {}")
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|ssn|number)$", re.IGNORECASE)
 
 
@@ -232,8 +236,14 @@ def _declared(spec: ColumnSpec, entry: dict[str, Any], public: bool, problems: l
 
 
 # ----------------------------------------------------------------------------- validation
-def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = None) -> None:
-    """Check ``df`` against every rule at once; raise one ``InvalidDataError`` listing all problems."""
+def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = None,
+             allow: Collection[str] = (), findings: list[Finding] | None = None) -> None:
+    """Check ``df`` against every rule at once; raise one ``InvalidDataError`` listing all problems.
+
+    Args:
+        allow: columns the user keeps on purpose although they look like IDs.
+        findings: ``identifiers.scan(df)`` when the caller has it; ID-like ones are refused too.
+    """
     problems: list[Problem] = []
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
@@ -249,12 +259,15 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
                                 f"pass a batch size of at most {len(df)} or give more rows"))
     if not dupes and not unnamed:
         for spec in schema.columns:
-            problems.extend(_column_problems(df[spec.name], spec))
+            problems.extend(_column_problems(df[spec.name], spec, allowed=spec.name in allow))
+        reported = {p.column for p in problems}
+        problems.extend(Problem(f.column, f"looks like {f.what} ({f.evidence})", _ID_FIX.format(f.column))
+                        for f in findings or () if f.role == "id" and f.column not in set(allow) | reported)
     if problems:
         raise InvalidDataError(problems)
 
 
-def _column_problems(series: pd.Series, spec: ColumnSpec) -> list[Problem]:
+def _column_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = False) -> list[Problem]:
     name = spec.name
     values = series.dropna()
     if len(values) == 0:
@@ -263,15 +276,15 @@ def _column_problems(series: pd.Series, spec: ColumnSpec) -> list[Problem]:
     if distinct == 1 and not series.isna().any():
         return [Problem(name, f"has a single value ({_plain(values.iloc[0])!r})",
                         "drop it and add it back as a constant after sampling")]
-    if spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values):
+    if spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values) and not allowed:
         return [Problem(name, f"looks like an ID ({distinct} distinct values in {len(values)} rows)",
-                        "drop it before training; it has no pattern to learn")]
+                        _ID_FIX.format(name))]
     if spec.kind == "categorical" and distinct > MAX_CATEGORIES:
         return [Problem(name, f"has {distinct} categories (more than {MAX_CATEGORIES})",
                         "group rare categories or drop the column")]
-    if spec.kind == "integer" and _looks_like_int_id(values, name):
+    if spec.kind == "integer" and not allowed and _looks_like_int_id(values, name):
         return [Problem(name, f"looks like an ID ({distinct} distinct integers in {len(values)} rows)",
-                        "drop it before training; it has no pattern to learn")]
+                        _ID_FIX.format(name))]
     if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
         return [Problem(name, f"is declared {spec.kind} but holds non-numbers",
                         "clean the column or declare it categorical")]

@@ -6,6 +6,8 @@ import os
 import platform
 import secrets
 import time
+import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,12 @@ import torch
 
 from synthgen import __version__
 from synthgen.artifact import write_model_file
-from synthgen.errors import ConfigError, NotFittedError
+from synthgen.errors import ConfigError, IdentifierWarning, NotFittedError
 from synthgen.io import TableLike, read_table
 from synthgen.models import FitOptions, Model, get_model
 from synthgen.privacy.domain import private_domain, private_schema
 from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, sgd_spec
+from synthgen.privacy.identifiers import Finding, scan
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, load_metadata, validate
 from synthgen.transform import TabularTransformer
@@ -58,6 +61,8 @@ class Synthesizer:
         stats_share: share of epsilon for noisy bounds, categories and bins of columns that the
             metadata does not declare public (None: every column must be declared public).
         deterministic: seeded DP noise for debugging, NOT FOR RELEASE.
+        allow: columns to train on although they look like identifiers: lifts the refusal of ID-like
+            columns and the warning about direct identifiers (emails, names, ...) left unmasked.
         **hyperparameters: model-specific hyperparameters (see the model's ``Config``).
     """
 
@@ -65,7 +70,7 @@ class Synthesizer:
                  seed: int = 0, device: str = "cpu", metadata: str | os.PathLike | TableSchema | None = None,
                  progress: bool = False, epsilon: float | None = None, delta: float | None = None,
                  max_grad_norm: float = 1.0, accountant: str = "rdp", stats_share: float | None = None,
-                 deterministic: bool = False, **hyperparameters: Any):
+                 deterministic: bool = False, allow: Sequence[str] = (), **hyperparameters: Any):
         params = {**hyperparameters, **({"epochs": epochs} if epochs is not None else {}),
                   **({"batch_size": batch_size} if batch_size is not None else {})}
         cls = get_model(model)
@@ -77,6 +82,7 @@ class Synthesizer:
             params = {**cls.dp_defaults, **params, **_dp_hyperparameters(cls, params)}
         self.model: Model = cls(**params)
         self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
+        self.allow = tuple(allow)
         self.transformer: TabularTransformer | None = None
         self.summary: dict[str, Any] = {}
         self.ledger: dict[str, Any] | None = None
@@ -85,7 +91,9 @@ class Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model."""
         df = read_table(data)
         schema = self._schema(df)
-        validate(df, schema, batch_size=getattr(self.model.config, "batch_size", None))
+        findings = self._identifiers(df)
+        validate(df, schema, batch_size=getattr(self.model.config, "batch_size", None), allow=self.allow,
+                 findings=findings)
         start = time.perf_counter()
         options = FitOptions(seed=self.seed, device=self.device, progress=self.progress)
         if self.privacy is None:
@@ -110,6 +118,20 @@ class Synthesizer:
             "history": self.model.history,
         }
         return self
+
+    def _identifiers(self, df: pd.DataFrame) -> list[Finding]:
+        """Scan for identifiers; warn about direct ones left unmasked (ID-like ones ``validate`` refuses)."""
+        unknown = [c for c in self.allow if c not in df.columns]
+        if unknown:
+            raise ConfigError(f"--allow names {unknown}, not columns of the table (fix: use one of "
+                              f"{', '.join(map(str, df.columns[:12]))})")
+        findings = scan(df)
+        for f in findings:
+            if f.role == "direct" and f.column not in self.allow:
+                warnings.warn(IdentifierWarning(
+                    f"column {f.column!r} looks like {f.what} ({f.evidence}), a direct identifier left unmasked "
+                    f"(fix: mask it first, see synthgen mask --suggest; or --allow {f.column})"), stacklevel=3)
+        return findings
 
     def _private_domain(self, df: pd.DataFrame, schema: TableSchema) -> tuple[PrivacyPlan, dict]:
         """Plan the budget, then measure the domain statistics the plan pays for."""

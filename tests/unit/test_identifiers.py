@@ -1,0 +1,93 @@
+"""Identifier detection from content, the suggested policy, and training's refusal / warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from faker import Faker
+
+from synthgen.datasets import load_adult
+from synthgen.errors import IdentifierWarning, InvalidDataError
+from synthgen.privacy.identifiers import scan, suggest_policy
+from synthgen.privacy.masking import mask
+from synthgen.schema import TableSchema, validate
+
+
+@pytest.fixture(scope="module")
+def contacts() -> pd.DataFrame:
+    fake, n = Faker("en_US"), 300
+    fake.seed_instance(0)
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "customer": [fake.name() for _ in range(n)], "email": [fake.email() for _ in range(n)],
+        "phone": [fake.phone_number() for _ in range(n)], "ssn": [fake.ssn() for _ in range(n)],
+        "card": [fake.credit_card_number() for _ in range(n)], "ip": [fake.ipv4() for _ in range(n)],
+        "homepage": [fake.url() for _ in range(n)], "notes": [fake.paragraph(nb_sentences=3) for _ in range(n)],
+        "row_id": np.arange(n), "token": [fake.uuid4() for _ in range(n)],
+        "zip": [fake.postcode() for _ in range(n)], "birth_date": [str(fake.date_of_birth()) for _ in range(n)],
+        "age": rng.integers(18, 90, n), "sex": rng.choice(["F", "M"], n),
+        "amount": rng.normal(100, 10, n), "plan": rng.choice(["basic", "plus", "pro"], n),
+        "visit_date": [str(fake.date_this_decade()) for _ in range(n)],
+    })
+
+
+def test_scan_finds_each_kind_of_identifier(contacts):
+    found = {f.column: (f.role, f.what) for f in scan(contacts)}
+    assert found["customer"] == ("direct", "person names")
+    assert found["email"] == ("direct", "email addresses")
+    assert found["phone"] == ("direct", "phone numbers")
+    assert found["ssn"] == ("direct", "social security numbers")
+    assert found["card"] == ("direct", "payment card numbers")
+    assert found["ip"] == ("direct", "IP addresses")
+    assert found["homepage"] == ("direct", "URLs")
+    assert found["notes"] == ("direct", "free text")
+    assert found["row_id"][0] == found["token"][0] == "id"
+    assert found["zip"] == ("quasi", "postcode") and found["birth_date"] == ("quasi", "birth date")
+    assert found["age"][0] == found["sex"][0] == "quasi"
+    assert not {"amount", "plan", "visit_date"} & set(found)  # ordinary columns (dates are not phones)
+
+
+def test_adult_has_quasi_identifiers_only():
+    findings = scan(load_adult())
+    assert {f.role for f in findings} == {"quasi"}
+    assert {"age", "sex", "race", "marital-status", "native-country"} <= {f.column for f in findings}
+
+
+def test_suggested_policy_masks_every_direct_identifier(contacts):
+    policy = suggest_policy(contacts, k=3)
+    assert all("reason" in entry for entry in policy["columns"].values())
+    assert {"zip", "age", "sex", "birth_date"} <= set(policy["k_anonymity"]["columns"])
+    masked = mask(contacts, policy)
+    direct = {f.column for f in scan(contacts) if f.role in ("direct", "id")}
+    assert direct <= set(policy["columns"])
+    for column in direct:
+        assert column not in masked or not set(masked[column]) & set(contacts[column]), column
+    assert masked.groupby(policy["k_anonymity"]["columns"], dropna=False).size().min() >= 3
+
+
+def test_training_validation_refuses_id_like_columns_unless_allowed(contacts):
+    table = contacts[["row_id", "token", "amount", "plan"]]
+    schema = TableSchema.detect(table)
+    with pytest.raises(InvalidDataError, match="--allow token") as info:
+        validate(table, schema, findings=scan(table))
+    assert {p.column for p in info.value.problems} == {"row_id", "token"}
+    validate(table, schema, findings=scan(table), allow=("row_id", "token"))
+
+
+def test_scan_only_ids_are_refused_too():
+    table = pd.DataFrame({"account_no": np.r_[np.arange(600), np.arange(400)], "x": np.linspace(0, 1, 1000)})
+    findings = scan(table)
+    assert [(f.column, f.role) for f in findings] == [("account_no", "id")]
+    with pytest.raises(InvalidDataError, match="account_no"):
+        validate(table, TableSchema.detect(table), findings=findings)
+
+
+def test_synthesizer_warns_about_direct_identifiers(contacts):
+    from synthgen.synthesizer import Synthesizer
+
+    synth = Synthesizer(model="marginals")
+    with pytest.warns(IdentifierWarning, match="'email' looks like email addresses"):
+        synth._identifiers(contacts[["email", "amount"]])
+    with pytest.raises(Exception, match="--allow names"):
+        Synthesizer(model="marginals", allow=("nope",))._identifiers(contacts)
