@@ -11,11 +11,13 @@ from synthgen.errors import (  # noqa: E402
     SynthgenError,
 )
 from synthgen.evaluation import Evaluation, evaluate  # noqa: E402
+from synthgen.privacy.masking import Masker, MaskPolicy, mask  # noqa: E402
 from synthgen.sampler import Sampler  # noqa: E402
 from synthgen.schema import ColumnSpec, TableSchema  # noqa: E402
 from synthgen.synthesizer import Synthesizer  # noqa: E402
 
 __all__ = [
-    "ColumnSpec", "ConfigError", "Evaluation", "IntegrityError", "InvalidDataError", "NotFittedError", "PrivacyError",
-    "Sampler", "Synthesizer", "SynthgenError", "TableSchema", "__version__", "evaluate",
+    "ColumnSpec", "ConfigError", "Evaluation", "IntegrityError", "InvalidDataError", "MaskPolicy", "Masker",
+    "NotFittedError", "PrivacyError", "Sampler", "Synthesizer", "SynthgenError", "TableSchema", "__version__",
+    "evaluate", "mask",
 ]

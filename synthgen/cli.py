@@ -36,6 +36,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except SynthgenError as exc:
             _fail(str(exc), EXIT_ERROR)
+        except click.ClickException:  # usage errors: click prints them with the usage line, exit code 2
+            raise
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_INTERRUPTED)
         except MemoryError:
