@@ -159,7 +159,7 @@ def train(data: Path, out: Path, encrypt_out: bool, key_file: Path | None, force
     check_writable(out, force=force)  # fail now, not after an hour of training
     key = None
     if encrypt_out or key_file is not None:
-        from synthgen.privacy.crypto import read_key
+        from synthgen.privacy.keys import read_key
 
         key = read_key(key_file)  # before training, so a missing key fails now
     synth = _synthesizer(opts, progress=not quiet)
@@ -221,7 +221,8 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, f
 
 def _model_key(model_file: Path, key_file: Path | None) -> bytes | None:
     """The key for an encrypted model file (--key-file or $SYNTHGEN_KEY); None for a plain one."""
-    from synthgen.privacy.crypto import is_encrypted, read_key
+    from synthgen.privacy.crypto import is_encrypted
+    from synthgen.privacy.keys import read_key
 
     encrypted = model_file.is_file() and is_encrypted(model_file)
     if key_file is None and not encrypted:
@@ -416,7 +417,7 @@ def _suggest(table: Any, k: int, out: Path | None, force: bool) -> None:
 
 def _optional_key(key_file: Path | None) -> bytes | None:
     """--key-file, else $SYNTHGEN_KEY, else None."""
-    from synthgen.privacy.crypto import KEY_ENV, read_key
+    from synthgen.privacy.keys import KEY_ENV, read_key
 
     return read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
 
@@ -426,7 +427,7 @@ PASSPHRASE_ENV = "SYNTHGEN_PASSPHRASE"
 
 def _secret(key_file: Path | None, passphrase: bool, *, confirm: bool) -> dict[str, Any]:
     """Key (file or $SYNTHGEN_KEY) or passphrase ($SYNTHGEN_PASSPHRASE or a hidden prompt); never an argument."""
-    from synthgen.privacy.crypto import read_key
+    from synthgen.privacy.keys import read_key
 
     if passphrase:
         if key_file is not None:
@@ -463,7 +464,7 @@ def keygen(out: Path, force: bool) -> None:
     Example:
       synthgen keygen --out owner.key
     """
-    from synthgen.privacy.crypto import write_key_file
+    from synthgen.privacy.keys import write_key_file
 
     write_key_file(out, force=force)
     click.echo(f"key written to {out} (mode 0600; anyone holding it can decrypt: keep it secret, back it up)")

@@ -30,20 +30,17 @@ key ``<private>.pub`` (SubjectPublicKeyInfo, 0644).
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import os
-import re
 import secrets
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
-from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dh, dsa, ec, ed448, ed25519, rsa, x448
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -51,240 +48,24 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from synthgen.errors import ConfigError, IntegrityError
-from synthgen.io import atomic_path, check_writable
+from synthgen.io import atomic_path
+from synthgen.privacy.keys import (
+    KEY_BYTES,
+    KEYPAIR_HINT,
+    fingerprint,
+    generate_key,
+    is_fingerprint,
+    raw_public,
+    require_key_kind,
+)
 
 MAGIC, VERSION = b"SGENC", 1
 CHUNK = 1 << 20  # plaintext bytes per chunk: streams files larger than memory
-KEY_BYTES, TAG_BYTES, PREFIX_BYTES = 32, 16, 7
-KEY_ENV = "SYNTHGEN_KEY"
+TAG_BYTES, PREFIX_BYTES = 16, 7
 #: scrypt cost (n = 2^15, r = 8, p = 1: 32 MiB and about 0.06 s per derivation on the dev machine)
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 HYBRID_INFO = b"synthgen hybrid v1"
 WRAPPED_BYTES = KEY_BYTES + 8  # RFC 3394 key wrap adds one 8-byte block
-FINGERPRINT_HEX = 16
-#: how the user makes an X25519 key pair (named in error messages)
-KEYPAIR_HINT = "synthgen keygen --public"
-#: key kinds for messages: (private class, public class, article and name)
-_KINDS = [(X25519PrivateKey, X25519PublicKey, "an X25519 (encryption)"),
-          (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey, "an Ed25519 (signing)"),
-          (rsa.RSAPrivateKey, rsa.RSAPublicKey, "an RSA"),
-          (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey, "an EC"),
-          (ed448.Ed448PrivateKey, ed448.Ed448PublicKey, "an Ed448"),
-          (x448.X448PrivateKey, x448.X448PublicKey, "an X448"),
-          (dsa.DSAPrivateKey, dsa.DSAPublicKey, "a DSA"), (dh.DHPrivateKey, dh.DHPublicKey, "a DH")]
-K = TypeVar("K")
-
-
-def generate_key() -> bytes:
-    """A fresh random 256-bit key."""
-    return secrets.token_bytes(KEY_BYTES)
-
-
-def write_key_file(path: str | os.PathLike, key: bytes | None = None, *, force: bool = False) -> Path:
-    """Write a key (new if None) as base64 to ``path``, readable by its owner only (0600)."""
-    final = check_writable(path, force=force)
-    key = key or generate_key()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(final, flags, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64encode(key) + b"\n")
-    os.chmod(final, 0o600)
-    return final
-
-
-def read_key(path: str | os.PathLike | None = None) -> bytes:
-    """The key from a key file, or else from the ``SYNTHGEN_KEY`` environment variable (base64)."""
-    if path is not None:
-        try:
-            text = Path(path).read_bytes().strip()
-        except FileNotFoundError:
-            raise ConfigError(f"key file {path} not found (fix: check the path or run synthgen keygen)") from None
-        return _decode_key(text, f"key file {path}")
-    if os.environ.get(KEY_ENV):
-        return _decode_key(os.environ[KEY_ENV].encode(), f"${KEY_ENV}")
-    raise ConfigError(f"no key given (fix: --key-file PATH, or set {KEY_ENV} to a base64 key from synthgen keygen)")
-
-
-def _decode_key(text: bytes, where: str) -> bytes:
-    try:
-        key = base64.b64decode(text, validate=True)
-    except ValueError:
-        raise ConfigError(f"{where} is not a base64 key (fix: make one with synthgen keygen)") from None
-    if len(key) != KEY_BYTES:
-        raise ConfigError(f"{where} holds {len(key)} bytes, a key has {KEY_BYTES} (fix: make one with synthgen keygen)")
-    return key
-
-
-# ----------------------------------------------------------------------------- key pairs (PEM)
-def fingerprint(public_key: X25519PublicKey | ed25519.Ed25519PublicKey) -> str:
-    """First 16 hex digits of the SHA-256 of a public key's raw bytes: names a key in messages and headers."""
-    return hashlib.sha256(_raw(public_key)).hexdigest()[:FINGERPRINT_HEX]
-
-
-def is_fingerprint(value: object) -> bool:
-    """Whether ``value`` has the shape of a key fingerprint (16 lower-case hex digits)."""
-    return isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{FINGERPRINT_HEX}}}", value) is not None
-
-
-def key_kind(key: object) -> str:
-    """A key's kind in words, e.g. ``"an Ed25519 (signing) public key"``, for error messages."""
-    return kind_name(type(key))
-
-
-def kind_name(cls: type) -> str:
-    """The words for a key class, e.g. ``"an X25519 (encryption) private key"``."""
-    for private, public, name in _KINDS:
-        if issubclass(cls, private | public):
-            return f"{name} {'private' if issubclass(cls, private) else 'public'} key"
-    return f"a {cls.__name__} (not a key)"
-
-
-def generate_keypair() -> tuple[X25519PrivateKey, X25519PublicKey]:
-    """A fresh X25519 key pair for hybrid encryption."""
-    private = X25519PrivateKey.generate()
-    return private, private.public_key()
-
-
-def write_keypair(private_path: str | os.PathLike, *, force: bool = False,
-                  passphrase: str | None = None) -> tuple[Path, Path]:
-    """Make an X25519 key pair: ``private_path`` (PKCS8 PEM, 0600) and ``<private_path>.pub`` (0644).
-
-    Returns:
-        The private and public key paths.
-    """
-    return write_pem_keypair(X25519PrivateKey.generate(), private_path, force=force, passphrase=passphrase)
-
-
-def read_public_key(path: str | os.PathLike) -> X25519PublicKey:
-    """A recipient's X25519 public key from a PEM file (``<private>.pub``)."""
-    return load_public_pem(path, X25519PublicKey, KEYPAIR_HINT)
-
-
-def read_private_key(path: str | os.PathLike, passphrase: str | None = None) -> X25519PrivateKey:
-    """An X25519 private key from a PEM file (``passphrase``: if it is protected by one)."""
-    return load_private_pem(path, passphrase, X25519PrivateKey, KEYPAIR_HINT)
-
-
-def key_needs_passphrase(path: str | os.PathLike) -> bool:
-    """Whether a PEM private key file is passphrase-protected (so a CLI knows to ask for one)."""
-    return _pem_label(_read_key_file(path, "key file")) == "ENCRYPTED PRIVATE KEY"
-
-
-def write_pem_keypair(private_key: X25519PrivateKey | ed25519.Ed25519PrivateKey, private_path: str | os.PathLike,
-                      *, force: bool = False, passphrase: str | None = None) -> tuple[Path, Path]:
-    """Write ``private_key`` as PKCS8 PEM (0600) and its public key as ``<private_path>.pub`` (0644), atomically.
-
-    Refuses to overwrite either file unless ``force``; checks both before writing anything.
-    """
-    private_path = check_writable(private_path, force=force)
-    public_path = check_writable(Path(f"{private_path}.pub"), force=force)
-    if passphrase is not None and not passphrase:
-        raise ConfigError("the passphrase is empty (fix: give a passphrase, or none to leave the key unprotected)")
-    protect = (serialization.BestAvailableEncryption(passphrase.encode("utf-8")) if passphrase
-               else serialization.NoEncryption())
-    secret = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protect)
-    public = private_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-    _write_with_mode(private_path, secret, 0o600, force=force)
-    _write_with_mode(public_path, public, 0o644, force=force)
-    return private_path, public_path
-
-
-def load_private_pem(path: str | os.PathLike, passphrase: str | None, want: type[K], hint: str) -> K:
-    """A private key of type ``want`` from a PEM file, with a clear ``ConfigError`` for every way it can be wrong.
-
-    ``hint`` is the command that makes such a key (named in the fixes).
-    """
-    need = kind_name(want)
-    data = _read_key_file(path, "private key file", hint)
-    label = _pem_label(data) or ""
-    if "PUBLIC KEY" in label:
-        raise ConfigError(f"{path} holds {_public_kind(data)}; the private key is needed "
-                          f"(fix: give the private key file, not the .pub file beside it)")
-    if "PRIVATE KEY" not in label:
-        raise _not_pem(path, data, need, hint)
-    password = passphrase.encode("utf-8") if passphrase is not None else None
-    try:
-        key = serialization.load_pem_private_key(data, password)
-    except TypeError:
-        if passphrase is None:
-            raise ConfigError(f"{path} is protected by a passphrase (fix: give its passphrase)") from None
-        raise ConfigError(f"{path} is not protected by a passphrase (fix: give no passphrase for it)") from None
-    except ValueError:
-        if label == "ENCRYPTED PRIVATE KEY":
-            raise ConfigError(f"wrong passphrase for {path}, or the key file is damaged "
-                              f"(fix: check the passphrase)") from None
-        raise ConfigError(f"{path} is a damaged or unsupported PEM private key (fix: give {need} "
-                          f"from {hint})") from None
-    except UnsupportedAlgorithm:
-        raise ConfigError(f"{path} holds a key of an unsupported kind; {need} is needed (fix: make one with "
-                          f"{hint})") from None
-    return require_key_kind(key, want, f"{path} holds", hint)
-
-
-def load_public_pem(path: str | os.PathLike, want: type[K], hint: str) -> K:
-    """A public key of type ``want`` from a PEM file, with a clear ``ConfigError`` for every way it can be wrong."""
-    need = kind_name(want)
-    data = _read_key_file(path, "public key file", hint)
-    label = _pem_label(data) or ""
-    if "PRIVATE KEY" in label:
-        raise ConfigError(f"{path} is a private key; the public key is needed (fix: give the .pub file "
-                          f"written beside it, and never hand out the private key)")
-    if "PUBLIC KEY" not in label:
-        raise _not_pem(path, data, need, hint)
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, UnsupportedAlgorithm):
-        raise ConfigError(f"{path} is a damaged or unsupported PEM public key (fix: give {need} "
-                          f"from {hint})") from None
-    return require_key_kind(key, want, f"{path} holds", hint)
-
-
-def _read_key_file(path: str | os.PathLike, what: str, hint: str = KEYPAIR_HINT) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} not found (fix: check the path, or make a key pair with {hint})") from None
-    except OSError as exc:  # a folder, no permission
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror} (fix: check the path)") from None
-
-
-def _pem_label(data: bytes) -> str | None:
-    match = re.search(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)
-    return match.group(1).decode() if match else None
-
-
-def _not_pem(path: str | os.PathLike, data: bytes, need: str, hint: str) -> ConfigError:
-    try:
-        _decode_key(data.strip(), "")
-    except ConfigError:
-        return ConfigError(f"{path} is not a PEM key file; {need} is needed (fix: make one with {hint})")
-    return ConfigError(f"{path} is a symmetric key file (from synthgen keygen), not {need} "
-                       f"(fix: give it with --key-file, or make a key pair with {hint})")
-
-
-def require_key_kind(key: object, want: type[K], where: str, hint: str) -> K:
-    """``key`` if it is a ``want``; else a ``ConfigError`` naming both kinds (``where``: "PATH holds", ...)."""
-    if not isinstance(key, want):
-        raise ConfigError(f"{where} {key_kind(key)}; {kind_name(want)} is needed (fix: use a key from {hint})")
-    return key
-
-
-def _public_kind(data: bytes) -> str:
-    try:
-        return key_kind(serialization.load_pem_public_key(data))
-    except (ValueError, UnsupportedAlgorithm):
-        return "a public key"
-
-
-def _write_with_mode(path: Path, data: bytes, mode: int, *, force: bool) -> None:
-    with atomic_path(path, force=force) as tmp:  # mkstemp: the file is created 0600, so no secret is ever exposed
-        os.chmod(tmp, mode)
-        tmp.write_bytes(data)
-
-
-def _raw(public_key: X25519PublicKey | ed25519.Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 # ----------------------------------------------------------------------------- encrypt
@@ -326,8 +107,8 @@ def _wrap_for(recipient: X25519PublicKey, data_key: bytes) -> dict:
     """The header's ``kdf`` entry: ``data_key`` wrapped for ``recipient`` through an ephemeral X25519 key."""
     require_key_kind(recipient, X25519PublicKey, "the recipient key is", KEYPAIR_HINT)
     ephemeral = X25519PrivateKey.generate()
-    epk = _raw(ephemeral.public_key())
-    kek = _kek(ephemeral.exchange(recipient), epk, _raw(recipient))
+    epk = raw_public(ephemeral.public_key())
+    kek = _kek(ephemeral.exchange(recipient), epk, raw_public(recipient))
     return {"name": "x25519", "epk": _b64(epk), "wrapped": _b64(aes_key_wrap(kek, data_key)),
             "recipient": fingerprint(recipient)}
 
@@ -369,6 +150,13 @@ def decrypt_bytes(data: bytes, *, key: bytes | None = None, passphrase: str | No
                   private_key: X25519PrivateKey | None = None) -> bytes:
     """Decrypt an in-memory encrypted blob (e.g. a model file)."""
     return b"".join(decrypt_chunks(io.BytesIO(data), key=key, passphrase=passphrase, private_key=private_key))
+
+
+def encrypt_bytes(data: bytes, **secret: Any) -> bytes:
+    """Encrypt an in-memory blob (``secret``: ``key=``, ``passphrase=`` or ``recipient=``)."""
+    out = io.BytesIO()
+    encrypt_stream(io.BytesIO(data), out, **secret)
+    return out.getvalue()
 
 
 def is_encrypted(path: str | os.PathLike) -> bool:
@@ -417,7 +205,7 @@ def _unwrap(kdf: dict, private_key: X25519PrivateKey) -> bytes:
     epk = base64.b64decode(kdf["epk"])
     try:
         shared = private_key.exchange(X25519PublicKey.from_public_bytes(epk))
-        return aes_key_unwrap(_kek(shared, epk, _raw(private_key.public_key())), base64.b64decode(kdf["wrapped"]))
+        return aes_key_unwrap(_kek(shared, epk, raw_public(private_key.public_key())), base64.b64decode(kdf["wrapped"]))
     except (InvalidUnwrap, ValueError):  # ValueError: a low-order ephemeral key (all-zero shared secret)
         raise IntegrityError("the encrypted file failed authentication: its wrapped key does not open with your "
                              "private key, so the header was modified (fix: get an intact copy)") from None

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from synthgen.errors import IntegrityError, SynthgenError
 from synthgen.io import check_writable, write_bytes_atomic
-from synthgen.privacy.crypto import (
+from synthgen.privacy.keys import (
     fingerprint,
     is_fingerprint,
     load_private_pem,

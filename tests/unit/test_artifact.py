@@ -224,7 +224,7 @@ def test_missing_file_is_not_an_integrity_error(tmp_path):
 
 def test_encrypted_file_without_key_is_a_clear_error(ctgan_synth, tmp_path):
     from synthgen.errors import SynthgenError
-    from synthgen.privacy.crypto import generate_key
+    from synthgen.privacy.keys import generate_key
 
     path = ctgan_synth.save(tmp_path / "enc.sgm", key=generate_key())
     with pytest.raises(SynthgenError, match="encrypted model file"):

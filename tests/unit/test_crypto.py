@@ -20,6 +20,8 @@ from synthgen.privacy.crypto import (
     encrypt_file,
     encrypt_stream,
     encryption_mode,
+)
+from synthgen.privacy.keys import (
     fingerprint,
     generate_key,
     generate_keypair,
@@ -329,7 +331,9 @@ def test_keypair_files_modes_and_overwrite(tmp_path):
 
 def test_passphrase_protected_private_key(tmp_path, pair):
     private_path, public_path = write_keypair(tmp_path / "owner.key", passphrase="correct horse")
-    assert private_path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    sealed = private_path.read_bytes()  # scrypt-sealed PEM: PKCS8's own PBKDF2 at 2,048 rounds is too cheap
+    assert crypto.encryption_mode(private_path) == "scrypt" and b"PRIVATE KEY" not in sealed
+    assert decrypt_bytes(sealed, passphrase="correct horse").startswith(b"-----BEGIN PRIVATE KEY-----")
     assert key_needs_passphrase(private_path)
     private = read_private_key(private_path, passphrase="correct horse")
     assert fingerprint(private.public_key()) == fingerprint(read_public_key(public_path))

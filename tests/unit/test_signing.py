@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from synthgen.errors import ConfigError, IntegrityError, OutputExistsError
 from synthgen.privacy import signing
-from synthgen.privacy.crypto import generate_keypair, write_keypair
+from synthgen.privacy.keys import generate_keypair, write_keypair
 from synthgen.privacy.signing import (
     fingerprint,
     read_signing_key,
