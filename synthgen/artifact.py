@@ -23,7 +23,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from synthgen.errors import IntegrityError, SynthgenError
-from synthgen.io import atomic_path
+from synthgen.io import write_bytes_atomic
 
 FORMAT = "synthgen-model"
 FORMAT_VERSION = 1
@@ -41,11 +41,12 @@ def _sha256(data: bytes) -> str:
 
 
 def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors: dict[str, torch.Tensor],
-                     *, force: bool = False, key: bytes | None = None) -> Path:
+                     *, force: bool = False, key: bytes | None = None, recipient: Any = None) -> Path:
     """Write a model file atomically; refuses to overwrite unless ``force``.
 
-    With ``key`` the whole file is encrypted (``synthgen.privacy.crypto``): nothing of it,
-    manifest included, is readable without the key, and any modified byte is refused.
+    With ``key`` (or an X25519 public ``recipient``) the whole file is encrypted
+    (``synthgen.privacy.crypto``): nothing of it, manifest included, is readable without the
+    key, and any modified byte is refused.
     """
     weights = save_tensors({k: v.contiguous() for k, v in tensors.items()})
     body = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
@@ -56,24 +57,18 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(MANIFEST, json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False))
         zf.writestr(WEIGHTS, weights)
-    with atomic_path(path, force=force) as tmp, open(tmp, "wb") as fh:
-        if key is None:
-            fh.write(buffer.getvalue())
-        else:
-            from synthgen.privacy.crypto import encrypt_stream
-
-            encrypt_stream(io.BytesIO(buffer.getvalue()), fh, key=key)
-    return Path(path)
+    seal = {k: v for k, v in (("key", key), ("recipient", recipient)) if v is not None}
+    return write_bytes_atomic(path, buffer.getvalue(), force=force, seal=seal)
 
 
-def read_manifest(path: str | os.PathLike, key: bytes | None = None) -> dict[str, Any]:
+def read_manifest(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None) -> dict[str, Any]:
     """Read and verify only the manifest (for ``inspect``)."""
-    return read_model_file(path, key)[0]
+    return read_model_file(path, key, private_key=private_key)[0]
 
 
-def read_model_file(path: str | os.PathLike,
-                    key: bytes | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Open, verify and decode a model file (``key``: for an encrypted one).
+def read_model_file(path: str | os.PathLike, key: bytes | None = None, *,
+                    private_key: Any = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Open, verify and decode a model file (``key`` or ``private_key``: for an encrypted one).
 
     Raises:
         SynthgenError: the file does not exist; an encrypted file without a key.
@@ -86,10 +81,11 @@ def read_model_file(path: str | os.PathLike,
         raise SynthgenError(f"{path}: no such model file (fix: check the path)")
     source: Path | io.BytesIO = path
     if is_encrypted(path):
-        if key is None:
-            raise SynthgenError(f"{path} is an encrypted model file (fix: give its key: --key-file PATH or "
-                                "$SYNTHGEN_KEY; in Python Sampler.load(path, key=...))")
-        source = io.BytesIO(decrypt_bytes(path.read_bytes(), key=key))
+        if key is None and private_key is None:
+            raise SynthgenError(f"{path} is an encrypted model file (fix: give its key: --key-file PATH, "
+                                "$SYNTHGEN_KEY or --identity PATH; in Python Sampler.load(path, key=...))")
+        secret = {"key": key} if private_key is None else {"private_key": private_key}
+        source = io.BytesIO(decrypt_bytes(path.read_bytes(), **secret))
     members = _read_members(path, source)
     manifest = _parse_manifest(path, members[MANIFEST])
     integrity = manifest.get("integrity", {})

@@ -34,9 +34,22 @@ class Sampler:
         self.model, self.transformer, self.manifest = model, transformer, manifest
 
     @classmethod
-    def load(cls, path: str | os.PathLike, key: bytes | None = None) -> Sampler:
-        """Open and verify a model file; ``key`` opens one saved encrypted (``Synthesizer.save(..., key=)``)."""
-        manifest, tensors = read_model_file(path, key)
+    def load(cls, path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
+             verify_key: Any = None, signature: str | os.PathLike | None = None) -> Sampler:
+        """Open and verify a model file.
+
+        Args:
+            path: the ``.sgm`` file.
+            key: the key of a file saved encrypted with ``Synthesizer.save(..., key=)``.
+            private_key: the X25519 private key of a file saved with ``recipient=``.
+            verify_key: an Ed25519 public key: the file must carry a valid signature by it
+                (``synthgen sign``; ``<path>.sig`` unless ``signature`` names the file).
+        """
+        if verify_key is not None:
+            from synthgen.privacy.signing import verify_file
+
+            verify_file(path, verify_key, signature=signature)
+        manifest, tensors = read_model_file(path, key, private_key=private_key)
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])
             layout = OutputLayout.from_dict(manifest["layout"])
@@ -71,13 +84,16 @@ class Sampler:
 
     def sample_to(self, path: str | os.PathLike, n: int, *, seed: int | None = None,
                   conditions: dict[str, Any] | None = None, force: bool = False,
-                  chunk_rows: int = 100_000, progress: bool = False) -> Path:
-        """Stream ``n`` rows to a CSV or Parquet file in chunks (constant memory, atomic publish)."""
+                  chunk_rows: int = 100_000, progress: bool = False, seal: dict[str, Any] | None = None) -> Path:
+        """Stream ``n`` rows to a CSV or Parquet file in chunks (constant memory, atomic publish).
+
+        ``seal`` (``{"key": ...}`` or ``{"recipient": public_key}``) encrypts the file as it is written.
+        """
         self._parse_conditions(conditions or {})  # fail before any output appears
         bar = tqdm(total=n, unit="row", desc="sample", disable=not progress, dynamic_ncols=True)
         pending: list[pd.DataFrame] = []
         pending_rows = 0
-        with TableWriter(path, force=force) as writer:
+        with TableWriter(path, force=force, seal=seal) as writer:
             for part in self.iter_chunks(n, seed=seed, conditions=conditions):
                 pending.append(part)
                 pending_rows += len(part)

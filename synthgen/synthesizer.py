@@ -169,9 +169,15 @@ class Synthesizer:
             },
         }
 
-    def save(self, path: str | os.PathLike, *, force: bool = False, key: bytes | None = None) -> Path:
-        """Write the model file (refuses to overwrite unless ``force``); encrypted with ``key`` if given."""
-        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force, key=key)
+    def save(self, path: str | os.PathLike, *, force: bool = False, key: bytes | None = None,
+             recipient: Any = None) -> Path:
+        """Write the model file (refuses to overwrite unless ``force``).
+
+        Encrypted with ``key`` (from ``synthgen keygen``) or to an X25519 public ``recipient``
+        (``synthgen.privacy.keys.read_public_key``), if given.
+        """
+        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force, key=key,
+                                recipient=recipient)
 
     def sampler(self) -> Sampler:
         """A Sampler over the fitted model, without a round trip through a file."""

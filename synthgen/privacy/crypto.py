@@ -73,6 +73,53 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, key: bytes | None = None, pa
                    recipient: X25519PublicKey | None = None, chunk: int = CHUNK) -> None:
     """Encrypt ``src`` into ``dst`` with exactly one of: a key, a passphrase (scrypt, random salt), or a
     recipient's X25519 public key (a random data key wrapped for it)."""
+    aead, prefix, preamble = _begin(dst, chunk, key, passphrase, recipient)
+    for index, block, last in _blocks(src, chunk):
+        dst.write(aead.encrypt(_nonce(prefix, index, last), block, preamble))
+
+
+class EncryptingWriter(io.RawIOBase):
+    """A writable binary file object that encrypts into ``dst`` as data arrives (same format as
+    ``encrypt_stream``), so a table writer can produce an encrypted file with no plaintext on disk.
+
+    ``close()`` writes the last chunk; it does not close ``dst``. ``tell()`` counts plaintext bytes.
+    """
+
+    def __init__(self, dst: BinaryIO, *, key: bytes | None = None, passphrase: str | None = None,
+                 recipient: X25519PublicKey | None = None, chunk: int = CHUNK):
+        super().__init__()
+        self._dst, self._chunk = dst, chunk
+        self._aead, self._prefix, self._preamble = _begin(dst, chunk, key, passphrase, recipient)
+        self._buffer, self._index, self._written = bytearray(), 0, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        self._written += len(data)
+        while len(self._buffer) > self._chunk:  # hold the last chunk back: only close() knows it is the last
+            self._emit(bytes(self._buffer[:self._chunk]), last=False)
+            del self._buffer[:self._chunk]
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def close(self) -> None:
+        if not self.closed:
+            self._emit(bytes(self._buffer), last=True)
+            self._buffer.clear()
+        super().close()
+
+    def _emit(self, block: bytes, *, last: bool) -> None:
+        self._dst.write(self._aead.encrypt(_nonce(self._prefix, self._index, last), block, self._preamble))
+        self._index += 1
+
+
+def _begin(dst: BinaryIO, chunk: int, key: bytes | None, passphrase: str | None,
+           recipient: X25519PublicKey | None) -> tuple[AESGCM, bytes, bytes]:
+    """Write the preamble for one of the three secrets; return the cipher, nonce prefix and preamble."""
     if sum(x is not None for x in (key, passphrase, recipient)) != 1:
         raise ConfigError("encryption needs exactly one of a key, a passphrase or a recipient's public key "
                           "(fix: give one of --key-file, --passphrase, --recipient)")
@@ -89,9 +136,7 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, key: bytes | None = None, pa
         header["kdf"] = {"name": "key"}
     preamble = _preamble(header)
     dst.write(preamble)
-    aead, prefix = AESGCM(key), base64.b64decode(header["nonce_prefix"])
-    for index, block, last in _blocks(src, chunk):
-        dst.write(aead.encrypt(_nonce(prefix, index, last), block, preamble))
+    return AESGCM(key), base64.b64decode(header["nonce_prefix"]), preamble
 
 
 def encrypt_file(src: str | os.PathLike, dst: str | os.PathLike, *, key: bytes | None = None,
@@ -150,6 +195,33 @@ def decrypt_bytes(data: bytes, *, key: bytes | None = None, passphrase: str | No
                   private_key: X25519PrivateKey | None = None) -> bytes:
     """Decrypt an in-memory encrypted blob (e.g. a model file)."""
     return b"".join(decrypt_chunks(io.BytesIO(data), key=key, passphrase=passphrase, private_key=private_key))
+
+
+class DecryptingReader(io.RawIOBase):
+    """A readable binary file object over the verified plaintext of an encrypted stream.
+
+    Every byte it returns has been authenticated; a modified or truncated file raises
+    ``IntegrityError`` from ``read`` when the reader reaches the bad chunk.
+    """
+
+    def __init__(self, src: BinaryIO, **secret: Any):
+        super().__init__()
+        self._chunks, self._pending = decrypt_chunks(src, **secret), memoryview(b"")
+        self._pending = memoryview(next(self._chunks, b""))  # reads the header now: a wrong key fails here
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            block = next(self._chunks, None)
+            if block is None:
+                return 0
+            self._pending = memoryview(block)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def encrypt_bytes(data: bytes, **secret: Any) -> bytes:

@@ -58,7 +58,7 @@ def test_unknown_suffix(tmp_path):
     with pytest.raises(
         SynthgenError,
         match=r"data.xlsx: unknown table format \(fix: use a file ending in "
-        r"\.csv, \.csv\.gz or \.parquet\)",
+        r"\.csv, \.csv\.gz or \.parquet, plus \.enc if encrypted\)",
     ):
         read_table(path)
 
