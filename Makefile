@@ -20,3 +20,4 @@ lint:
 bench-quick:
 	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/privacy_utility.py --quick --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/crypto_throughput.py --quick --out $${BENCH_OUT:-benchmarks/results}

@@ -1,23 +1,34 @@
-"""synthgen: train GAN/VAE generators on private tables and share look-alike synthetic data."""
+"""synthgen: train GAN/VAE generators on private tables and share look-alike synthetic data.
+
+The public names below load on first use (PEP 562), so ``import synthgen.privacy.crypto`` or
+``synthgen encrypt`` does not pull in torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from synthgen.errors import (  # noqa: E402
-    ConfigError,
-    IntegrityError,
-    InvalidDataError,
-    NotFittedError,
-    PrivacyError,
-    SynthgenError,
-)
-from synthgen.evaluation import Evaluation, evaluate  # noqa: E402
-from synthgen.privacy.masking import Masker, MaskPolicy, mask  # noqa: E402
-from synthgen.sampler import Sampler  # noqa: E402
-from synthgen.schema import ColumnSpec, TableSchema  # noqa: E402
-from synthgen.synthesizer import Synthesizer  # noqa: E402
+_EXPORTS = {
+    "ConfigError": "synthgen.errors", "IntegrityError": "synthgen.errors", "InvalidDataError": "synthgen.errors",
+    "NotFittedError": "synthgen.errors", "PrivacyError": "synthgen.errors", "SynthgenError": "synthgen.errors",
+    "Evaluation": "synthgen.evaluation", "evaluate": "synthgen.evaluation",
+    "Masker": "synthgen.privacy.masking", "MaskPolicy": "synthgen.privacy.masking", "mask": "synthgen.privacy.masking",
+    "Sampler": "synthgen.sampler", "ColumnSpec": "synthgen.schema", "TableSchema": "synthgen.schema",
+    "Synthesizer": "synthgen.synthesizer",
+}
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
-__all__ = [
-    "ColumnSpec", "ConfigError", "Evaluation", "IntegrityError", "InvalidDataError", "MaskPolicy", "Masker",
-    "NotFittedError", "PrivacyError", "Sampler", "Synthesizer", "SynthgenError", "TableSchema", "__version__",
-    "evaluate", "mask",
-]
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'synthgen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

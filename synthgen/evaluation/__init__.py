@@ -42,20 +42,22 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         return _clean(self.figures)
 
-    def to_json(self, path: str | os.PathLike | None = None, *, force: bool = False) -> str:
-        """The figures as JSON (NaN written as null); written atomically when ``path`` is given."""
+    def to_json(self, path: str | os.PathLike | None = None, *, force: bool = False,
+                seal: dict[str, Any] | None = None) -> str:
+        """The figures as JSON (NaN written as null); written atomically when ``path`` is given
+        (encrypted with ``seal``: ``{"key": ...}`` or ``{"recipient": public_key}``)."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
             from synthgen.io import write_bytes_atomic
 
-            write_bytes_atomic(path, text.encode(), force=force)
+            write_bytes_atomic(path, text.encode(), force=force, seal=seal)
         return text
 
-    def to_html(self, path: str | os.PathLike, *, force: bool = False) -> Path:
-        """Write the self-contained HTML report (plots embedded as PNG)."""
+    def to_html(self, path: str | os.PathLike, *, force: bool = False, seal: dict[str, Any] | None = None) -> Path:
+        """Write the self-contained HTML report (plots embedded as PNG), encrypted with ``seal`` if given."""
         from synthgen.evaluation.report import write_report
 
-        return write_report(self, path, force=force)
+        return write_report(self, path, force=force, seal=seal)
 
     def summary(self) -> str:
         """A few lines for a terminal."""

@@ -68,8 +68,9 @@ def _fmt(value: Any) -> str:
 
 # ---------------------------------------------------------------------------------------- html
 
-def write_report(ev: Evaluation, path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write the HTML report atomically; it needs no network to open."""
+def write_report(ev: Evaluation, path: str | os.PathLike, *, force: bool = False,
+                 seal: dict[str, Any] | None = None) -> Path:
+    """Write the HTML report atomically (encrypted with ``seal`` if given); it needs no network to open."""
     import matplotlib
 
     from synthgen.io import write_bytes_atomic
@@ -88,7 +89,7 @@ def write_report(ev: Evaluation, path: str | os.PathLike, *, force: bool = False
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>synthgen evaluation</title>"
            f"<style>{_CSS}</style></head><body><h1>synthgen evaluation</h1>"
            f"<p>{html.escape(summary_lines(ev)[0])}</p>{body}</body></html>")
-    return write_bytes_atomic(path, doc.encode("utf-8"), force=force)
+    return write_bytes_atomic(path, doc.encode("utf-8"), force=force, seal=seal)
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"

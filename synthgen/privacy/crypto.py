@@ -74,8 +74,11 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, key: bytes | None = None, pa
     """Encrypt ``src`` into ``dst`` with exactly one of: a key, a passphrase (scrypt, random salt), or a
     recipient's X25519 public key (a random data key wrapped for it)."""
     aead, prefix, preamble = _begin(dst, chunk, key, passphrase, recipient)
+    sealed = memoryview(bytearray(chunk + TAG_BYTES))  # one reused output buffer: no per-chunk allocation
     for index, block, last in _blocks(src, chunk):
-        dst.write(aead.encrypt(_nonce(prefix, index, last), block, preamble))
+        out = sealed[:len(block) + TAG_BYTES]
+        aead.encrypt_into(_nonce(prefix, index, last), block, preamble, out)
+        dst.write(out)  # io contract: write() does not keep the buffer after it returns
 
 
 class EncryptingWriter(io.RawIOBase):
@@ -98,9 +101,12 @@ class EncryptingWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         self._buffer += data
         self._written += len(data)
-        while len(self._buffer) > self._chunk:  # hold the last chunk back: only close() knows it is the last
-            self._emit(bytes(self._buffer[:self._chunk]), last=False)
-            del self._buffer[:self._chunk]
+        if len(self._buffer) > self._chunk:  # hold the last chunk back: only close() knows it is the last
+            whole = (len(self._buffer) - 1) // self._chunk * self._chunk
+            with memoryview(self._buffer) as view:
+                for start in range(0, whole, self._chunk):
+                    self._emit(view[start:start + self._chunk], last=False)
+            del self._buffer[:whole]
         return len(data)
 
     def tell(self) -> int:
@@ -112,7 +118,7 @@ class EncryptingWriter(io.RawIOBase):
             self._buffer.clear()
         super().close()
 
-    def _emit(self, block: bytes, *, last: bool) -> None:
+    def _emit(self, block: bytes | memoryview, *, last: bool) -> None:
         self._dst.write(self._aead.encrypt(_nonce(self._prefix, self._index, last), block, self._preamble))
         self._index += 1
 
@@ -169,26 +175,39 @@ def decrypt_chunks(src: BinaryIO, *, key: bytes | None = None, passphrase: str |
 
     Give the secret the file was encrypted with: ``key``, ``passphrase``, or the recipient's ``private_key``.
     """
-    header, preamble = _read_header(src)
-    key = _data_key(header["kdf"], key, passphrase, private_key)
-    chunk = int(header["chunk"])
-    aead, prefix = AESGCM(key), base64.b64decode(header["nonce_prefix"])
-    for index, block, last in _blocks(src, chunk + TAG_BYTES):
-        try:
-            yield aead.decrypt(_nonce(prefix, index, last), block, preamble)
-        except InvalidTag:
-            raise IntegrityError("the encrypted file failed authentication: wrong key or passphrase, or the "
-                                 "file was modified or truncated (fix: check the key; get an intact copy)") from None
+    return _plaintext(src, {"key": key, "passphrase": passphrase, "private_key": private_key}, reuse=False)
 
 
 def decrypt_file(src: str | os.PathLike, dst: str | os.PathLike, *, key: bytes | None = None,
                  passphrase: str | None = None, private_key: X25519PrivateKey | None = None,
                  force: bool = False) -> Path:
     """Decrypt ``src`` to ``dst``; ``dst`` appears only once every chunk has verified."""
+    secret = {"key": key, "passphrase": passphrase, "private_key": private_key}
     with open(src, "rb") as fin, atomic_path(dst, force=force) as tmp, open(tmp, "wb") as fout:
-        for block in decrypt_chunks(fin, key=key, passphrase=passphrase, private_key=private_key):
+        for block in _plaintext(fin, secret, reuse=True):
             fout.write(block)
     return Path(dst)
+
+
+def _plaintext(src: BinaryIO, secret: dict[str, Any], *, reuse: bool) -> Iterator[bytes | memoryview]:
+    """Verified plaintext per chunk: fresh bytes, or (``reuse``) views of one buffer valid until the next."""
+    header, preamble = _read_header(src)
+    key = _data_key(header["kdf"], **secret)
+    chunk = int(header["chunk"])
+    aead, prefix = AESGCM(key), base64.b64decode(header["nonce_prefix"])
+    plain = memoryview(bytearray(chunk)) if reuse else None
+    for index, block, last in _blocks(src, chunk + TAG_BYTES):
+        nonce = _nonce(prefix, index, last)
+        try:
+            if plain is None:
+                yield aead.decrypt(nonce, block, preamble)
+            else:
+                out = plain[:max(len(block) - TAG_BYTES, 0)]
+                aead.decrypt_into(nonce, block, preamble, out)
+                yield out
+        except (InvalidTag, ValueError):  # ValueError: a block shorter than its tag (truncated)
+            raise IntegrityError("the encrypted file failed authentication: wrong key or passphrase, or the "
+                                 "file was modified or truncated (fix: check the key; get an intact copy)") from None
 
 
 def decrypt_bytes(data: bytes, *, key: bytes | None = None, passphrase: str | None = None,
@@ -323,15 +342,36 @@ def _valid_kdf(kdf: dict) -> bool:
     return False
 
 
-def _blocks(src: BinaryIO, size: int) -> Iterator[tuple[int, bytes, bool]]:
-    """(index, block, is_last) over ``src`` in blocks of ``size`` bytes (one empty block if empty)."""
-    index, block = 0, src.read(size)
+def _blocks(src: BinaryIO, size: int) -> Iterator[tuple[int, memoryview, bool]]:
+    """(index, block, is_last) over ``src`` in blocks of ``size`` bytes (one empty block if empty).
+
+    Reads into two alternating buffers, filling each completely (a raw stream may return short
+    reads): a block is valid until the next one after it is yielded.
+    """
+    buffers = (memoryview(bytearray(size)), memoryview(bytearray(size)))
+    index, n = 0, _fill(src, buffers[0])
     while True:
-        nxt = src.read(size)
-        yield index, block, not nxt
-        if not nxt:
+        m = _fill(src, buffers[(index + 1) % 2])
+        yield index, buffers[index % 2][:n], not m
+        if not m:
             return
-        index, block = index + 1, nxt
+        index, n = index + 1, m
+
+
+def _fill(src: BinaryIO, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = src.readinto(view[got:]) if hasattr(src, "readinto") else _read_into(src, view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _read_into(src: BinaryIO, view: memoryview) -> int:
+    data = src.read(len(view))
+    view[:len(data)] = data
+    return len(data)
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:

@@ -151,6 +151,7 @@ def test_unknown_table_format(tmp_path: Path) -> None:
 
 
 def test_help_has_examples() -> None:
-    for command in ("train", "sample", "inspect", "demo", "audit", "keygen", "encrypt", "decrypt"):
+    for command in ("train", "sample", "inspect", "demo", "audit", "keygen", "encrypt", "decrypt", "mask",
+                    "sign", "verify", "evaluate"):
         code, output = run(command, "--help")
         assert code == 0 and "Example:" in output

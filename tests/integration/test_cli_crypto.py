@@ -38,7 +38,7 @@ def test_passphrase_from_environment_and_wrong_one(tmp_path: Path) -> None:
     src.write_bytes(os.urandom(100))
     env = {"SYNTHGEN_PASSPHRASE": "tr0ub4dor"}
     assert run("encrypt", str(src), "--out", str(tmp_path / "m.enc"), "--passphrase", env=env)[0] == 0
-    code, output = run("decrypt", str(tmp_path / "m.enc"), "--out", str(tmp_path / "x"), "--passphrase",
+    code, output = run("decrypt", str(tmp_path / "m.enc"), "--out", str(tmp_path / "x"),
                        env={"SYNTHGEN_PASSPHRASE": "wrong"})
     assert code != 0 and "failed authentication" in output and "Traceback" not in output
     assert not (tmp_path / "x").exists()
@@ -62,7 +62,7 @@ def test_encrypted_model_file_train_inspect_sample(tmp_path: Path) -> None:
     assert code == 0, output
     assert b"manifest.json" not in model.read_bytes()  # nothing readable without the key
     code, output = run("inspect", str(model))
-    assert code != 0 and "encrypted model file" in output
+    assert code != 0 and "is encrypted with a key (fix: --key-file" in output
     code, output = run("inspect", str(model), "--key-file", str(key))
     assert code == 0 and "marginals" in output
     code, output = run("sample", str(model), "--rows", "50", "--out", str(tmp_path / "s.csv"),

@@ -1,0 +1,310 @@
+"""train, audit, sample, inspect, evaluate and demo: the model side of the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from synthgen.cli.app import handle_errors, main, model_names
+from synthgen.cli.secrets import input_secret, key_options, output_seal, verify_key, verify_option
+
+_TRAINING_OPTIONS = [
+    click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True,
+                 help="Model family (pairwise: the DP model that wins at small epsilon)."),
+    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default)."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same model on this machine."),
+    click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True),
+    click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                 help="SDV single-table metadata JSON to use instead of detecting column kinds; with "
+                      '"public": true its bounds, categories and nullable flags cost no DP budget.'),
+    click.option("--epsilon", type=float, default=None,
+                 help="Train with differential privacy (Opacus accountant) at this total epsilon."),
+    click.option("--delta", type=float, default=None, help="DP delta (default: at most 1/(10 n))."),
+    click.option("--max-grad-norm", type=float, default=1.0, show_default=True,
+                 help="DP-SGD: per-sample gradient clipping norm."),
+    click.option("--accountant", type=click.Choice(["rdp", "prv"]), default="rdp", show_default=True,
+                 help="DP: privacy accountant (prv is tighter and slower)."),
+    click.option("--stats-share", type=float, default=None,
+                 help="DP: share of epsilon for noisy bounds/categories of columns not declared public (e.g. 0.1)."),
+    click.option("--deterministic", is_flag=True,
+                 help="DP: seeded, reproducible noise for debugging. NOT FOR RELEASE."),
+    click.option("--allow", multiple=True, metavar="COLUMN",
+                 help="Train on COLUMN although it looks like an identifier (repeatable)."),
+]
+
+
+def training_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The model and DP options shared by ``train`` and ``audit``."""
+    for option in reversed(_TRAINING_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
+    """A Synthesizer from the shared training options (DP options only with --epsilon)."""
+    from synthgen.synthesizer import Synthesizer
+
+    dp_keys = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
+    dp = {k: opts[k] for k in dp_keys}
+    if opts["epsilon"] is None:
+        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if dp[k] is not None]
+        given += ["--deterministic"] * bool(dp["deterministic"])
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
+        dp = {}
+    return Synthesizer(model=opts["model"], epochs=opts["epochs"], batch_size=opts["batch_size"],
+                       seed=opts["seed"], device=opts["device"], metadata=opts["metadata"], progress=progress,
+                       allow=opts["allow"], **dp)
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to write (.sgm).")
+@training_options
+@key_options(inputs=True, outputs=True)
+@click.option("--sign", "signing_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Sign the model file with this Ed25519 key (synthgen keygen --signing): writes <out>.sig.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
+          recipient: Path | None, signing_key: Path | None, force: bool, quiet: bool, **opts: Any) -> None:
+    """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
+
+    \b
+    Example:
+      synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
+      synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
+      synthgen train adult.csv.enc --key-file owner.key --encrypt --out adult.sgm
+    """
+    from synthgen.io import check_writable, read_table
+
+    check_writable(out, force=force)  # fail now, not after an hour of training
+    seal = output_seal(None, encrypt, recipient, key_file) or {}  # keys first, so a missing one fails now
+    signer = _signing_key(signing_key) if signing_key is not None else None
+    table = read_table(data, secret=input_secret(data, key_file, identity))
+    synth = _synthesizer(opts, progress=not quiet)
+    synth.fit(table).save(out, force=force, **seal)
+    s = synth.summary
+    click.echo(f"trained {opts['model']} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
+               f"({s['epochs']} epochs); model written to {out}" + (" (encrypted)" if seal else ""))
+    if signer is not None:
+        from synthgen.privacy.signing import sign_file
+
+        click.echo(f"signature written to {sign_file(out, signer, force=force)}")
+    if synth.ledger is not None:
+        led = synth.ledger
+        click.echo(f"differential privacy: epsilon {led['epsilon']:.3g} (target {led['epsilon_target']:g}), "
+                   f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
+        if opts["deterministic"]:
+            click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
+
+
+def _signing_key(path: Path) -> Any:
+    from synthgen.cli.secrets import passphrase
+    from synthgen.privacy.keys import key_needs_passphrase
+    from synthgen.privacy.signing import read_signing_key
+
+    secret = passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
+    return read_signing_key(path, secret)
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@training_options
+@click.option("--canaries", type=click.IntRange(min=10), default=500, show_default=True,
+              help="Canary rows, each planted in the training table with probability 1/2.")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the figures as JSON ('-' prints them).")
+@key_options(inputs=True)
+@click.option("--force", is_flag=True, help="Overwrite --json if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, key_file: Path | None,
+          identity: Path | None, force: bool, quiet: bool, **opts: Any) -> None:
+    """Check a privacy promise: train once on DATA with planted canaries and bound epsilon from below.
+
+    \b
+    Example:
+      synthgen audit adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --canaries 500
+    """
+    from synthgen.evaluation.audit import audit as run_audit
+    from synthgen.io import check_writable, read_table
+
+    if json_out is not None and str(json_out) != "-":
+        check_writable(json_out, force=force)
+    table = read_table(data, secret=input_secret(data, key_file, identity))
+
+    def fit_and_sample(train_table: Any) -> Any:
+        synth = _synthesizer(opts, progress=not quiet).fit(train_table)
+        return synth.sample(len(train_table), seed=opts["seed"])
+
+    result = run_audit(table, fit_and_sample, canaries=canaries, confidence=confidence, seed=opts["seed"],
+                       claimed_epsilon=opts["epsilon"])
+    click.echo(result.summary())
+    if json_out is not None:
+        text = json.dumps(result.to_dict(), indent=2)
+        if str(json_out) == "-":
+            click.echo(text)
+        else:
+            from synthgen.io import write_bytes_atomic
+
+            write_bytes_atomic(json_out, (text + "\n").encode(), force=force)
+            click.echo(f"figures written to {json_out}")
+
+
+def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
+    conditions = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise click.BadParameter(f"{item!r} is not COLUMN=VALUE", param_hint="--where")
+        conditions[column] = value
+    return conditions
+
+
+def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None) -> Any:
+    """A Sampler from a plain, encrypted and/or signed model file."""
+    from synthgen.sampler import Sampler
+
+    return Sampler.load(model_file, verify_key=verify_key(verify),
+                        **(input_secret(model_file, key_file, identity) or {}))
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rows", "-n", required=True, type=click.IntRange(min=0), help="Number of rows to generate.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file: .csv, .csv.gz or .parquet, + .enc when encrypted (written in chunks, atomically).")
+@click.option("--seed", type=int, default=None, help="Seed: the same seed gives the same rows.")
+@click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
+              help="Keep only rows with this value (repeatable); steers ctgan's conditional vector.")
+@key_options(inputs=True, outputs=True)
+@verify_option
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], key_file: Path | None,
+           identity: Path | None, encrypt: bool, recipient: Path | None, verify_key: Path | None, force: bool,
+           quiet: bool) -> None:
+    """Generate synthetic rows from MODEL_FILE.
+
+    \b
+    Example:
+      synthgen sample adult.sgm --rows 100000 --out synthetic.parquet --seed 1 --where income='>50K'
+      synthgen sample adult.sgm --rows 1000 --out rows.csv.enc --recipient partner.pub --verify owner-sign.pub
+    """
+    from synthgen.io import check_writable
+
+    conditions = _parse_where(where)
+    check_writable(out, force=force)
+    seal = output_seal(out, encrypt, recipient, key_file)
+    sampler = _load(model_file, key_file, identity, verify_key)
+    sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal)
+    click.echo(f"wrote {rows:,} rows x {len(sampler.columns)} columns to {out}" + (" (encrypted)" if seal else ""))
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@key_options(inputs=True)
+@verify_option
+@handle_errors
+def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Path | None,
+            verify_key: Path | None) -> None:
+    """Show what a model file holds: model, schema, training summary, privacy ledger.
+
+    \b
+    Example:
+      synthgen inspect adult.sgm --json
+    """
+    from synthgen.describe import describe_manifest
+
+    manifest = _load(model_file, key_file, identity, verify_key).manifest
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
+    else:
+        click.echo(describe_manifest(manifest))
+
+
+@main.command()
+@click.option("--real", "real", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Real rows the generator was trained on (CSV or Parquet).")
+@click.option("--synthetic", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Synthetic rows to evaluate.")
+@click.option("--test", "test", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Real holdout rows the generator never saw (default: split 20% off --real).")
+@click.option("--target", required=True, help="Column a downstream model predicts.")
+@click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto",
+              show_default=True, help="Prediction task (auto: from the target's kind).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="MLP runs per side (figures are mean and spread).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write all figures as JSON ('-' prints them).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a self-contained HTML report.")
+@key_options(inputs=True, outputs=True)
+@click.option("--force", is_flag=True, help="Overwrite --json / --report if they exist.")
+@handle_errors
+def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: str, seeds: int,
+             json_out: Path | None, report: Path | None, key_file: Path | None, identity: Path | None,
+             encrypt: bool, recipient: Path | None, force: bool) -> None:
+    """Score SYNTHETIC against REAL: utility (TRTR vs TSTR), fidelity and privacy.
+
+    \b
+    Example:
+      synthgen evaluate --real train.csv --synthetic synth.csv --test holdout.csv --target income \\
+        --json figures.json --report report.html
+    """
+    from synthgen.evaluation import HOLDOUT_SHARE
+    from synthgen.evaluation import evaluate as run_evaluation
+    from synthgen.io import check_writable, read_table
+
+    for path in (json_out, report):
+        if path is not None and str(path) != "-":
+            check_writable(path, force=force)
+    seal = output_seal(None, encrypt, recipient, key_file)
+    if test is None:
+        click.echo(f"note: no --test given: holding out {HOLDOUT_SHARE:.0%} of {real} (stratified, seed 0). "
+                   "This is a fair test only if the generator was trained without those rows.", err=True)
+    tables = [None if p is None else read_table(p, secret=input_secret(p, key_file, identity))
+              for p in (real, synthetic, test)]
+    result = run_evaluation(*tables, target=target, task=None if task == "auto" else task, seeds=seeds)
+    click.echo(result.summary())
+    if json_out is not None:
+        if str(json_out) == "-":
+            click.echo(result.to_json())
+        else:
+            result.to_json(json_out, force=force, seal=seal)
+            click.echo(f"figures written to {json_out}")
+    if report is not None:
+        result.to_html(report, force=force, seal=seal)
+        click.echo(f"report written to {report}")
+
+
+@main.command()
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
+              show_default=True, help="Folder for the model file and the synthetic table.")
+@click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default).")
+@click.option("--rows", "-n", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def demo(out: Path, model: str, epochs: int | None, rows: int, force: bool, quiet: bool) -> None:
+    """Train on the bundled Adult table, sample rows, and evaluate them against held-out real rows.
+
+    \b
+    Example:
+      synthgen demo --model ctgan --epochs 50 --out demo_out
+    """
+    from synthgen.demo import run_demo
+
+    click.echo(run_demo(out, model=model, epochs=epochs, rows=rows, force=force, progress=not quiet))

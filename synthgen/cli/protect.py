@@ -1,0 +1,236 @@
+"""mask, keygen, encrypt, decrypt, sign and verify: the data-protection side of the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from synthgen.cli.app import handle_errors, main
+from synthgen.cli.secrets import PASSPHRASE_ENV, input_secret, key_options, output_seal, passphrase
+
+_OUT = click.Path(dir_okay=False, path_type=Path)
+_IN = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@main.command("mask")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", "-p", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Masking policy JSON (write a first one with --suggest).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Masked table (.csv / .parquet); with --suggest, the policy JSON (default: print it).")
+@click.option("--suggest", is_flag=True, help="Propose a policy for DATA from its content instead of masking.")
+@click.option("--k", "k", type=click.IntRange(min=2), default=5, show_default=True,
+              help="With --suggest: k of the proposed k-anonymity over the quasi-identifiers.")
+@click.option("--reveal", is_flag=True, help="Undo the policy's reversible pseudonyms in DATA (needs the key).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write what masking did (per column, k-anonymity) as JSON.")
+@key_options(inputs=True, outputs=True)
+@click.option("--seed", type=int, default=None, help="Seed for the noise operation.")
+@click.option("--force", is_flag=True, help="Overwrite --out / --report if they exist.")
+@handle_errors
+def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: bool, k: int, reveal: bool,
+                 report: Path | None, key_file: Path | None, identity: Path | None, encrypt: bool,
+                 recipient: Path | None, seed: int | None, force: bool) -> None:
+    """De-identify DATA before training: drop, replace, pseudonymize, mask, generalize, noise, k-anonymity.
+
+    The key (--key-file or $SYNTHGEN_KEY; else a one-run key) makes replacements and pseudonyms
+    the same across runs and reversible pseudonyms revealable. DATA may be encrypted, and
+    --encrypt / --recipient encrypt the masked table as it is written.
+
+    \b
+    Example:
+      synthgen mask patients.csv --suggest --out policy.json
+      synthgen mask patients.csv --policy policy.json --out masked.parquet --key-file owner.key
+      synthgen mask masked.parquet --policy policy.json --reveal --out revealed.parquet --key-file owner.key
+    """
+    from synthgen.io import read_table
+
+    table = read_table(data, secret=input_secret(data, key_file, identity))
+    if suggest:
+        return _suggest(table, k, out, force)
+    if policy is None or out is None:
+        raise click.UsageError("give --policy and --out (or --suggest to propose a policy)")
+    from synthgen.io import check_writable, write_bytes_atomic, write_table
+    from synthgen.privacy.masking import Masker
+
+    for path in (out, report):
+        if path is not None:
+            check_writable(path, force=force)
+    seal = output_seal(out, encrypt, recipient, key_file)
+    masker = Masker(policy, key=_optional_key(key_file), seed=seed)
+    result = masker.reveal(table) if reveal else masker.apply(table)
+    write_table(result, out, force=force, seal=seal)
+    if reveal:
+        return click.echo(f"revealed {len(result):,} rows to {out}")
+    click.echo("\n".join(masker.report.lines()) + f"\nmasked table written to {out}")
+    if report is not None:
+        write_bytes_atomic(report, json.dumps(masker.report.to_dict(), indent=1).encode(), force=force, seal=seal)
+        click.echo(f"report written to {report}")
+
+
+def _suggest(table: Any, k: int, out: Path | None, force: bool) -> None:
+    from synthgen.io import write_bytes_atomic
+    from synthgen.privacy.identifiers import suggest_policy
+
+    policy = suggest_policy(table, k=k)
+    text = json.dumps(policy, indent=1)
+    found = len(policy["columns"]) + len(policy.get("k_anonymity", {}).get("columns", []))
+    if out is None:
+        click.echo(text)
+    else:
+        write_bytes_atomic(out, text.encode() + b"\n", force=force)
+        click.echo(f"policy for {found} columns written to {out}; review it, then run synthgen mask --policy")
+    if not found:
+        click.echo("no identifiers found (the policy masks nothing; check the columns yourself)", err=True)
+
+
+def _optional_key(key_file: Path | None) -> bytes | None:
+    """--key-file, else $SYNTHGEN_KEY, else None."""
+    from synthgen.privacy.keys import KEY_ENV, read_key
+
+    return read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
+
+
+@main.command()
+@click.option("--out", "-o", required=True, type=_OUT,
+              help="Key file to write (created readable by you only); with --public / --signing, the private key "
+                   "(its public key goes to <out>.pub).")
+@click.option("--public", "kind", flag_value="public",
+              help="An X25519 key pair: others encrypt to <out>.pub with --recipient, only you decrypt.")
+@click.option("--signing", "kind", flag_value="signing",
+              help="An Ed25519 key pair: sign model files (synthgen sign); others verify with <out>.pub.")
+@click.option("--passphrase", "protect", is_flag=True,
+              help=f"Protect the private key with a passphrase (scrypt; from ${PASSPHRASE_ENV} or asked for).")
+@click.option("--force", is_flag=True, help="Overwrite --out (and <out>.pub) if they exist.")
+@handle_errors
+def keygen(out: Path, kind: str | None, protect: bool, force: bool) -> None:
+    """Make a random 256-bit key, or a key pair for public-key encryption or signing.
+
+    \b
+    Example:
+      synthgen keygen --out owner.key
+      synthgen keygen --public --out owner-x25519.key       # share owner-x25519.key.pub
+      synthgen keygen --signing --out owner-sign.key        # share owner-sign.key.pub
+    """
+    from synthgen.privacy.keys import write_key_file, write_keypair
+    from synthgen.privacy.signing import write_signing_keypair
+
+    if kind is None:
+        if protect:
+            raise click.UsageError("--passphrase protects key pairs; a plain key file is the secret itself "
+                                   "(fix: use --public or --signing, or encrypt with --passphrase directly)")
+        write_key_file(out, force=force)
+        return click.echo(f"key written to {out} (mode 0600; anyone holding it can decrypt: keep it secret, back "
+                          "it up)")
+    secret = passphrase(confirm=True) if protect else None
+    write = write_keypair if kind == "public" else write_signing_keypair
+    private, public = write(out, force=force, passphrase=secret)
+    use = "encrypt to you with --recipient" if kind == "public" else "verify your signatures with --verify"
+    click.echo(f"private key written to {private} (mode 0600: keep it secret); public key written to {public} "
+               f"(share it: others {use})")
+
+
+@main.command()
+@click.argument("src", type=_IN)
+@click.option("--out", "-o", required=True, type=_OUT)
+@click.option("--key-file", type=_OUT, default=None, help="Key file from synthgen keygen (default: $SYNTHGEN_KEY).")
+@click.option("--passphrase", "use_passphrase", is_flag=True,
+              help=f"Use a passphrase (from ${PASSPHRASE_ENV}, or asked for without echo) through scrypt.")
+@click.option("--recipient", type=_IN, default=None, help="Encrypt to this public key (.pub from keygen --public).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@handle_errors
+def encrypt(src: Path, out: Path, key_file: Path | None, use_passphrase: bool, recipient: Path | None,
+            force: bool) -> None:
+    """Encrypt SRC (any file: a table, a model) with AES-256-GCM, in chunks.
+
+    \b
+    Example:
+      synthgen encrypt adult.csv --out adult.csv.enc --key-file owner.key
+      synthgen encrypt rows.parquet --out rows.parquet.enc --recipient partner.pub
+    """
+    from synthgen.privacy.crypto import encrypt_file
+    from synthgen.privacy.keys import read_key, read_public_key
+
+    if use_passphrase + (recipient is not None) + (key_file is not None) > 1:
+        raise click.UsageError("give one of --key-file, --passphrase, --recipient")
+    if recipient is not None:
+        secret: dict[str, Any] = {"recipient": read_public_key(recipient)}
+    elif use_passphrase:
+        secret = {"passphrase": passphrase(confirm=True)}
+    else:
+        secret = {"key": read_key(key_file)}
+    encrypt_file(src, out, force=force, **secret)
+    click.echo(f"encrypted {src} to {out}")
+
+
+@main.command()
+@click.argument("src", type=_IN)
+@click.option("--out", "-o", required=True, type=_OUT)
+@key_options(inputs=True)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@handle_errors
+def decrypt(src: Path, out: Path, key_file: Path | None, identity: Path | None, force: bool) -> None:
+    """Decrypt SRC; any modification or a wrong key fails and leaves no output file.
+
+    The secret is the one SRC's header names: a key file, a passphrase (asked for, or
+    $SYNTHGEN_PASSPHRASE), or your private key (--identity).
+
+    \b
+    Example:
+      synthgen decrypt adult.csv.enc --out adult.csv --key-file owner.key
+    """
+    from synthgen.errors import IntegrityError
+    from synthgen.io import check_writable
+    from synthgen.privacy.crypto import decrypt_file
+
+    check_writable(out, force=force)
+    secret = input_secret(src, key_file, identity)
+    if secret is None:
+        raise IntegrityError(f"{src} is not a synthgen encrypted file (fix: check the path)")
+    decrypt_file(src, out, force=force, **secret)
+    click.echo(f"decrypted {src} to {out}")
+
+
+@main.command()
+@click.argument("file", type=_IN)
+@click.option("--signing-key", required=True, type=_IN, help="Your Ed25519 private key (synthgen keygen --signing).")
+@click.option("--out", "-o", type=_OUT, default=None, help="Signature file (default: FILE.sig).")
+@click.option("--force", is_flag=True, help="Overwrite the signature file if it exists.")
+@handle_errors
+def sign(file: Path, signing_key: Path, out: Path | None, force: bool) -> None:
+    """Sign FILE (a model file, a table) so a receiver can check who made it and that it is unchanged.
+
+    \b
+    Example:
+      synthgen sign adult.sgm --signing-key owner-sign.key     # writes adult.sgm.sig
+      synthgen verify adult.sgm --signer owner-sign.key.pub
+    """
+    from synthgen.privacy.keys import key_needs_passphrase
+    from synthgen.privacy.signing import read_signing_key, sign_file
+
+    secret = passphrase(confirm=False, prompt=f"passphrase for {signing_key}") \
+        if key_needs_passphrase(signing_key) else None
+    click.echo(f"signature written to {sign_file(file, read_signing_key(signing_key, secret), out=out, force=force)}")
+
+
+@main.command()
+@click.argument("file", type=_IN)
+@click.option("--signer", required=True, type=_IN, help="The signer's public key (<key>.pub).")
+@click.option("--signature", type=_IN, default=None, help="Signature file (default: FILE.sig).")
+@handle_errors
+def verify(file: Path, signer: Path, signature: Path | None) -> None:
+    """Check that FILE carries a valid signature by SIGNER and is unchanged since (exit code 1 if not).
+
+    \b
+    Example:
+      synthgen verify adult.sgm --signer owner-sign.key.pub
+    """
+    from synthgen.privacy.signing import read_verify_key, verify_file
+
+    record = verify_file(file, read_verify_key(signer), signature=signature)
+    click.echo(f"{file}: valid signature by key {record['signer']} ({record['size']:,} bytes, SHA-256 "
+               f"{record['sha256'][:16]}...)")

@@ -1,0 +1,107 @@
+"""Where the CLI gets keys: key files, ``$SYNTHGEN_KEY``, key pairs, and passphrases from
+``$SYNTHGEN_PASSPHRASE`` or a prompt without echo. Never from the command line itself.
+
+Inputs are opened with the secret their header asks for (key, passphrase or private key), so one
+set of options serves every command; outputs are encrypted with ``--encrypt`` (the owner's key)
+or ``--recipient`` (someone's public key).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from synthgen.errors import SynthgenError
+
+PASSPHRASE_ENV = "SYNTHGEN_PASSPHRASE"
+_PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+def passphrase(*, confirm: bool, prompt: str = "passphrase") -> str:
+    """``$SYNTHGEN_PASSPHRASE``, or asked for on the terminal without echo."""
+    return os.environ.get(PASSPHRASE_ENV) or click.prompt(prompt, hide_input=True, confirmation_prompt=confirm,
+                                                          err=True)
+
+
+def private_key(path: Path) -> Any:
+    """An X25519 private key file, asking for its passphrase only when it has one."""
+    from synthgen.privacy.keys import key_needs_passphrase, read_private_key
+
+    secret = passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
+    return read_private_key(path, secret)
+
+
+def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> dict[str, Any] | None:
+    """The secret that opens ``path`` when it is encrypted (chosen by its header); None for a plain file."""
+    from synthgen.privacy.crypto import encryption_mode, is_encrypted
+    from synthgen.privacy.keys import read_key
+
+    if not path.is_file() or not is_encrypted(path):
+        return None
+    mode = encryption_mode(path)
+    if mode == "x25519":
+        if identity is None:
+            raise SynthgenError(f"{path} is encrypted to a public key (fix: --identity PRIVATE_KEY_FILE)")
+        return {"private_key": private_key(identity)}
+    if mode == "scrypt":
+        return {"passphrase": passphrase(confirm=False, prompt=f"passphrase for {path}")}
+    if key_file is None and not os.environ.get("SYNTHGEN_KEY"):
+        raise SynthgenError(f"{path} is encrypted with a key (fix: --key-file PATH or set SYNTHGEN_KEY)")
+    return {"key": read_key(key_file)}
+
+
+def output_seal(out: Path | None, encrypt: bool, recipient: Path | None,
+                key_file: Path | None) -> dict[str, Any] | None:
+    """How to encrypt an output: the owner's key (``--encrypt``) or a recipient's public key; None: plain."""
+    from synthgen.privacy.keys import read_key, read_public_key
+
+    if encrypt and recipient is not None:
+        raise click.UsageError("give --encrypt (your key) or --recipient (their public key), not both")
+    if recipient is not None:
+        return {"recipient": read_public_key(recipient)}
+    if encrypt:
+        return {"key": read_key(key_file)}
+    if out is not None and out.name.lower().endswith(".enc"):
+        raise click.UsageError(f"{out} ends in .enc but nothing encrypts it (fix: add --encrypt or --recipient PUB)")
+    return None
+
+
+_KEY_FILE = click.option("--key-file", type=_PATH, default=None,
+                         help="Key file from synthgen keygen (default: $SYNTHGEN_KEY).")
+_IDENTITY = click.option("--identity", type=_PATH, default=None,
+                         help="Your private key (synthgen keygen --public), for inputs encrypted to your public key.")
+_ENCRYPT = click.option("--encrypt", is_flag=True,
+                        help="Encrypt the output with your key (--key-file / $SYNTHGEN_KEY).")
+_RECIPIENT = click.option("--recipient", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                          help="Encrypt the output to this public key (.pub): only its owner can open it.")
+
+
+def key_options(*, inputs: bool = True, outputs: bool = False) -> Callable[[Callable], Callable]:
+    """--key-file, plus --identity for encrypted inputs and --encrypt / --recipient for outputs."""
+    options = [_KEY_FILE] + [_IDENTITY] * inputs + [_ENCRYPT, _RECIPIENT] * outputs
+
+    def decorate(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def verify_option(func: Callable) -> Callable:
+    """--verify PUB: refuse a model file without a valid signature by that key."""
+    return click.option("--verify", "verify_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        default=None, help="Signer's public key: refuse the model unless <file>.sig verifies.")(func)
+
+
+def verify_key(path: Path | None) -> Any:
+    """The Ed25519 public key given with --verify, or None."""
+    if path is None:
+        return None
+    from synthgen.privacy.signing import read_verify_key
+
+    return read_verify_key(path)
