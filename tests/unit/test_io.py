@@ -173,3 +173,32 @@ def test_parquet_text_column_all_null_in_the_first_chunk(tmp_path):
         writer.write(second)
     back = pd.read_parquet(path)
     assert back["city"].tolist()[2] == "Oslo" and back["city"].isna().sum() == 3
+
+
+@pytest.mark.parametrize("name", ["t.csv.enc", "t.csv.gz.enc", "t.parquet.enc"])
+def test_encrypted_tables_never_touch_disk_in_plaintext(tmp_path, name):
+    from synthgen.errors import IntegrityError
+    from synthgen.io import TableWriter
+    from synthgen.privacy.crypto import MAGIC
+    from synthgen.privacy.keys import generate_key
+
+    key = generate_key()
+    df = pd.DataFrame({"secret": [f"patient-{i:05d}" for i in range(30_000)], "x": range(30_000)})
+    with TableWriter(tmp_path / name, seal={"key": key}) as writer:
+        for start in range(0, len(df), 10_000):
+            writer.write(df.iloc[start:start + 10_000])
+            for part in tmp_path.iterdir():  # the temporary file being written is ciphertext from its first byte
+                data = part.read_bytes()
+                assert (not data or data.startswith(MAGIC)) and b"patient-" not in data
+    assert b"patient-" not in (tmp_path / name).read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    back = read_table(tmp_path / name, secret={"key": key})
+    pd.testing.assert_frame_equal(back, df)
+    with pytest.raises(SynthgenError, match="is encrypted"):
+        read_table(tmp_path / name)
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        read_table(tmp_path / name, secret={"key": generate_key()})
+    cut = tmp_path / f"cut-{name}"
+    cut.write_bytes((tmp_path / name).read_bytes()[:-5])
+    with pytest.raises(IntegrityError):
+        read_table(cut, secret={"key": key})
