@@ -66,26 +66,30 @@ def read_manifest(path: str | os.PathLike, key: bytes | None = None, *, private_
     return read_model_file(path, key, private_key=private_key)[0]
 
 
-def read_model_file(path: str | os.PathLike, key: bytes | None = None, *,
-                    private_key: Any = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
+                    data: bytes | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Open, verify and decode a model file (``key`` or ``private_key``: for an encrypted one).
+
+    ``data``: the file's bytes when the caller already read them (e.g. to check a signature).
 
     Raises:
         SynthgenError: the file does not exist; an encrypted file without a key.
         IntegrityError: not a model file, corrupted or tampered with, a wrong key, or from a newer synthgen.
     """
-    from synthgen.privacy.crypto import decrypt_bytes, is_encrypted
+    from synthgen.privacy.crypto import MAGIC, decrypt_bytes
 
     path = Path(path)
-    if not path.is_file():
-        raise SynthgenError(f"{path}: no such model file (fix: check the path)")
-    source: Path | io.BytesIO = path
-    if is_encrypted(path):
+    if data is None:
+        if not path.is_file():
+            raise SynthgenError(f"{path}: no such model file (fix: check the path)")
+        data = path.read_bytes()
+    source = io.BytesIO(data)
+    if data.startswith(MAGIC):
         if key is None and private_key is None:
             raise SynthgenError(f"{path} is an encrypted model file (fix: give its key: --key-file PATH, "
                                 "$SYNTHGEN_KEY or --identity PATH; in Python Sampler.load(path, key=...))")
         secret = {"key": key} if private_key is None else {"private_key": private_key}
-        source = io.BytesIO(decrypt_bytes(path.read_bytes(), **secret))
+        source = io.BytesIO(decrypt_bytes(data, **secret))
     members = _read_members(path, source)
     manifest = _parse_manifest(path, members[MANIFEST])
     integrity = manifest.get("integrity", {})

@@ -179,9 +179,15 @@ class TableWriter:
         try:
             if self._parquet is not None:
                 self._parquet.close()
-            self._stack.close()  # text wrapper, then the encrypting writer (last chunk), then the file
-        finally:
-            self._ctx.__exit__(exc_type, exc, tb)
+            # text wrapper, then the encrypting writer (last chunk, or none after an error), then the file
+            self._stack.__exit__(exc_type, exc, tb)
+        except BaseException as err:  # a failed close: the file is incomplete, so it is not published
+            self._ctx.__exit__(type(err), err, err.__traceback__)
+            if isinstance(err, OSError):
+                raise SynthgenError(f"{self.path}: cannot write ({err.strerror or err}) (fix: check free space "
+                                    "and permissions)") from None
+            raise
+        self._ctx.__exit__(exc_type, exc, tb)
 
 
 def _typed_schema(schema: pa.Schema) -> pa.Schema:

@@ -45,11 +45,13 @@ class Sampler:
             verify_key: an Ed25519 public key: the file must carry a valid signature by it
                 (``synthgen sign``; ``<path>.sig`` unless ``signature`` names the file).
         """
-        if verify_key is not None:
-            from synthgen.privacy.signing import verify_file
+        data = None
+        if verify_key is not None:  # read once: the bytes verified are the bytes loaded
+            from synthgen.privacy.signing import verify_data
 
-            verify_file(path, verify_key, signature=signature)
-        manifest, tensors = read_model_file(path, key, private_key=private_key)
+            data = _read_bytes(path)
+            verify_data(path, data, verify_key, signature=signature)
+        manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])
             layout = OutputLayout.from_dict(manifest["layout"])
@@ -176,3 +178,10 @@ def _matches(df: pd.DataFrame, wanted: dict[str, Any]) -> np.ndarray:
     for column, value in wanted.items():
         keep &= (df[column] == value).to_numpy(dtype=bool, na_value=False)
     return keep
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        raise SynthgenError(f"{path}: no such model file (fix: check the path)") from None

@@ -36,6 +36,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), EXIT_ERROR)
         except click.ClickException:  # usage errors: click prints them with the usage line, exit code 2
             raise
+        except click.exceptions.Abort:  # a prompt got end-of-input (no terminal) or Ctrl-C
+            _fail("aborted: no answer to a prompt (fix: run in a terminal, or set SYNTHGEN_PASSPHRASE for "
+                  "passphrases)", EXIT_ERROR)
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_INTERRUPTED)
         except MemoryError:

@@ -68,7 +68,7 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
               help="Model file to write (.sgm).")
 @training_options
 @key_options(inputs=True, outputs=True)
-@click.option("--sign", "signing_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--signing-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Sign the model file with this Ed25519 key (synthgen keygen --signing): writes <out>.sig.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -81,13 +81,16 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     Example:
       synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
       synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
-      synthgen train adult.csv.enc --key-file owner.key --encrypt --out adult.sgm
+      synthgen train adult.csv.enc --key-file owner.key --encrypt --signing-key sign.key --out adult.sgm
     """
     from synthgen.io import check_writable, read_table
 
     check_writable(out, force=force)  # fail now, not after an hour of training
     seal = output_seal(None, encrypt, recipient, key_file) or {}  # keys first, so a missing one fails now
-    signer = _signing_key(signing_key) if signing_key is not None else None
+    signer = None
+    if signing_key is not None:
+        check_writable(Path(f"{out}.sig"), force=force)
+        signer = _signing_key(signing_key)
     table = read_table(data, secret=input_secret(data, key_file, identity))
     synth = _synthesizer(opts, progress=not quiet)
     synth.fit(table).save(out, force=force, **seal)
@@ -170,11 +173,14 @@ def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
     return conditions
 
 
-def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None) -> Any:
+def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None,
+          signature: Path | None) -> Any:
     """A Sampler from a plain, encrypted and/or signed model file."""
     from synthgen.sampler import Sampler
 
-    return Sampler.load(model_file, verify_key=verify_key(verify),
+    if signature is not None and verify is None:
+        raise click.UsageError("--signature needs --verify SIGNER_PUB")
+    return Sampler.load(model_file, verify_key=verify_key(verify), signature=signature,
                         **(input_secret(model_file, key_file, identity) or {}))
 
 
@@ -192,8 +198,8 @@ def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], key_file: Path | None,
-           identity: Path | None, encrypt: bool, recipient: Path | None, verify_key: Path | None, force: bool,
-           quiet: bool) -> None:
+           identity: Path | None, encrypt: bool, recipient: Path | None, verify_key: Path | None,
+           signature: Path | None, force: bool, quiet: bool) -> None:
     """Generate synthetic rows from MODEL_FILE.
 
     \b
@@ -206,7 +212,7 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
     conditions = _parse_where(where)
     check_writable(out, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
-    sampler = _load(model_file, key_file, identity, verify_key)
+    sampler = _load(model_file, key_file, identity, verify_key, signature)
     sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal)
     click.echo(f"wrote {rows:,} rows x {len(sampler.columns)} columns to {out}" + (" (encrypted)" if seal else ""))
 
@@ -218,7 +224,7 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
 @verify_option
 @handle_errors
 def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Path | None,
-            verify_key: Path | None) -> None:
+            verify_key: Path | None, signature: Path | None) -> None:
     """Show what a model file holds: model, schema, training summary, privacy ledger.
 
     \b
@@ -227,7 +233,7 @@ def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Pa
     """
     from synthgen.describe import describe_manifest
 
-    manifest = _load(model_file, key_file, identity, verify_key).manifest
+    manifest = _load(model_file, key_file, identity, verify_key, signature).manifest
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
     else:

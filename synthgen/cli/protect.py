@@ -49,9 +49,14 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
     """
     from synthgen.io import read_table
 
-    table = read_table(data, secret=input_secret(data, key_file, identity))
     if suggest:
-        return _suggest(table, k, out, force)
+        given = [n for n, v in (("--policy", policy), ("--reveal", reveal), ("--report", report),
+                                ("--encrypt", encrypt), ("--recipient", recipient)) if v]
+        if given:
+            raise click.UsageError(f"--suggest writes a policy in plain JSON; {', '.join(given)} do not apply")
+        return _suggest(read_table(data, secret=input_secret(data, key_file, identity)), k, out, force)
+    if reveal and report is not None:
+        raise click.UsageError("--report describes masking; --reveal writes no report")
     if policy is None or out is None:
         raise click.UsageError("give --policy and --out (or --suggest to propose a policy)")
     from synthgen.io import check_writable, write_bytes_atomic, write_table
@@ -61,6 +66,7 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
         if path is not None:
             check_writable(path, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
+    table = read_table(data, secret=input_secret(data, key_file, identity))
     masker = Masker(policy, key=_optional_key(key_file), seed=seed)
     result = masker.reveal(table) if reveal else masker.apply(table)
     write_table(result, out, force=force, seal=seal)
@@ -78,7 +84,7 @@ def _suggest(table: Any, k: int, out: Path | None, force: bool) -> None:
 
     policy = suggest_policy(table, k=k)
     text = json.dumps(policy, indent=1)
-    found = len(policy["columns"]) + len(policy.get("k_anonymity", {}).get("columns", []))
+    found = len(set(policy["columns"]) | set(policy.get("k_anonymity", {}).get("columns", [])))
     if out is None:
         click.echo(text)
     else:
@@ -99,15 +105,15 @@ def _optional_key(key_file: Path | None) -> bytes | None:
 @click.option("--out", "-o", required=True, type=_OUT,
               help="Key file to write (created readable by you only); with --public / --signing, the private key "
                    "(its public key goes to <out>.pub).")
-@click.option("--public", "kind", flag_value="public",
+@click.option("--public", is_flag=True,
               help="An X25519 key pair: others encrypt to <out>.pub with --recipient, only you decrypt.")
-@click.option("--signing", "kind", flag_value="signing",
+@click.option("--signing", is_flag=True,
               help="An Ed25519 key pair: sign model files (synthgen sign); others verify with <out>.pub.")
 @click.option("--passphrase", "protect", is_flag=True,
               help=f"Protect the private key with a passphrase (scrypt; from ${PASSPHRASE_ENV} or asked for).")
 @click.option("--force", is_flag=True, help="Overwrite --out (and <out>.pub) if they exist.")
 @handle_errors
-def keygen(out: Path, kind: str | None, protect: bool, force: bool) -> None:
+def keygen(out: Path, public: bool, signing: bool, protect: bool, force: bool) -> None:
     """Make a random 256-bit key, or a key pair for public-key encryption or signing.
 
     \b
@@ -119,6 +125,10 @@ def keygen(out: Path, kind: str | None, protect: bool, force: bool) -> None:
     from synthgen.privacy.keys import write_key_file, write_keypair
     from synthgen.privacy.signing import write_signing_keypair
 
+    if public and signing:
+        raise click.UsageError("give --public (encryption) or --signing (signatures), not both: they are "
+                               "separate key pairs")
+    kind = "public" if public else "signing" if signing else None
     if kind is None:
         if protect:
             raise click.UsageError("--passphrase protects key pairs; a plain key file is the secret itself "

@@ -93,9 +93,11 @@ def key_options(*, inputs: bool = True, outputs: bool = False) -> Callable[[Call
 
 
 def verify_option(func: Callable) -> Callable:
-    """--verify PUB: refuse a model file without a valid signature by that key."""
+    """--verify PUB [--signature SIG]: refuse a model file without a valid signature by that key."""
+    func = click.option("--signature", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="Signature file for --verify (default: <model file>.sig).")(func)
     return click.option("--verify", "verify_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        default=None, help="Signer's public key: refuse the model unless <file>.sig verifies.")(func)
+                        default=None, help="Signer's public key: refuse the model unless its signature verifies.")(func)
 
 
 def verify_key(path: Path | None) -> Any:

@@ -65,6 +65,11 @@ TAG_BYTES, PREFIX_BYTES = 16, 7
 #: scrypt cost (n = 2^15, r = 8, p = 1: 32 MiB and about 0.06 s per derivation on the dev machine)
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 HYBRID_INFO = b"synthgen hybrid v1"
+STREAM_INFO = b"synthgen stream v1"
+SALT_BYTES = 32
+#: what a header may ask for before anything is authenticated (a forged header must not cost GBs)
+MAX_CHUNK = 64 << 20
+SCRYPT_LIMITS = {"n": (2**10, 2**20), "r": (1, 16), "p": (1, 4)}
 WRAPPED_BYTES = KEY_BYTES + 8  # RFC 3394 key wrap adds one 8-byte block
 
 
@@ -113,10 +118,26 @@ class EncryptingWriter(io.RawIOBase):
         return self._written
 
     def close(self) -> None:
+        """Write the last chunk (flagged last) and close; the file is then complete."""
         if not self.closed:
             self._emit(bytes(self._buffer), last=True)
             self._buffer.clear()
         super().close()
+
+    def abort(self) -> None:
+        """Close without the last chunk: the output then fails authentication as truncated."""
+        self._buffer.clear()
+        super().close()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the producer failed: never seal a partial file as complete
+            self.abort()
+
+    def __del__(self) -> None:  # garbage collection of an unclosed writer is not a clean end either
+        if not self.closed:
+            self.abort()
 
     def _emit(self, block: bytes | memoryview, *, last: bool) -> None:
         self._dst.write(self._aead.encrypt(_nonce(self._prefix, self._index, last), block, self._preamble))
@@ -129,6 +150,8 @@ def _begin(dst: BinaryIO, chunk: int, key: bytes | None, passphrase: str | None,
     if sum(x is not None for x in (key, passphrase, recipient)) != 1:
         raise ConfigError("encryption needs exactly one of a key, a passphrase or a recipient's public key "
                           "(fix: give one of --key-file, --passphrase, --recipient)")
+    if not 16 <= chunk <= MAX_CHUNK:
+        raise ConfigError(f"chunk size {chunk} is out of range (fix: 16 bytes to {MAX_CHUNK >> 20} MiB)")
     header = {"alg": "AES-256-GCM-STREAM", "chunk": chunk,
               "nonce_prefix": _b64(secrets.token_bytes(PREFIX_BYTES))}
     if passphrase is not None:
@@ -139,7 +162,9 @@ def _begin(dst: BinaryIO, chunk: int, key: bytes | None, passphrase: str | None,
         key = generate_key()
         header["kdf"] = _wrap_for(recipient, key)
     else:
-        header["kdf"] = {"name": "key"}
+        salt = secrets.token_bytes(SALT_BYTES)
+        header["kdf"] = {"name": "key", "salt": _b64(salt)}
+        key = _file_key(_checked_key(key), salt)
     preamble = _preamble(header)
     dst.write(preamble)
     return AESGCM(key), base64.b64decode(header["nonce_prefix"]), preamble
@@ -282,7 +307,25 @@ def _data_key(kdf: dict, key: bytes | None, passphrase: str | None, private_key:
         return _unwrap(kdf, private_key)
     if key is None:
         raise ConfigError("this file is encrypted with a key (fix: --key-file PATH or $SYNTHGEN_KEY)")
+    key = _checked_key(key)
+    return _file_key(key, base64.b64decode(kdf["salt"])) if "salt" in kdf else key
+
+
+def _checked_key(key: object) -> bytes:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        got = f"{len(key)} bytes" if isinstance(key, bytes) else type(key).__name__
+        raise ConfigError(f"a key is {KEY_BYTES} random bytes, got {got} (fix: use synthgen.privacy.keys.read_key "
+                          "or generate_key)")
     return key
+
+
+def _file_key(key: bytes, salt: bytes) -> bytes:
+    """A fresh AES key per file from the owner's key and the file's random salt (HKDF-SHA256).
+
+    The owner's key never encrypts directly, so the 56-bit random nonce prefix cannot collide
+    across files under one AES key (Tink's AES-GCM-HKDF streaming design).
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=STREAM_INFO).derive(key)
 
 
 def _unwrap(kdf: dict, private_key: X25519PrivateKey) -> bytes:
@@ -319,7 +362,7 @@ def _read_header(src: BinaryIO) -> tuple[dict, bytes]:
     body = src.read(length) if length <= 1 << 16 else b""
     try:
         header = json.loads(body)
-        valid = (header["alg"] == "AES-256-GCM-STREAM" and int(header["chunk"]) > 0
+        valid = (header["alg"] == "AES-256-GCM-STREAM" and 16 <= int(header["chunk"]) <= MAX_CHUNK
                  and len(base64.b64decode(header["nonce_prefix"], validate=True)) == PREFIX_BYTES
                  and _valid_kdf(header["kdf"]))
         if not valid:
@@ -331,10 +374,11 @@ def _read_header(src: BinaryIO) -> tuple[dict, bytes]:
 
 def _valid_kdf(kdf: dict) -> bool:
     """Whether a header's ``kdf`` entry is well formed (raises ``KeyError`` etc. for a missing or mistyped field)."""
-    if kdf["name"] == "key":
-        return True
+    if kdf["name"] == "key":  # no salt: a file from before per-file keys
+        return "salt" not in kdf or len(base64.b64decode(kdf["salt"], validate=True)) == SALT_BYTES
     if kdf["name"] == "scrypt":
-        return bool(base64.b64decode(kdf["salt"], validate=True)) and all(int(kdf[k]) > 0 for k in ("n", "r", "p"))
+        return bool(base64.b64decode(kdf["salt"], validate=True)) and all(
+            lo <= int(kdf[k]) <= hi for k, (lo, hi) in SCRYPT_LIMITS.items())
     if kdf["name"] == "x25519":
         return (len(base64.b64decode(kdf["epk"], validate=True)) == KEY_BYTES
                 and len(base64.b64decode(kdf["wrapped"], validate=True)) == WRAPPED_BYTES

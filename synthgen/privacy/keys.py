@@ -47,28 +47,38 @@ def generate_key() -> bytes:
 
 
 def write_key_file(path: str | os.PathLike, key: bytes | None = None, *, force: bool = False) -> Path:
-    """Write a key (new if None) as base64 to ``path``, readable by its owner only (0600)."""
+    """Write a key (new if None) as base64 to ``path``, atomically and readable by its owner only (0600)."""
     final = check_writable(path, force=force)
-    key = key or generate_key()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(final, flags, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64encode(key) + b"\n")
-    os.chmod(final, 0o600)
+    _write_with_mode(final, base64.b64encode(key or generate_key()) + b"\n", 0o600, force=force)
     return final
 
 
 def read_key(path: str | os.PathLike | None = None) -> bytes:
-    """The key from a key file, or else from the ``SYNTHGEN_KEY`` environment variable (base64)."""
+    """The key from a key file, or else from the ``SYNTHGEN_KEY`` environment variable (base64).
+
+    Raises:
+        ConfigError: no key, a missing or malformed key file, or one that others can read.
+    """
     if path is not None:
         try:
             text = Path(path).read_bytes().strip()
         except FileNotFoundError:
             raise ConfigError(f"key file {path} not found (fix: check the path or run synthgen keygen)") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read key file {path}: {exc.strerror} (fix: check the path)") from None
+        check_private_mode(path)
         return _decode_key(text, f"key file {path}")
     if os.environ.get(KEY_ENV):
         return _decode_key(os.environ[KEY_ENV].encode(), f"${KEY_ENV}")
     raise ConfigError(f"no key given (fix: --key-file PATH, or set {KEY_ENV} to a base64 key from synthgen keygen)")
+
+
+def check_private_mode(path: str | os.PathLike) -> None:
+    """Refuse a secret key file that its group or others may read (as ssh does)."""
+    mode = os.stat(path).st_mode & 0o777
+    if os.name == "posix" and mode & 0o077:
+        raise ConfigError(f"key file {path} is readable by others (mode {mode:o}); a secret key must be 0600 "
+                          f"(fix: chmod 600 {path}, and make a new key if others may have read it)")
 
 
 def _decode_key(text: bytes, where: str) -> bytes:
@@ -192,7 +202,9 @@ def load_private_pem(path: str | os.PathLike, passphrase: str | None, want: type
     except UnsupportedAlgorithm:
         raise ConfigError(f"{path} holds a key of an unsupported kind; {need} is needed (fix: make one with "
                           f"{hint})") from None
-    return require_key_kind(key, want, f"{path} holds", hint)
+    key = require_key_kind(key, want, f"{path} holds", hint)
+    check_private_mode(path)
+    return key
 
 
 def load_public_pem(path: str | os.PathLike, want: type[K], hint: str) -> K:

@@ -100,6 +100,24 @@ def verify_file(path: str | os.PathLike, public_key: Ed25519PublicKey, *,
             verify, or the file was modified.
         ConfigError: ``public_key`` is not an Ed25519 public key.
     """
+    record, sig_path = _checked_record(path, public_key, signature)
+    if _file_size(path) != record["size"] or _hash_file(path) != (record["sha256"], record["size"]):
+        raise _modified(path)
+    return record
+
+
+def verify_data(path: str | os.PathLike, data: bytes, public_key: Ed25519PublicKey, *,
+                signature: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Like ``verify_file`` for the bytes already read from ``path``: check them, then use them (no second read)."""
+    record, _ = _checked_record(path, public_key, signature)
+    if len(data) != record["size"] or hashlib.sha256(data).hexdigest() != record["sha256"]:
+        raise _modified(path)
+    return record
+
+
+def _checked_record(path: str | os.PathLike, public_key: Ed25519PublicKey,
+                    signature: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
+    """The signature record for ``path``, made by ``public_key`` and verified (the file itself not yet)."""
     require_key_kind(public_key, Ed25519PublicKey, "the verification key is", SIGNING_KEYPAIR_HINT)
     sig_path = Path(signature) if signature is not None else _default_sig(path)
     record = _read_record(sig_path, path)
@@ -112,10 +130,12 @@ def verify_file(path: str | os.PathLike, public_key: Ed25519PublicKey, *,
     except InvalidSignature:
         raise IntegrityError(f"the signature in {sig_path} does not verify: it was modified or not made by key "
                              f"{mine} (fix: get an intact signature from the signer; do not trust {path})") from None
-    if _file_size(path) != record["size"] or _hash_file(path) != (record["sha256"], record["size"]):
-        raise IntegrityError(f"{path} was modified after it was signed: its size or SHA-256 differs from the "
-                             f"signature (fix: get an intact copy from the signer; do not use this one)")
-    return record
+    return record, sig_path
+
+
+def _modified(path: str | os.PathLike) -> IntegrityError:
+    return IntegrityError(f"{path} was modified after it was signed: its size or SHA-256 differs from the "
+                          f"signature (fix: get an intact copy from the signer; do not use this one)")
 
 
 def _read_record(sig_path: Path, path: str | os.PathLike) -> dict[str, Any]:

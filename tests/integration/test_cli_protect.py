@@ -92,7 +92,7 @@ def test_encrypted_train_sample_chain_with_signature(tmp_path: Path, keys: dict[
     assert run("encrypt", adult_csv, "--out", data, "--key-file", sym)[0] == 0
     model = tmp_path / "m.sgm"
     code, output = run("train", data, "--model", "marginals", "--out", model, "-q", "--key-file", sym, "--encrypt",
-                       "--sign", keys["sign"])
+                       "--signing-key", keys["sign"])
     assert code == 0 and "(encrypted)" in output and "signature written" in output, output
     assert model.read_bytes().startswith(MAGIC)
     out = tmp_path / "rows.parquet.enc"
@@ -144,3 +144,21 @@ def read_table_bytes(path: Path, key_file: Path) -> bytes:
     from synthgen.privacy.crypto import decrypt_bytes
 
     return decrypt_bytes(path.read_bytes(), key=read_key(key_file))
+
+
+def test_option_conflicts_fail_before_any_work(tmp_path: Path, keys: dict[str, Path], adult_csv: Path) -> None:
+    code, output = run("keygen", "--public", "--signing", "--out", tmp_path / "k")
+    assert code == 2 and "not both" in output and not (tmp_path / "k").exists()
+    code, output = run("mask", adult_csv, "--suggest", "--encrypt", "--key-file", keys["sym"])
+    assert code == 2 and "--encrypt do not apply" in output
+    (tmp_path / "m.sgm.sig").write_text("an older signature")
+    code, output = run("train", adult_csv, "--model", "marginals", "--out", tmp_path / "m.sgm", "-q",
+                       "--signing-key", keys["sign"])
+    assert code == 1 and "m.sgm.sig already exists" in output and not (tmp_path / "m.sgm").exists()
+
+
+def test_a_prompt_without_a_terminal_is_a_clear_error(tmp_path: Path) -> None:
+    src = tmp_path / "a.txt"
+    src.write_text("hello")
+    code, output = run("encrypt", src, "--out", tmp_path / "a.enc", "--passphrase", env={"SYNTHGEN_PASSPHRASE": ""})
+    assert code == 1 and "no answer to a prompt" in output and "internal error" not in output

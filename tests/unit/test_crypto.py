@@ -8,6 +8,7 @@ import io
 import json
 import os
 import stat
+import struct
 
 import pytest
 
@@ -105,8 +106,14 @@ def test_key_file_is_private_and_round_trips(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHGEN_KEY", path.read_text().strip())
     assert read_key() == key
     (tmp_path / "bad.key").write_text("not base64!")
+    (tmp_path / "bad.key").chmod(0o600)
     with pytest.raises(ConfigError, match="not a base64 key"):
         read_key(tmp_path / "bad.key")
+    path.chmod(0o644)  # a key others can read is refused, as ssh refuses such a private key
+    with pytest.raises(ConfigError, match=r"readable by others \(mode 644\).*chmod 600"):
+        read_key(path)
+    write_key_file(path, force=True)  # --force replaces it atomically, 0600 again
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and read_key(path) != key
     monkeypatch.delenv("SYNTHGEN_KEY")
     with pytest.raises(ConfigError, match="no key given"):
         read_key()
@@ -372,3 +379,63 @@ def test_key_file_errors_say_what_is_wrong(tmp_path):
     with pytest.raises(ConfigError, match="holds an Ed25519 \\(signing\\) private key; an X25519 \\(encryption\\) "
                                           "private key is needed"):
         read_private_key(tmp_path / "ed.key")
+
+
+def _header(blob: bytes) -> tuple[dict, int, int]:
+    (length,) = struct.unpack(">I", blob[len(crypto.MAGIC) + 1:len(crypto.MAGIC) + 5])
+    start = len(crypto.MAGIC) + 5
+    return json.loads(blob[start:start + length]), start, length
+
+
+def _forge_header(blob: bytes, **changes) -> bytes:
+    """The encrypted blob with its header JSON edited (what an attacker can do before authentication)."""
+    header, start, length = _header(blob)
+    for key, value in changes.items():
+        if key in ("n", "r", "p"):
+            header["kdf"][key] = value
+        else:
+            header[key] = value
+    body = json.dumps(header).encode()
+    return blob[:len(crypto.MAGIC) + 1] + struct.pack(">I", len(body)) + body + blob[start + length:]
+
+
+@pytest.mark.parametrize("changes", [{"chunk": 2**33}, {"chunk": 10**30}, {"chunk": 8}, {"n": 2**22},
+                                     {"r": 64}, {"p": 2**20}])
+def test_forged_header_costs_are_refused_before_any_work(changes):
+    secret = {"passphrase": "pw"} if set(changes) & {"n", "r", "p"} else {"key": generate_key()}
+    blob = _forge_header(crypto.encrypt_bytes(b"x" * 100, **secret), **changes)
+    with pytest.raises(IntegrityError, match="header is damaged"):
+        decrypt_bytes(blob, **secret)
+
+
+def test_each_file_gets_its_own_key_from_a_salt():
+    key = generate_key()
+    blobs = [crypto.encrypt_bytes(b"same plaintext", key=key) for _ in range(2)]
+    salts = {_header(b)[0]["kdf"]["salt"] for b in blobs}
+    assert len(salts) == 2
+    assert all(decrypt_bytes(b, key=key) == b"same plaintext" for b in blobs)
+    stripped = _forge_header(blobs[0], kdf={"name": "key"})  # without its salt the owner key itself is tried
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        decrypt_bytes(stripped, key=key)
+
+
+@pytest.mark.parametrize("bad", [b"k" * 16, b"", "a string key"])
+def test_keys_must_be_32_bytes(bad):
+    with pytest.raises(ConfigError, match="a key is 32 random bytes"):
+        crypto.encrypt_bytes(b"data", key=bad)
+    blob = crypto.encrypt_bytes(b"data", key=generate_key())
+    with pytest.raises(ConfigError, match="a key is 32 random bytes"):
+        decrypt_bytes(blob, key=bad)
+
+
+def test_encrypting_writer_never_seals_a_failed_stream():
+    key, out = generate_key(), io.BytesIO()
+    with pytest.raises(RuntimeError), crypto.EncryptingWriter(out, key=key, chunk=16) as writer:
+        writer.write(b"amount=100;" * 5)
+        raise RuntimeError("producer failed")
+    with pytest.raises(IntegrityError, match="truncated"):
+        decrypt_bytes(out.getvalue(), key=key)
+    done = io.BytesIO()
+    with crypto.EncryptingWriter(done, key=key, chunk=16) as writer:
+        writer.write(b"amount=100;" * 5)
+    assert decrypt_bytes(done.getvalue(), key=key) == b"amount=100;" * 5

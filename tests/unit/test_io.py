@@ -202,3 +202,18 @@ def test_encrypted_tables_never_touch_disk_in_plaintext(tmp_path, name):
     cut.write_bytes((tmp_path / name).read_bytes()[:-5])
     with pytest.raises(IntegrityError):
         read_table(cut, secret={"key": key})
+
+
+def test_a_failed_close_publishes_nothing(tmp_path, monkeypatch):
+    from synthgen.io import TableWriter
+    from synthgen.privacy import crypto
+    from synthgen.privacy.keys import generate_key
+
+    def full_disk(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(crypto.EncryptingWriter, "close", full_disk)
+    with pytest.raises(SynthgenError, match=r"t.csv.enc: cannot write \(No space left on device\)"):
+        with TableWriter(tmp_path / "t.csv.enc", seal={"key": generate_key()}) as writer:
+            writer.write(pd.DataFrame({"a": range(10)}))
+    assert list(tmp_path.iterdir()) == []
