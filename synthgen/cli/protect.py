@@ -29,16 +29,20 @@ _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write what masking did (per column, k-anonymity) as JSON.")
 @key_options(inputs=True, outputs=True)
+@click.option("--mask-key", type=_OUT, default=None,
+              help="Key for replacements and pseudonyms, when it should differ from the one that encrypts files "
+                   "(default: --key-file, $SYNTHGEN_KEY, else a one-run key).")
 @click.option("--seed", type=int, default=None, help="Seed for the noise operation.")
 @click.option("--force", is_flag=True, help="Overwrite --out / --report if they exist.")
 @handle_errors
 def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: bool, k: int, reveal: bool,
                  report: Path | None, key_file: Path | None, identity: Path | None, encrypt: bool,
-                 recipient: Path | None, seed: int | None, force: bool) -> None:
+                 recipient: Path | None, mask_key: Path | None, seed: int | None, force: bool) -> None:
     """De-identify DATA before training: drop, replace, pseudonymize, mask, generalize, noise, k-anonymity.
 
-    The key (--key-file or $SYNTHGEN_KEY; else a one-run key) makes replacements and pseudonyms
-    the same across runs and reversible pseudonyms revealable. DATA may be encrypted, and
+    The key (--mask-key, else --key-file or $SYNTHGEN_KEY; else a one-run key) makes replacements
+    and pseudonyms the same across runs and reversible pseudonyms revealable. Give a separate
+    --mask-key to someone who should pseudonymize consistently but not decrypt your files. DATA may be encrypted, and
     --encrypt / --recipient encrypt the masked table as it is written.
 
     \b
@@ -67,7 +71,7 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
             check_writable(path, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
     table = read_table(data, secret=input_secret(data, key_file, identity))
-    masker = Masker(policy, key=_optional_key(key_file), seed=seed)
+    masker = Masker(policy, key=_optional_key(mask_key or key_file), seed=seed)
     result = masker.reveal(table) if reveal else masker.apply(table)
     write_table(result, out, force=force, seal=seal)
     if reveal:
