@@ -19,9 +19,11 @@ of the column's own dtype:
   stratified by their boolean QI values and Mondrian runs within each stratum. A stratum smaller
   than ``k`` is suppressed, within ``max_suppression``; cast the column to object to let it be
   generalized to ``"False|True"`` instead;
-* nulls are a value of their own, ordered after every other value. A partition that still mixes
-  nulls and values in a QI when no split is left has that QI blanked to null for all its rows
-  (the "unknown" top of every hierarchy: nothing is invented, and the dtype already holds nulls).
+* nulls are a value of their own, ordered after every other value. A partition that mixes nulls
+  and values in a QI is cut between them first whenever both sides keep ``k`` rows; one that still
+  mixes them when no split is left has that QI blanked to null for all its rows (the "unknown" top
+  of every hierarchy: nothing is invented, and the dtype already holds nulls). The report counts the
+  values blanked per QI (``cells_blanked``).
 
 Information loss is the normalized certainty penalty (NCP) of each released QI cell: a range's
 width over the column's range, ``(values covered - 1) / (distinct values - 1)`` for a categorical
@@ -51,7 +53,8 @@ class AnonymityReport:
     """What ``k_anonymize`` did: the k reached, rows removed, classes formed and the utility lost.
 
     ``information_loss`` and ``per_column_loss`` are NCP in [0, 1], averaged over the input rows;
-    every QI cell of a suppressed row counts as a loss of 1.
+    every QI cell of a suppressed row counts as a loss of 1. ``cells_blanked`` counts, per QI, the
+    values of kept rows turned to null because their class mixed nulls and values.
     """
 
     k_requested: int
@@ -61,6 +64,7 @@ class AnonymityReport:
     groups: int
     information_loss: float
     per_column_loss: dict[str, float]
+    cells_blanked: dict[str, int]
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
@@ -145,7 +149,8 @@ def k_anonymize(df: pd.DataFrame, columns: list[str], k: int, *, max_suppression
     if sizes.min() < k:  # never: the partitions have >= k rows and recoding only merges classes
         raise PrivacyError(f"internal error: a class of {sizes.min()} rows after {k}-anonymization")
     report = AnonymityReport(int(k), int(sizes.min()), len(df), int((part < 0).sum()), len(sizes),
-                             float(loss.mean()), {c: float(x) for c, x in zip(columns, loss, strict=True)})
+                             float(loss.mean()), {c: float(x) for c, x in zip(columns, loss, strict=True)},
+                             {c.name: _blanked(c, part) for c in coded})
     return out, report
 
 
@@ -377,11 +382,14 @@ def _width(col: _Coded, codes: np.ndarray) -> float:
 
 
 def _cut(col: _Coded, codes: np.ndarray, k: int) -> np.ndarray | None:
-    """Mask of the lower half of the cut between two code values nearest the median, both halves >= k.
+    """Mask of the lower half of the cut between two code values nearest the median, both halves >= k;
+    nulls mixed with values are cut off first when both sides allow it (else they would be blanked).
     A categorical partition spanning several parents is cut between parents only."""
     present, counts = np.unique(codes, return_counts=True)
     below = np.cumsum(counts)[:-1]
     allowed = (below >= k) & (len(codes) - below >= k)
+    if len(present) > 1 and present[-1] == col.null and allowed[-1]:
+        return codes < col.null
     if col.group is not None:
         parent = col.group[present]
         if parent[0] != parent[-1]:
@@ -427,6 +435,15 @@ def _partition_ncp(col: _Coded, part: np.ndarray) -> np.ndarray:
             one = (lo != hi) & (col.group[lo] == col.group[hi]) & (hi < col.null)
             ncp = np.where(one, (col.leaves[col.group[lo]] - 1) / col.span, ncp)
     return np.where(mixed, 1.0, np.where(lo == hi, 0.0, ncp))
+
+
+def _blanked(col: _Coded, part: np.ndarray) -> int:
+    """Values of kept rows that recoding turns to null: those in a class mixing nulls and values."""
+    if col.kind == "strict" or not (part >= 0).any():
+        return 0
+    kept, _, (lo, hi) = _stats(col, part)
+    mixed = (hi == col.null) & (lo < col.null)
+    return int((mixed[part[kept]] & (col.codes[kept] != col.null)).sum())
 
 
 def _recode(df: pd.DataFrame, coded: list[_Coded], part: np.ndarray) -> pd.DataFrame:

@@ -1,10 +1,13 @@
 """Find identifiers in a table from its content: direct identifiers, near-unique IDs, quasi-identifiers.
 
 ``scan`` looks at up to ``SAMPLE`` values per column: emails, phone numbers, social security and card
-numbers (Luhn-checked), IP addresses, URLs, person names and free text are *direct* identifiers;
-near-unique strings or integers are *ID-like*; age, sex, race, marital status, postcodes, birth dates,
-nationality and occupation (by column name) are *quasi*-identifiers, which single people out in
-combination. ``suggest_policy`` turns the findings into a masking policy with a reason per entry.
+numbers (Luhn-checked), IP addresses, URLs, person names (accented too) and free text are *direct*
+identifiers, in text columns (object, string, or category of text); integer columns hold card numbers
+(13-19 digits, Luhn-valid) or, when the column name says so (phone, tel, ssn, ...), phone or social
+security numbers; near-unique strings or integers are *ID-like*; age, sex, race, marital status,
+postcodes, birth dates, nationality and occupation (by column name) are *quasi*-identifiers, which
+single people out in combination. ``suggest_policy`` turns the findings into a masking policy with a
+reason per entry.
 """
 
 from __future__ import annotations
@@ -31,19 +34,32 @@ _PATTERNS: list[tuple[str, re.Pattern, dict[str, Any]]] = [
 _DATE = re.compile(r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?$")
 _EXTENSION = re.compile(r"\s*(x|ext\.?)\s*\d+$", re.IGNORECASE)
 _CARD = re.compile(r"^\d(?:[ -]?\d){12,18}$")
-_PERSON = re.compile(r"^[A-Z][a-z'’-]+(?: [A-Z]\.?)?(?: [A-Z][a-z'’-]+){1,2}$")
+_LETTER = r"[^\W\d_]"  # any letter, accented or not
+_PERSON = re.compile(rf"^{_LETTER}(?:{_LETTER}|['’-])+(?: {_LETTER}\.?)?"
+                     rf"(?: (?:(?:de|del|la|van|von|der|da|di|du|le|y) )?{_LETTER}(?:{_LETTER}|['’-])+){{1,3}}$")
+#: lower-case particles allowed inside a person name ("Juan de la Cruz")
+_PARTICLES = {"de", "del", "la", "van", "von", "der", "da", "di", "du", "le", "y"}
 _NAME_HINT = re.compile(r"(^|[_\W])(name|first_?name|last_?name|surname|full_?name|given_?name|family_?name)"
                         r"($|[_\W])", re.IGNORECASE)
 _ID_HINT = re.compile(r"(^|[_\W])(id|uuid|guid|key|ssn|number|no|account|mrn|record)$", re.IGNORECASE)
-#: (column-name pattern, what[, policy entry for text, for numbers]): quasi-identifiers go to k-anonymity
+#: integer columns: (what, name hint, digit counts, Luhn-checked, policy entry); phones and SSNs need the hint
+_NUMBER_KINDS: list[tuple[str, re.Pattern | None, range, bool, dict[str, Any]]] = [
+    ("payment card numbers", None, range(13, 20), True, {"op": "replace", "kind": "credit_card"}),
+    ("phone numbers", re.compile(r"phone|(^|[_\W])(tel|mobile|cell|fax)", re.IGNORECASE), range(7, 16), False,
+     {"op": "replace", "kind": "phone"}),
+    ("social security numbers", re.compile(r"ssn|social_?sec", re.IGNORECASE), range(7, 10), False,
+     {"op": "replace", "kind": "ssn"}),
+]
+#: (column-name pattern, what[, policy entry per kind of column]): quasi-identifiers go to k-anonymity
 _QUASI_HINTS: list[tuple[Any, ...]] = [
     (re.compile(r"(^|[_\W])age($|[_\W])", re.IGNORECASE), "age"),
     (re.compile(r"(^|[_\W])(sex|gender)($|[_\W])", re.IGNORECASE), "sex"),
     (re.compile(r"(^|[_\W])(race|ethnic\w*)($|[_\W])", re.IGNORECASE), "race or ethnicity"),
     (re.compile(r"marital", re.IGNORECASE), "marital status"),
-    (re.compile(r"(zip|post_?code|postal)", re.IGNORECASE), "postcode", {"op": "mask", "keep_first": 3},
-     {"op": "generalize", "width": 100}),
-    (re.compile(r"(birth|dob)", re.IGNORECASE), "birth date", {"op": "generalize", "truncate": "year"}, {}),
+    (re.compile(r"(zip|post_?code|postal)", re.IGNORECASE), "postcode",
+     {"text": {"op": "mask", "keep_first": 3}, "number": {"op": "generalize", "width": 100}}),
+    (re.compile(r"(birth|dob)", re.IGNORECASE), "birth date",
+     {"text": {"op": "generalize", "truncate": "year"}, "date": {"op": "generalize", "truncate": "year"}}),
     (re.compile(r"(native|nationality|citizenship|country_?of_?birth)", re.IGNORECASE), "nationality"),
     (re.compile(r"(occupation|job|profession)", re.IGNORECASE), "occupation"),
 ]
@@ -100,12 +116,24 @@ def _classify(series: pd.Series, name: str) -> Finding | None:
     if len(values) > SAMPLE:
         values = values.sample(SAMPLE, random_state=0)
     text = values.astype(str).str.strip() if _is_text(series) else None
-    direct = _direct(text, name) if text is not None else None
-    return direct or _quasi(name, text) or _id_like(values, text, name)
+    integer = text is None and _integral(values)
+    direct = _direct(text, name) if text is not None else _direct_number(values, name) if integer else None
+    kind = "text" if text is not None else "date" if pd.api.types.is_datetime64_any_dtype(series.dtype) else "number"
+    return direct or _quasi(name, kind) or _id_like(values, text, name)
 
 
 def _is_text(series: pd.Series) -> bool:
+    """Object or string columns, and category columns whose categories are text."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return _is_text(pd.Series(series.cat.categories))
     return pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)
+
+
+def _integral(values: pd.Series) -> bool:
+    """Integer values: an integer dtype, or floats that are all whole."""
+    if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        return False
+    return pd.api.types.is_integer_dtype(values.dtype) or bool(np.all(values == np.round(values)))
 
 
 def _direct(text: pd.Series, name: str) -> Finding | None:
@@ -122,7 +150,7 @@ def _direct(text: pd.Series, name: str) -> Finding | None:
         return Finding(name, "direct", "payment card numbers", _share(len(cards) / n, n) + ", Luhn-valid",
                        {"op": "mask", "keep_last": 4})
     distinct = text.nunique() / n
-    person = text.str.match(_PERSON).mean()
+    person = text.map(_person).mean()
     if person >= MATCH_SHARE and (distinct >= 0.3 or _NAME_HINT.search(name)):
         return Finding(name, "direct", "person names", _share(person, n) + f", {distinct:.0%} distinct",
                        {"op": "replace", "kind": "name"})
@@ -136,13 +164,33 @@ def _direct(text: pd.Series, name: str) -> Finding | None:
     return None
 
 
+def _person(value: str) -> bool:
+    """A person's name: two to four capitalized words (accents welcome), an initial and particles allowed."""
+    if not _PERSON.match(value):
+        return False
+    return all(w[0].isupper() and not w[1:].isupper() for w in value.split(" ") if w not in _PARTICLES)
+
+
+def _direct_number(values: pd.Series, name: str) -> Finding | None:
+    """Integers that are card numbers (Luhn-valid), or phone / social security numbers by column name."""
+    digits = values.map(lambda v: str(abs(int(v))))
+    for what, hint, counts, luhn, suggestion in _NUMBER_KINDS:
+        if hint is not None and not hint.search(name):
+            continue
+        fits = digits.str.len().isin(counts)
+        share = (fits & digits.map(_luhn)).mean() if luhn else fits.mean()
+        if share >= MATCH_SHARE:
+            evidence = f"{share:.0%} of {len(values)} values have {counts.start}-{counts.stop - 1} digits"
+            return Finding(name, "direct", what, evidence + (", Luhn-valid" if luhn else ""), suggestion)
+    return None
+
+
 def _id_like(values: pd.Series, text: pd.Series | None, name: str) -> Finding | None:
     n = len(values)
     if n <= 20:
         return None
     distinct = values.nunique() / n
-    integer = pd.api.types.is_integer_dtype(values.dtype) or (
-        values.dtype.kind == "f" and bool(np.all(values == np.round(values))))
+    integer = _integral(values)
     if text is not None and distinct >= 0.9 and text.str.match(_DATE).mean() < MATCH_SHARE:
         return Finding(name, "id", "near-unique text (an ID)", f"{distinct:.0%} of {n} values distinct",
                        {"op": "pseudonymize"})
@@ -160,11 +208,11 @@ def _dense(values: pd.Series) -> bool:
     return float(values.max()) - float(values.min()) + 1 <= 2 * len(values)
 
 
-def _quasi(name: str, text: pd.Series | None) -> Finding | None:
-    for pattern, what, *entry in _QUASI_HINTS:
+def _quasi(name: str, kind: str) -> Finding | None:
+    """A quasi-identifier by column name; ``kind`` (text, number or date) picks its policy entry, if any."""
+    for pattern, what, *entries in _QUASI_HINTS:
         if pattern.search(name):
-            suggestion = (entry[0] if text is not None else entry[1]) if entry else {}
-            return Finding(name, "quasi", what, "column name", suggestion)
+            return Finding(name, "quasi", what, "column name", entries[0].get(kind, {}) if entries else {})
     return None
 
 

@@ -1,8 +1,11 @@
 """The per-column masking operations: replace, pseudonymize, mask, generalize, noise.
 
 Each operation takes a column (a ``pd.Series``), its options from the policy and a ``MaskContext``
-(keys and random state) and returns the masked column with the same index. Nulls stay null, and the
-column keeps its type wherever the operation allows it (noted per operation).
+(keys and random state) and returns the masked column with the same index. Nulls stay null. Text
+keeps its dtype family (``string`` stays ``string`` with ``pd.NA``, ``category`` stays ``category``
+without the replaced values among its categories); integer results that do not fit the column's
+integer type are widened to int64, never wrapped around. Where an operation must change the dtype
+(tokens for numbers, dates or booleans; labels for bins) the ``MaskReport`` shows it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +27,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from synthgen.errors import ConfigError, IntegrityError
+from synthgen.privacy import mask_dates
+from synthgen.privacy.mask_dates import TRUNCATE
+from synthgen.privacy.mask_values import all_integral, apply, canonical, distinct, int64_for, like_text, restore_numeric
+
+__all__ = ["FAKE_KINDS", "NUMERIC_KINDS", "TRUNCATE", "MaskContext", "replace", "pseudonymize", "mask",
+           "generalize", "noise", "reveal_values", "is_text", "distinct", "uncovered"]
 
 #: policy ``kind`` of a replacement -> Faker provider method
 FAKE_KINDS = {
@@ -34,7 +45,10 @@ FAKE_KINDS = {
 #: kinds whose fakes are digits only once separators are removed, so they can fill integer columns
 NUMERIC_KINDS = {"zip", "postcode", "phone", "ssn", "credit_card"}
 REVERSIBLE_PREFIX = "rv1."
-TRUNCATE = {"year": "Y", "quarter": "Q", "month": "M", "week": "W", "day": "D", "hour": "h"}
+#: draws per value before a replacement gives up finding a fake that differs from the value itself
+ATTEMPTS = 20
+_EXTENSION = re.compile(r"\s*(x|ext\.?)\s*\d+$", re.IGNORECASE)
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -44,7 +58,8 @@ class MaskContext:
     Attributes:
         key: the owner's 256-bit key, or None; with it, replacements and pseudonyms are the same
             across runs and reversible pseudonyms can be revealed.
-        seed: seed for noise (None draws one from the OS).
+        seed: seed for noise, for reproducible runs only: anyone who knows it can regenerate the
+            noise and subtract it. None (the default) draws fresh OS randomness.
         locale: Faker locale for replacement values.
     """
 
@@ -53,117 +68,106 @@ class MaskContext:
     locale: str = "en_US"
     run_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
+    def __post_init__(self) -> None:
+        if self.key is not None and (not isinstance(self.key, bytes) or len(self.key) != 32):
+            raise ConfigError("a masking key is 32 random bytes (fix: synthgen.privacy.keys.read_key(path) or "
+                              "generate_key())")
+
     def subkey(self, purpose: str, length: int = 32) -> bytes:
         """A key for one purpose, from the owner's key (or this run's random key when there is none)."""
         return HKDF(hashes.SHA256(), length, salt=None, info=b"synthgen mask " + purpose.encode()).derive(
             self.key if self.key is not None else self.run_key)
 
     def rng(self, column: str) -> np.random.Generator:
-        """Random state for noise on one column."""
+        """Random state for noise on one column: OS randomness, or derived from the seed when one is given."""
         if self.seed is None:
             return np.random.default_rng(secrets.randbits(128))
         return np.random.default_rng([self.seed, int.from_bytes(hashlib.sha256(column.encode()).digest()[:8], "big")])
 
 
-# ----------------------------------------------------------------------------- helpers
-def _apply(series: pd.Series, func: Any) -> pd.Series:
-    """``func`` over the distinct non-null values of ``series`` (computed once each); nulls stay null."""
-    uniques = pd.unique(series.dropna())
-    return series.map(dict(zip(uniques, (func(v) for v in uniques), strict=True)))
-
-
+# ----------------------------------------------------------------------------- values
 def is_text(series: pd.Series) -> bool:
     """Whether a column holds text (object or string dtype)."""
     return pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)
 
 
-def _canonical(value: Any) -> bytes:
-    """Bytes that identify a value (``5`` and ``5.0`` alike), for keyed hashing."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        value = int(value)
-    if isinstance(value, pd.Timestamp):
-        value = value.isoformat()
-    return str(value).encode("utf-8")
-
-
-def _restore_numeric(values: pd.Series, like: pd.Series) -> pd.Series:
-    """Cast numeric results back to ``like``'s dtype (rounding for integers), nulls kept."""
-    if pd.api.types.is_integer_dtype(like.dtype) or (like.dtype.kind == "f" and _all_integral(like)):
-        rounded = values.round()
-        if pd.api.types.is_integer_dtype(like.dtype) and not values.isna().any():
-            return rounded.astype(like.dtype)
-        return rounded.astype(like.dtype if like.dtype.kind == "f" else "Int64")
-    return values.astype(like.dtype)
-
-
-def _all_integral(series: pd.Series) -> bool:
-    values = series.dropna().to_numpy(dtype=float)
-    return len(values) > 0 and bool(np.all(values == np.round(values)))
-
-
 # ----------------------------------------------------------------------------- replace
 def replace(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
-    """Realistic fake values (Faker): the same fake for the same input, distinct fakes for distinct inputs.
+    """Realistic fake values (Faker), a pure function of (key, value).
 
-    Fakes are drawn from a Faker seeded by a keyed hash of the input, so with the owner's key the
-    mapping is the same in every run; integer columns get digit-only kinds (zip, phone) as integers.
+    The fake of a value is drawn from a Faker seeded by ``HMAC(key, value, attempt)``, drawn again
+    only while it equals the value itself. So the same value gets the same fake in every table and
+    run masked with one key, whatever else the table holds. Distinct values may share a fake (small
+    pools: states, countries, first names), and a fake may equal another row's real value.
+    Numeric columns get digit-only kinds (zip, phone, ssn, credit_card) as int64 (``Int64`` with
+    nulls); dates are drawn within the column's span (with times of day when it has them) and keep
+    the column's unit and time zone.
     """
     from faker import Faker
 
-    kind = opts["kind"]
     faker = Faker(opts.get("locale", ctx.locale))
-    numeric = pd.api.types.is_numeric_dtype(series.dtype)
-    dates = kind == "date" or pd.api.types.is_datetime64_any_dtype(series.dtype)
-    span = _date_span(series) if dates else None
     key = ctx.subkey("replace")
-    # a fake never repeats, and never equals a real value of the column (someone else's real email)
-    used = set() if dates else set(pd.unique(series.dropna()).tolist())
+    if opts["kind"] == "date" or mask_dates.is_datetime(series):
+        return _replace_dates(series, faker, key)
+    method = getattr(faker, FAKE_KINDS[opts["kind"]])
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return apply(series, _keyed_fake(key, faker, lambda: _digits(method())), dtype=int64_for(series))
+    return apply(series, _keyed_fake(key, faker, lambda: str(method())))
+
+
+def _keyed_fake(key: bytes, faker: Any, draw: Callable[[], Any]) -> Callable[[Any], Any]:
+    """The fake of one value: ``draw()`` from ``faker`` seeded by HMAC(key, attempt, value)."""
 
     def fake(value: Any) -> Any:
-        for attempt in range(100):
-            faker.seed_instance(int.from_bytes(
-                hmac.new(key, _canonical(value) + bytes([attempt]), hashlib.sha256).digest()[:8], "big"))
-            made = faker.date_between(*span) if dates else getattr(faker, FAKE_KINDS[kind])()
-            made = int(re.sub(r"\D", "", str(made))) if numeric else made
-            if made not in used:
-                used.add(made)
+        for attempt in range(ATTEMPTS):
+            seed = hmac.new(key, bytes([attempt]) + canonical(value), hashlib.sha256).digest()[:8]
+            faker.seed_instance(int.from_bytes(seed, "big"))
+            made = draw()
+            if made is not None and canonical(made) != canonical(value):
                 return made
-        raise ConfigError(f"replace kind {kind!r} ran out of distinct fake values (fix: use pseudonymize)")
+        raise ConfigError(f"replace found no fake that differs from {str(value)[:20]!r} in {ATTEMPTS} draws "
+                          "(fix: use pseudonymize for this column)")
 
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return pd.to_datetime(_apply(series, fake)).astype(series.dtype)
-    if numeric:
-        return _restore_numeric(_apply(series, fake).astype(float), series)
-    return _apply(series, lambda v: str(fake(v)))
+    return fake
 
 
-def _date_span(series: pd.Series) -> tuple[Any, Any]:
-    dates = pd.to_datetime(series.dropna(), errors="coerce", format="mixed").dropna()
-    if dates.empty:
-        return ("-80y", "today")
-    return dates.min().date(), dates.max().date()
+def _digits(made: Any) -> int | None:
+    """A digit-only fake as an int (phone extensions removed); None when it has no digits or exceeds int64."""
+    digits = re.sub(r"\D", "", _EXTENSION.sub("", str(made)))
+    return int(digits) if digits and int(digits) <= _INT64_MAX else None
+
+
+def _replace_dates(series: pd.Series, faker: Any, key: bytes) -> pd.Series:
+    within = mask_dates.span(series)
+    if mask_dates.is_datetime(series):  # fakes in wall time, localized back to the column's zone
+        fake = _keyed_fake(key, faker, lambda: mask_dates.draw(faker, within))
+        return mask_dates.relocalize(apply(mask_dates.wall(series), fake, dtype="datetime64[ns]"), series)
+    as_text = lambda: mask_dates.as_text(mask_dates.draw(faker, within), within[2])  # noqa: E731
+    return apply(series, _keyed_fake(key, faker, as_text))
 
 
 # ----------------------------------------------------------------------------- pseudonymize
 def pseudonymize(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
     """Keyed tokens: HMAC-SHA256 (one-way), or with ``reversible`` deterministic AES-SIV the key holder undoes.
 
-    One-way tokens of an integer column are integers (so the column stays integer); text and reversible
-    tokens are strings. Equal inputs give equal tokens, so joins across tables masked with one key still work.
+    One-way tokens of an integer column are 56-bit integers, as int64 (``Int64`` with nulls); text
+    and reversible tokens are strings (text columns keep their dtype family; numbers, dates and
+    booleans become object). Equal inputs give equal tokens (``1`` and ``1.0`` alike, ``"1"`` and
+    ``True`` apart), so joins across tables masked with one key still work.
     """
     prefix = str(opts.get("prefix", ""))
     if opts.get("reversible"):
         if ctx.key is None:
             raise ConfigError("reversible pseudonyms need a key (fix: --key-file PATH or $SYNTHGEN_KEY)")
         siv = AESSIV(ctx.subkey("reversible", 64))
-        return _apply(series, lambda v: prefix + REVERSIBLE_PREFIX + base64.urlsafe_b64encode(
+        return apply(series, lambda v: prefix + REVERSIBLE_PREFIX + base64.urlsafe_b64encode(
             siv.encrypt(_typed(v), None)).decode().rstrip("="))
     key = ctx.subkey("pseudonym")
-    digest = lambda v: hmac.new(key, _canonical(v), hashlib.sha256).digest()  # noqa: E731
+    digest = lambda v: hmac.new(key, canonical(v), hashlib.sha256).digest()  # noqa: E731
     if pd.api.types.is_integer_dtype(series.dtype) and not prefix:
-        return _apply(series, lambda v: int.from_bytes(digest(v)[:7], "big")).astype(series.dtype)
+        return apply(series, lambda v: int.from_bytes(digest(v)[:7], "big"), dtype=int64_for(series))
     length = int(opts.get("length", 16))
-    return _apply(series, lambda v: prefix + base64.b32encode(digest(v)).decode().lower()[:length])
+    return apply(series, lambda v: prefix + base64.b32encode(digest(v)).decode().lower()[:length])
 
 
 def _typed(value: Any) -> bytes:
@@ -194,16 +198,20 @@ def reveal_values(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
         tag, body = raw[:2], raw[2:].decode("utf-8")
         return {b"i:": int, b"f:": float, b"b:": lambda s: s == "True"}.get(tag, str)(body)
 
-    values = _apply(series, undo)
+    values = apply(series, undo)
     kinds = {type(v) for v in values.dropna()}
     if kinds == {int}:
         return values.astype("Int64" if values.isna().any() else "int64")
-    return values.infer_objects()
+    return values if values.dtype != object else values.infer_objects()
 
 
 # ----------------------------------------------------------------------------- mask
 def mask(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
-    """Hide characters of text values, keeping the first/last few; separators stay by default."""
+    """Hide characters of text values, keeping the first/last few; separators stay by default.
+
+    A value with no more characters than ``keep_first + keep_last`` is hidden entirely (keeping
+    them would show it whole).
+    """
     first, last = int(opts.get("keep_first", 0)), int(opts.get("keep_last", 0))
     char, keep_punct = str(opts.get("char", "*")), bool(opts.get("keep_separators", True))
 
@@ -211,18 +219,24 @@ def mask(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
         text = str(value)
         slots = [i for i, c in enumerate(text) if c.isalnum() or not keep_punct]
         shown = set(slots[:first]) | set(slots[len(slots) - last:] if last else [])
+        if len(slots) <= first + last:
+            shown = set()
         return "".join(c if (i in shown or i not in slots) else char for i, c in enumerate(text))
 
-    return _apply(series, hide)
+    return apply(series, hide)
 
 
 # ----------------------------------------------------------------------------- generalize
 def generalize(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
-    """Coarser values: numeric bins or top/bottom coding, date truncation, or category grouping."""
+    """Coarser values: numeric bins or top/bottom coding, date truncation, or category grouping.
+
+    Integer midpoints are ``floor(lower + width / 2)``.
+    """
     if "hierarchy" in opts or "min_count" in opts:
         return _group_categories(series, opts)
     if "truncate" in opts:
-        return _truncate_dates(series, opts["truncate"])
+        cut = mask_dates.truncate(series, opts["truncate"])
+        return cut if mask_dates.is_datetime(series) else like_text(series, cut.to_numpy())
     return _bin_numbers(series, opts)
 
 
@@ -235,59 +249,69 @@ def _bin_numbers(series: pd.Series, opts: dict) -> pd.Series:
     if "width" in opts:
         width, origin = float(opts["width"]), float(opts.get("origin", 0))
         lower = np.floor((values - origin) / width) * width + origin
-        edges = None
     elif "bins" in opts:
         edges = np.asarray(opts["bins"], dtype=float)
         index = np.searchsorted(edges, values.to_numpy(), side="right") - 1
-        index = np.where(values.to_numpy() == edges[-1], len(edges) - 2, index)
-        lower = pd.Series(np.where(values.notna(), edges[np.clip(index, 0, len(edges) - 2)], np.nan),
-                          index=series.index)
-        width = pd.Series(np.diff(edges)[np.clip(index, 0, len(edges) - 2)], index=series.index)
+        index = np.clip(np.where(values.to_numpy() == edges[-1], len(edges) - 2, index), 0, len(edges) - 2)
+        lower = pd.Series(np.where(values.notna(), edges[index], np.nan), index=series.index)
+        width = pd.Series(np.diff(edges)[index], index=series.index)
     else:
-        return _restore_numeric(values, series)
-    return _bin_output(series, lower, width, opts.get("as", "lower"), edges)
+        return restore_numeric(values, series)
+    return _bin_output(series, lower, width, opts.get("as", "lower"))
 
 
-def _bin_output(series: pd.Series, lower: pd.Series, width: Any, style: str, edges: Any) -> pd.Series:
+def _bin_output(series: pd.Series, lower: pd.Series, width: Any, style: str) -> pd.Series:
     if style == "label":
         upper = lower + width
         text = lambda lo, hi: f"[{_num(lo)}, {_num(hi)})"  # noqa: E731
         return pd.Series([None if pd.isna(lo) else text(lo, hi) for lo, hi in zip(lower, upper, strict=True)],
                          index=series.index, dtype=object)
     value = lower + width / 2 if style == "midpoint" else lower
-    return _restore_numeric(value, series)
+    integral = pd.api.types.is_integer_dtype(series.dtype) or (series.dtype.kind == "f" and all_integral(series))
+    return restore_numeric(np.floor(value) if integral else value, series)
 
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _truncate_dates(series: pd.Series, unit: str) -> pd.Series:
-    as_dates = pd.api.types.is_datetime64_any_dtype(series.dtype)
-    dates = series if as_dates else pd.to_datetime(series, errors="coerce", format="mixed")
-    truncated = dates.dt.to_period(TRUNCATE[unit]).dt.start_time
-    if as_dates:
-        return truncated.astype(series.dtype)
-    fmt = "%Y-%m-%d %H:00" if unit == "hour" else "%Y-%m-%d"
-    return pd.Series(np.where(truncated.notna(), truncated.dt.strftime(fmt), None), index=series.index,
-                     dtype=object)
+def uncovered(series: pd.Series, hierarchy: dict) -> list[str]:
+    """The values of a column (as ``str``, the way hierarchy keys match them) that ``hierarchy`` misses."""
+    keys = {str(k) for k in hierarchy}
+    return sorted({str(v) for v in distinct(series)} - keys)
 
 
 def _group_categories(series: pd.Series, opts: dict) -> pd.Series:
-    hierarchy = {str(k): v for k, v in opts.get("hierarchy", {}).items()}
-    other = opts.get("other")
-    out = series.astype(object).map(lambda v: v if pd.isna(v) else hierarchy.get(str(v), other if hierarchy
-                                                                                     else v))
+    """Hierarchy groups (values matched by ``str``) and/or rare values (< ``min_count``) -> ``other``."""
+    present = series.notna().to_numpy()
+    out = series.astype(object).to_numpy(copy=True)
+    if "hierarchy" in opts:
+        missing = uncovered(series, opts["hierarchy"])
+        if missing and "other" not in opts:
+            raise ConfigError(f"column {series.name!r}: hierarchy does not cover {missing[:5]} (fix: add them, "
+                              'or give "other": "<group>" for the rest)')
+        groups = {str(k): v for k, v in opts["hierarchy"].items()}
+        out[present] = [groups.get(str(v), opts.get("other")) for v in out[present]]
     if "min_count" in opts:
-        counts = out.value_counts()
-        rare = set(counts[counts < int(opts["min_count"])].index)
-        out = out.map(lambda v: opts.get("other", "Other") if v in rare else v)
-    return out
+        counts = Counter(zip(map(type, out[present]), out[present], strict=True))
+        rare = [counts[(type(v), v)] < int(opts["min_count"]) for v in out[present]]
+        out[np.flatnonzero(present)[rare]] = opts.get("other", "Other")
+    return like_text(series, out, keep=_kept_categories(series, out))
+
+
+def _kept_categories(series: pd.Series, out: np.ndarray) -> list[Any] | None:
+    """A category column's categories less the values grouped away (they would still be listed in the dtype)."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        return None
+    gone = {str(v) for v in distinct(series)} - {str(v) for v in distinct(pd.Series(out, dtype=object))}
+    return [c for c in series.cat.categories if str(c) not in gone]
 
 
 # ----------------------------------------------------------------------------- noise
 def noise(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
-    """Add bounded random noise to numbers (or dates, scale in days), clipped to the column's range."""
+    """Add bounded random noise to numbers (or dates, scale in days, in wall time), clipped to the column's
+    range (or to ``clip`` for numbers); integers are rounded and keep their type. With a known seed the
+    noise can be regenerated and subtracted (see ``MaskContext.seed``)."""
     scale = float(opts["scale"])
     rng = ctx.rng(str(series.name))
     draw = {"laplace": rng.laplace, "gaussian": rng.normal}.get(opts.get("distribution", "laplace"))
@@ -295,8 +319,8 @@ def noise(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
     shift = rng.uniform(-scale, scale, n) if draw is None else draw(0.0, scale, n)
     bound = float(opts.get("bound", 3 * scale))
     shift = np.clip(shift, -bound, bound)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return (series + pd.to_timedelta(np.round(shift), unit="D")).astype(series.dtype)
+    if mask_dates.is_datetime(series):
+        return mask_dates.shift(series, shift)
     values = series.astype(float)
     lo, hi = opts.get("clip", [values.min(), values.max()])
-    return _restore_numeric((values + shift).clip(float(lo), float(hi)), series)
+    return restore_numeric((values + shift).clip(float(lo), float(hi)), series)

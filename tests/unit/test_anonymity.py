@@ -132,6 +132,17 @@ def test_a_class_mixing_nulls_and_values_is_blanked_with_loss_one():
     out, report = k_anonymize(df, ["x", "s"], 4)
     assert out.isna().all().all() and len(out) == 4
     assert report.per_column_loss == {"x": 1.0, "s": 1.0}
+    assert report.cells_blanked == {"x": 3, "s": 3}  # the null cell was null already
+
+
+def test_nulls_are_split_off_before_the_median_cut():
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan, np.nan, np.nan]})
+    out, report = k_anonymize(df, ["x"], 3)
+    assert report.cells_blanked == {"x": 0} and out["x"].isna().equals(df["x"].isna())
+    assert out["x"].tolist()[:6] == [2.0] * 3 + [5.0] * 3 and report.k_achieved == 3
+    ints = pd.DataFrame({"i": pd.array([1, 2, 3, 4, 5, 6, None, None, None, None], dtype="Int64"), "s": list("ab") * 5})
+    out, report = k_anonymize(ints, ["i", "s"], 2)
+    assert report.cells_blanked == {"i": 0, "s": 0} and out["i"].isna().equals(ints["i"].isna())
 
 
 def test_booleans_are_never_mixed_and_keep_bool_dtype():
