@@ -54,3 +54,7 @@ class OutputExistsError(SynthgenError):
 
 class IdentifierWarning(UserWarning):
     """A column that looks like a direct identifier (email, name, ...) is about to be trained on unmasked."""
+
+
+class TrainingInterrupted(SynthgenError):
+    """Training stopped on request (Ctrl-C) after saving a checkpoint; resume from it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
 import secrets
@@ -18,10 +20,11 @@ import torch
 
 from synthgen import __version__
 from synthgen.artifact import write_model_file
-from synthgen.errors import ConfigError, IdentifierWarning, NotFittedError
+from synthgen.checkpoints import fingerprint, read_checkpoint, write_checkpoint
+from synthgen.errors import ConfigError, IdentifierWarning, NotFittedError, TrainingInterrupted
 from synthgen.io import TableLike, read_table
 from synthgen.models import FitOptions, Model, get_model
-from synthgen.privacy.domain import private_domain, private_schema
+from synthgen.privacy.domain import ColumnDomain, private_domain, private_schema
 from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, sgd_spec
 from synthgen.privacy.identifiers import Finding, scan
 from synthgen.sampler import Sampler
@@ -87,26 +90,53 @@ class Synthesizer:
         self.summary: dict[str, Any] = {}
         self.ledger: dict[str, Any] | None = None
 
-    def fit(self, data: TableLike) -> Synthesizer:
-        """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model."""
+    def fit(self, data: TableLike, *, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
+            resume_from: str | os.PathLike | None = None, seal: dict[str, Any] | None = None,
+            secret: dict[str, Any] | None = None) -> Synthesizer:
+        """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model.
+
+        Args:
+            data: the training table.
+            checkpoint: where to keep a checkpoint (``synthgen.checkpoints``): written every
+                ``checkpoint_every`` epochs and when Ctrl-C asks training to stop, which then
+                raises ``TrainingInterrupted``.
+            resume_from: a checkpoint of this synthesizer on this table: training continues from
+                it to exactly the result of an uninterrupted run (same seed and device).
+            seal / secret: encrypt the checkpoint (``{"key": ...}`` or ``{"recipient": ...}``) /
+                open an encrypted one (``{"key": ...}`` or ``{"private_key": ...}``).
+        """
         df = read_table(data)
         schema = self._schema(df)
         findings = self._identifiers(df)
         validate(df, schema, batch_size=getattr(self.model.config, "batch_size", None), allow=self.allow,
                  findings=findings)
+        saved = self._resume_state(resume_from, secret, df)
         start = time.perf_counter()
         options = FitOptions(seed=self.seed, device=self.device, progress=self.progress)
+        domain = None
         if self.privacy is None:
-            self.transformer = TabularTransformer(seed=self.seed).fit(df, schema)
+            self.transformer = (TabularTransformer.from_dict(saved[0]["transformer"]) if saved
+                                else TabularTransformer(seed=self.seed).fit(df, schema))
         else:
-            plan, domain = self._private_domain(df, schema)
+            plan, domain = self._private_domain(df, schema, saved[0]["domain"] if saved else None)
             schema = private_schema(schema, domain)
+            # from the (saved) domain, not the saved transformer: encoding under DP depends on fit-time state
             self.transformer = TabularTransformer(seed=self.seed).fit(df, schema, domain=domain)
             freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
             options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)
         matrix = self.transformer.transform(df, seed=self.seed)
         transform_s = time.perf_counter() - start
-        self.model.fit(matrix, self.transformer.layout, options)
+        if checkpoint is not None:
+            body = self._checkpoint_body(df, domain)
+            options.checkpoint = lambda tensors, meta: write_checkpoint(checkpoint, {**body, "state": meta},
+                                                                        tensors, seal=seal)
+            options.checkpoint_every = checkpoint_every
+        if saved:
+            options.resume = (saved[1], saved[0]["state"])
+        try:
+            self.model.fit(matrix, self.transformer.layout, options)
+        except TrainingInterrupted as exc:
+            raise TrainingInterrupted(f"{exc}; checkpoint written to {checkpoint} (fix: resume from it)") from None
         if self.privacy is not None:
             self.ledger = ledger(plan, self.model.private, domain, len(df))
         self.summary = {
@@ -116,9 +146,47 @@ class Synthesizer:
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "history": self.model.history,
+            **({"resumed_from_epoch": saved[0]["state"]["epoch"]} if saved else {}),
         }
         return self
 
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, *, secret: dict[str, Any] | None = None,
+                        progress: bool = False) -> Synthesizer:
+        """A synthesizer with the settings a checkpoint was written with (then ``fit(data, resume_from=path)``)."""
+        body, _ = read_checkpoint(path, secret=secret)
+        dp = body["privacy"] or {}
+        return cls(model=body["model"], seed=body["seed"], device=body["device"], progress=progress,
+                   metadata=TableSchema.from_dict(body["schema"]), allow=tuple(body.get("allow", ())),
+                   **dp, **body["hyperparameters"])
+
+    def _checkpoint_body(self, df: pd.DataFrame, domain: dict | None) -> dict[str, Any]:
+        return {
+            "model": self.model.name, "hyperparameters": self.model.hyperparameters(), "seed": self.seed,
+            "device": self.device, "allow": list(self.allow),
+            "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None,
+            "data": {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": fingerprint(df)},
+            "schema": self._schema(df).to_dict(), "transformer": self.transformer.to_dict(),
+            "domain": {k: dataclasses.asdict(v) for k, v in domain.items()} if domain is not None else None,
+        }
+
+    def _resume_state(self, path: str | os.PathLike | None, secret: dict[str, Any] | None,
+                      df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """The checkpoint to resume from, refused unless it was written by these settings on this table."""
+        if path is None:
+            return None
+        body, tensors = read_checkpoint(path, secret=secret)
+        mine = {"model": self.model.name, "hyperparameters": json.loads(json.dumps(self.model.hyperparameters())),
+                "seed": self.seed, "device": self.device,
+                "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None}
+        differ = [k for k, v in mine.items() if body.get(k) != v]
+        if differ:
+            raise ConfigError(f"{path} was written with other settings ({', '.join(differ)}) (fix: resume with "
+                              "Synthesizer.from_checkpoint(path), or synthgen train --resume without changing options)")
+        if body["data"]["sha256"] != fingerprint(df):
+            raise ConfigError(f"{path} was written while training on another table ({body['data']['rows']} rows) "
+                              "(fix: resume on the same table, or start over without --resume)")
+        return body, tensors
     def _identifiers(self, df: pd.DataFrame) -> list[Finding]:
         """Scan for identifiers; warn about direct ones left unmasked (ID-like ones ``validate`` refuses)."""
         unknown = [c for c in self.allow if c not in df.columns]
@@ -133,11 +201,15 @@ class Synthesizer:
                     f"(fix: mask it first, see synthgen mask --suggest; or --allow {f.column})"), stacklevel=3)
         return findings
 
-    def _private_domain(self, df: pd.DataFrame, schema: TableSchema) -> tuple[PrivacyPlan, dict]:
-        """Plan the budget, then measure the domain statistics the plan pays for."""
+    def _private_domain(self, df: pd.DataFrame, schema: TableSchema,
+                        saved: dict | None = None) -> tuple[PrivacyPlan, dict]:
+        """Plan the budget, then measure the domain statistics the plan pays for (once: a resumed
+        fit takes the measured domain from its checkpoint, so nothing is measured or paid twice)."""
         plan = plan_privacy(self.privacy, schema, n_rows=len(df),
                             schedule=self.model.dp_schedule(len(df), len(schema.columns)),
                             frequencies=self.model.dp_needs_frequencies)
+        if saved is not None:
+            return plan, {name: ColumnDomain(**d) for name, d in saved.items()}
         seed = self.seed if self.privacy.deterministic else secrets.randbits(63)
         domain = private_domain(df, schema, sigma=plan.stats_sigma, category_threshold=plan.category_threshold,
                                 frequencies=self.model.dp_needs_frequencies, rng=np.random.default_rng(seed),

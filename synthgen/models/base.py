@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -24,6 +25,11 @@ class FitOptions:
     device: str = "cpu"
     progress: bool = False
     dp: DPSGD | None = None  # train with DP-SGD (models with ``dp_capable``)
+    #: called with the model's training state (tensors, meta) every ``checkpoint_every`` epochs and
+    #: when an interrupt is requested; resuming from that state reproduces the uninterrupted run
+    checkpoint: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None
+    checkpoint_every: int = 0
+    resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
 
 
 #: rows generated per model call when sampling

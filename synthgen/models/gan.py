@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,6 +125,12 @@ class CTGANModel(TorchModel):
 
     def _steps_per_epoch(self) -> int:
         return max(self._data.shape[0] // self._batch, 1)
+
+    def _state_modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def _state_optimizers(self) -> dict[str, Any]:
+        return {"g": self._opt_g, "d": self._opt_d}
 
     def _noise(self, batch: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Latent input (noise + cond vector), the cond vector and its positions."""

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from synthgen.errors import ConfigError
+from synthgen.errors import ConfigError, TrainingInterrupted
+from synthgen.models import checkpoint
 from synthgen.models.base import FitOptions, Model
 from synthgen.privacy.dp import PrivateTraining, Schedule
 
@@ -37,6 +42,27 @@ def scoped_seed(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def interrupt_requests(*, enabled: bool) -> Iterator[threading.Event]:
+    """While training with checkpoints: the first Ctrl-C asks the loop to save and stop after the
+    current step (the event is set); a second one stops at once."""
+    stop = threading.Event()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, request)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def adam(params, *, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)):
     """Adam with the fused kernel (several times faster than the per-tensor loop on CPU)."""
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
@@ -58,7 +84,7 @@ class TorchModel(Model):
         with scoped_seed(options.seed, device):
             self._setup(torch.as_tensor(data, device=device), options.seed)
             try:
-                self.history = self._loop(options.progress)
+                self.history = self._loop(options)
             finally:
                 self._teardown()
 
@@ -67,24 +93,79 @@ class TorchModel(Model):
         batch = min(self.config.batch_size, n_rows)
         return Schedule("DP-SGD", batch / n_rows, math.ceil(n_rows / batch), self.config.epochs)
 
-    def _loop(self, progress: bool) -> list[dict[str, float]]:
+    def _loop(self, options: FitOptions) -> list[dict[str, float]]:
         epochs, steps = self.config.epochs, self._steps_per_epoch()
         if self.private is not None:  # the plan's schedule: the accountant was calibrated for it
             epochs, steps = self.private.spec.epochs, self.private.spec.steps_per_epoch
-        history: list[dict[str, float]] = []
-        bar = tqdm(range(epochs), desc=f"train {self.name}", unit="epoch", disable=not progress,
-                   dynamic_ncols=True)
-        for epoch in bar:
-            start = time.perf_counter()
-            totals: dict[str, torch.Tensor] = {}
-            for _ in range(steps):
-                for key, value in self._train_step().items():
-                    totals[key] = totals.get(key, 0) + value.detach()
-            means = {k: _finite(float(v) / steps) for k, v in totals.items()
-                     if self.private is None or k in self.dp_loggable}
-            history.append({"epoch": epoch + 1, **means, "seconds": round(time.perf_counter() - start, 4)})
-            bar.set_postfix({k: f"{v:.3f}" if v is not None else "nan" for k, v in means.items()})
+        first, first_step, history, totals = 0, 0, [], {}
+        if options.resume is not None:
+            first, first_step, history, totals = self._restore(*options.resume)
+        bar = tqdm(range(first, epochs), desc=f"train {self.name}", unit="epoch", disable=not options.progress,
+                   dynamic_ncols=True, initial=first, total=epochs)
+        with interrupt_requests(enabled=options.checkpoint is not None) as stop:
+            for epoch in bar:
+                start = time.perf_counter()
+                for step in range(first_step if epoch == first else 0, steps):
+                    for key, value in self._train_step().items():
+                        totals[key] = totals.get(key, 0) + value.detach()
+                    if stop.is_set():  # Ctrl-C: save where we are, then stop cleanly
+                        options.checkpoint(*self._capture(epoch, step + 1, history, totals))
+                        raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step + 1}")
+                means = {k: _finite(float(v) / steps) for k, v in totals.items()
+                         if self.private is None or k in self.dp_loggable}
+                history.append({"epoch": epoch + 1, **means, "seconds": round(time.perf_counter() - start, 4)})
+                bar.set_postfix({k: f"{v:.3f}" if v is not None else "nan" for k, v in means.items()})
+                totals = {}
+                if options.checkpoint_every and (epoch + 1) % options.checkpoint_every == 0 and epoch + 1 < epochs:
+                    options.checkpoint(*self._capture(epoch + 1, 0, history, totals))
         return history
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state_modules(self) -> dict[str, nn.Module]:
+        """The networks whose weights training changes (subclasses list theirs)."""
+        return {}
+
+    def _state_optimizers(self) -> dict[str, Any]:
+        return {}
+
+    def _state_extra(self) -> dict[str, torch.Tensor]:
+        """Other training state as tensors (e.g. the rest of an epoch's batch order)."""
+        return {}
+
+    def _load_extra(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of ``_state_extra``."""
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        gens = {}
+        if self.private is not None:
+            gens = {"dp_sample": self.private._sample_gen, "dp_noise": self.private._noise_gen}
+            for name, opt in self._state_optimizers().items():
+                if getattr(opt, "generator", None) is not None:
+                    gens[f"dp_{name}"] = opt.generator
+        return gens
+
+    def _capture(self, epoch: int, step: int, history: list[dict], totals: dict[str, torch.Tensor]
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, meta = checkpoint.capture(self._state_modules(), self._state_optimizers(), self._generators(),
+                                           self.device)
+        tensors.update({f"extra.{k}": v for k, v in self._state_extra().items()})
+        tensors.update({f"totals.{k}": torch.as_tensor(v).detach().cpu().clone() for k, v in totals.items()})
+        meta.update({"epoch": epoch, "step": step, "history": [dict(h) for h in history]})
+        if self.private is not None:
+            meta["dp"] = {"accountant_history": [list(h) for h in self.private.accountant.history],
+                          "steps_taken": self.private.steps_taken}
+        return tensors, meta
+
+    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+                 ) -> tuple[int, int, list[dict], dict[str, torch.Tensor]]:
+        checkpoint.restore(tensors, meta, self._state_modules(), self._state_optimizers(), self._generators(),
+                           self.device)
+        self._load_extra({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
+        if self.private is not None:  # every step taken before the interruption stays counted, once
+            self.private.accountant.history = [tuple(h) for h in meta["dp"]["accountant_history"]]
+            self.private.steps_taken = int(meta["dp"]["steps_taken"])
+        totals = {k[7:]: v.to(self.device) for k, v in tensors.items() if k.startswith("totals.")}
+        return int(meta["epoch"]), int(meta["step"]), list(meta["history"]), totals
 
     @abstractmethod
     def _setup(self, data: torch.Tensor, seed: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,6 +85,24 @@ class TVAEModel(TorchModel):
 
     def _steps_per_epoch(self) -> int:
         return -(-self._data.shape[0] // self._batch)
+
+    def _state_modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder, **({"ema": self._ema} if self._ema else {})}
+
+    def _state_optimizers(self) -> dict[str, Any]:
+        return {"opt": self._opt}
+
+    def _state_extra(self) -> dict[str, torch.Tensor]:
+        """The batches left in this epoch's shuffled order (stored as a stack: the next one is last)."""
+        if not self._batches:
+            return {}
+        return {"batches": torch.cat(self._batches).cpu(),
+                "batch_sizes": torch.tensor([len(b) for b in self._batches])}
+
+    def _load_extra(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "batches" in tensors:
+            sizes = tensors["batch_sizes"].tolist()
+            self._batches = list(tensors["batches"].to(self._data.device).split(sizes))
 
     def _next_batch(self) -> torch.Tensor:
         if self.private is not None:  # Poisson sampling: the sampling scheme the accountant assumes

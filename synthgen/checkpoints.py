@@ -1,0 +1,84 @@
+"""Training checkpoints (``.ckpt``): everything needed to continue a fit exactly, no pickle.
+
+A zip with ``checkpoint.json`` (settings, a fingerprint of the training table, the fitted
+transformer, the DP domain if any, and the loop's position, history and accountant) and
+``state.safetensors`` (networks, optimizer moments, random generator states). It holds no
+training row, but unlike a model file it holds the critic / encoder that read the rows: keep it
+as private as the data (``seal``: encrypted like a model file), and delete it once the model is
+saved (``synthgen train`` does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from synthgen.errors import IntegrityError, SynthgenError
+from synthgen.io import write_bytes_atomic
+
+FORMAT, VERSION = "synthgen-checkpoint", 1
+BODY, STATE = "checkpoint.json", "state.safetensors"
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    """SHA-256 over a table's column names and values: resuming must see the same table."""
+    digest = hashlib.sha256(json.dumps([str(c) for c in df.columns]).encode())
+    digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_checkpoint(path: str | os.PathLike, body: dict[str, Any], tensors: dict[str, torch.Tensor], *,
+                     seal: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (temp file, fsync, rename), replacing the previous one."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(BODY, json.dumps({**body, "format": FORMAT, "format_version": VERSION}, allow_nan=False,
+                                     default=_plain))
+        zf.writestr(STATE, save_tensors({k: v.contiguous() for k, v in tensors.items()}))
+    return write_bytes_atomic(path, buffer.getvalue(), force=True, seal=seal)
+
+
+def read_checkpoint(path: str | os.PathLike, *, secret: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The body and tensors of a checkpoint (``secret`` for an encrypted one)."""
+    from synthgen.privacy.crypto import MAGIC, decrypt_bytes
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        raise SynthgenError(f"{path}: no such checkpoint (fix: check the path)") from None
+    if data.startswith(MAGIC):
+        if not secret:
+            raise SynthgenError(f"{path} is an encrypted checkpoint (fix: give its key: --key-file or --identity)")
+        data = decrypt_bytes(data, **secret)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            body = json.loads(zf.read(BODY))
+            tensors = load_tensors(zf.read(STATE))
+    except (zipfile.BadZipFile, KeyError, ValueError, SafetensorError):
+        raise IntegrityError(f"{path} is not a synthgen checkpoint or is damaged (fix: start training over)") from None
+    if body.get("format") != FORMAT or body.get("format_version") != VERSION:
+        raise IntegrityError(f"{path}: checkpoint format {body.get('format')!r} version {body.get('format_version')}"
+                             f"; this synthgen reads {FORMAT} version {VERSION} (fix: resume with the synthgen "
+                             "that wrote it)")
+    return body, tensors
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and other stragglers in domains and histories, as JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
