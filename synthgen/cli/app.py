@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from synthgen.errors import IdentifierWarning, SynthgenError
+from synthgen.errors import IdentifierWarning, SynthgenError, TrainingInterrupted
 
 EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
 
@@ -32,6 +32,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except TrainingInterrupted as exc:
+            _fail(str(exc), EXIT_INTERRUPTED)
         except SynthgenError as exc:
             _fail(str(exc), EXIT_ERROR)
         except click.ClickException:  # usage errors: click prints them with the usage line, exit code 2

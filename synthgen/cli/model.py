@@ -11,6 +11,7 @@ import click
 
 from synthgen.cli.app import handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, output_seal, verify_key, verify_option
+from synthgen.errors import OutputExistsError, TrainingInterrupted
 
 _TRAINING_OPTIONS = [
     click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True,
@@ -36,6 +37,10 @@ _TRAINING_OPTIONS = [
     click.option("--allow", multiple=True, metavar="COLUMN",
                  help="Train on COLUMN although it looks like an identifier (repeatable)."),
 ]
+
+
+_TRAINING_NAMES = ("model", "epochs", "batch_size", "seed", "device", "metadata", "epsilon", "delta", "max_grad_norm",
+                   "accountant", "stats_share", "deterministic", "allow")
 
 
 def training_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,11 +75,16 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
 @key_options(inputs=True, outputs=True)
 @click.option("--signing-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Sign the model file with this Ed25519 key (synthgen keygen --signing): writes <out>.sig.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Save a checkpoint every N epochs (Ctrl-C always saves one), to <out>.ckpt.")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Continue from a checkpoint (its settings are used) to the same result as an uninterrupted run.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
-          recipient: Path | None, signing_key: Path | None, force: bool, quiet: bool, **opts: Any) -> None:
+          recipient: Path | None, signing_key: Path | None, checkpoint_every: int | None, resume: Path | None,
+          force: bool, quiet: bool, **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
 
     \b
@@ -82,6 +92,8 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
       synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
       synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
       synthgen train adult.csv.enc --key-file owner.key --encrypt --signing-key sign.key --out adult.sgm
+      synthgen train adult.csv --out adult.sgm --checkpoint-every 10     # Ctrl-C or a crash: then
+      synthgen train adult.csv --out adult.sgm --resume adult.sgm.ckpt
     """
     from synthgen.io import check_writable, read_table
 
@@ -91,11 +103,28 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     if signing_key is not None:
         check_writable(Path(f"{out}.sig"), force=force)
         signer = _signing_key(signing_key)
-    table = read_table(data, secret=input_secret(data, key_file, identity))
-    synth = _synthesizer(opts, progress=not quiet)
-    synth.fit(table).save(out, force=force, **seal)
+    secret = input_secret(data, key_file, identity)
+    table = read_table(data, secret=secret)
+    ckpt = Path(f"{out}.ckpt")
+    if resume is None and ckpt.exists() and not force:
+        raise OutputExistsError(f"{ckpt} exists from an interrupted run (fix: --resume {ckpt} to continue it, or "
+                                "--force to start over)")
+    ckpt_seal = _checkpoint_seal(seal, secret, key_file)
+    if resume is not None:
+        synth = _resumed(resume, key_file, identity, progress=not quiet)
+    else:
+        synth = _synthesizer(opts, progress=not quiet)
+    try:
+        synth.fit(table, checkpoint=ckpt, checkpoint_every=checkpoint_every or 0, resume_from=resume,
+                  seal=ckpt_seal, secret=input_secret(resume, key_file, identity) if resume else None)
+    except TrainingInterrupted as exc:
+        hint = f"synthgen train {data} --out {out} --resume {ckpt}"
+        raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None
+    synth.save(out, force=force, **seal)
+    for stale in {ckpt, resume} - {None}:
+        stale.unlink(missing_ok=True)  # it holds the critic / encoder: no longer needed once the model is saved
     s = synth.summary
-    click.echo(f"trained {opts['model']} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
+    click.echo(f"trained {synth.model.name} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
                f"({s['epochs']} epochs); model written to {out}" + (" (encrypted)" if seal else ""))
     if signer is not None:
         from synthgen.privacy.signing import sign_file
@@ -107,6 +136,32 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
                    f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
         if opts["deterministic"]:
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
+
+
+def _resumed(resume: Path, key_file: Path | None, identity: Path | None, *, progress: bool) -> Any:
+    """A Synthesizer with the checkpoint's settings; training options given with --resume are refused."""
+    from synthgen.synthesizer import Synthesizer
+
+    ctx = click.get_current_context()
+    given = [f"--{name.replace('_', '-')}" for name in _TRAINING_NAMES
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--resume takes the settings from the checkpoint; drop {', '.join(given)}")
+    return Synthesizer.from_checkpoint(resume, secret=input_secret(resume, key_file, identity), progress=progress)
+
+
+def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_file: Path | None) -> dict | None:
+    """Checkpoints are encrypted with the owner's key when the data or the model is encrypted and a key is
+    at hand (a checkpoint encrypted to a --recipient could not be resumed by its owner)."""
+    import os
+
+    from synthgen.privacy.keys import KEY_ENV, read_key
+
+    if "key" in seal:
+        return seal
+    if (seal or secret) and (key_file is not None or os.environ.get(KEY_ENV)):
+        return {"key": read_key(key_file)}
+    return None
 
 
 def _signing_key(path: Path) -> Any:

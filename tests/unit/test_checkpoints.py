@@ -1,0 +1,105 @@
+"""Checkpoints: a resumed fit is the uninterrupted fit; Ctrl-C saves and stops; bad resumes are refused."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import torch
+
+from synthgen import Synthesizer
+from synthgen.checkpoints import read_checkpoint, write_checkpoint
+from synthgen.datasets import load_adult
+from synthgen.errors import ConfigError, IntegrityError, TrainingInterrupted
+
+SMALL = {"tvae": {"compress_dims": (32,), "decompress_dims": (32,)},
+         "ctgan": {"generator_dim": (32, 32), "discriminator_dim": (32, 32)}}
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_adult().sample(900, random_state=0)
+
+
+def _settings(model: str, **extra):
+    return {"model": model, "epochs": 3, "batch_size": 300, "seed": 4, **SMALL.get(model, {}), **extra}
+
+
+def _losses(s: Synthesizer) -> list[dict]:
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in s.model.history]
+
+
+def _same_weights(a: Synthesizer, b: Synthesizer) -> bool:
+    ta, tb = a.model.state_tensors(), b.model.state_tensors()
+    return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+@pytest.mark.parametrize("model", ["tvae", "ctgan"])
+def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, table, model):
+    whole = Synthesizer(**_settings(model)).fit(table)
+    ckpt = tmp_path / "m.ckpt"
+    Synthesizer(**_settings(model)).fit(table, checkpoint=ckpt, checkpoint_every=1)
+    body, _ = read_checkpoint(ckpt)
+    assert body["state"]["epoch"] == 2 and body["data"]["rows"] == len(table)
+    resumed = Synthesizer.from_checkpoint(ckpt).fit(table, resume_from=ckpt)
+    assert _same_weights(whole, resumed)
+    assert _losses(resumed) == _losses(whole) and resumed.summary["resumed_from_epoch"] == 2
+
+
+def test_dp_resume_counts_every_step_once(tmp_path, table):
+    from synthgen.datasets import adult_metadata_path
+
+    settings = _settings("tvae", epsilon=4.0, metadata=adult_metadata_path(), deterministic=True)
+    whole = Synthesizer(**settings).fit(table)
+    ckpt = tmp_path / "dp.ckpt"
+    Synthesizer(**settings).fit(table, checkpoint=ckpt, checkpoint_every=1)
+    assert read_checkpoint(ckpt)[0]["state"]["dp"]["steps_taken"] == 2 * whole.ledger["steps"] // 3
+    resumed = Synthesizer.from_checkpoint(ckpt).fit(table, resume_from=ckpt)
+    assert _same_weights(whole, resumed)
+    assert resumed.ledger["steps"] == resumed.ledger["steps_planned"] == whole.ledger["steps"]
+    assert resumed.ledger["epsilon"] == whole.ledger["epsilon"]
+
+
+def test_ctrl_c_saves_after_the_current_step_and_resumes_exactly(tmp_path, table, monkeypatch):
+    from synthgen.models.vae import TVAEModel
+
+    whole = Synthesizer(**_settings("tvae")).fit(table)
+    step, calls = TVAEModel._train_step, {"n": 0}
+
+    def interrupted_step(self):
+        calls["n"] += 1
+        if calls["n"] == 5:  # mid-epoch 2 (3 steps per epoch)
+            signal.raise_signal(signal.SIGINT)
+        return step(self)
+
+    monkeypatch.setattr(TVAEModel, "_train_step", interrupted_step)
+    ckpt = tmp_path / "c.ckpt"
+    with pytest.raises(TrainingInterrupted, match=r"epoch 2, step 2; checkpoint written to .*c.ckpt"):
+        Synthesizer(**_settings("tvae")).fit(table, checkpoint=ckpt)
+    assert read_checkpoint(ckpt)[0]["state"]["step"] == 2
+    monkeypatch.setattr(TVAEModel, "_train_step", step)
+    assert _same_weights(whole, Synthesizer.from_checkpoint(ckpt).fit(table, resume_from=ckpt))
+
+
+def test_resume_refuses_other_settings_other_data_and_damage(tmp_path, table):
+    ckpt = tmp_path / "m.ckpt"
+    Synthesizer(**_settings("tvae")).fit(table, checkpoint=ckpt, checkpoint_every=1)
+    with pytest.raises(ConfigError, match=r"other settings \(seed\)"):
+        Synthesizer(**{**_settings("tvae"), "seed": 5}).fit(table, resume_from=ckpt)
+    with pytest.raises(ConfigError, match="another table"):
+        Synthesizer.from_checkpoint(ckpt).fit(table.iloc[1:], resume_from=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(IntegrityError, match="not a synthgen checkpoint"):
+        Synthesizer.from_checkpoint(ckpt)
+
+
+def test_checkpoints_can_be_encrypted(tmp_path, table):
+    from synthgen.privacy.keys import generate_key
+
+    key, ckpt = generate_key(), tmp_path / "m.ckpt"
+    write_checkpoint(ckpt, {"x": 1}, {"t": torch.zeros(2)}, seal={"key": key})
+    with pytest.raises(Exception, match="encrypted checkpoint"):
+        read_checkpoint(ckpt)
+    body, tensors = read_checkpoint(ckpt, secret={"key": key})
+    assert body["x"] == 1 and torch.equal(tensors["t"], torch.zeros(2))
+    assert b"format" not in ckpt.read_bytes()
