@@ -86,17 +86,20 @@ class Sampler:
 
     def sample_to(self, path: str | os.PathLike, n: int, *, seed: int | None = None,
                   conditions: dict[str, Any] | None = None, force: bool = False,
-                  chunk_rows: int = 100_000, progress: bool = False, seal: dict[str, Any] | None = None) -> Path:
-        """Stream ``n`` rows to a CSV or Parquet file in chunks (constant memory, atomic publish).
+                  chunk_rows: int = 100_000, progress: bool = False, seal: dict[str, Any] | None = None,
+                  shard: tuple[int, int] | None = None) -> Path:
+        """Stream ``n`` rows (or shard ``(i, k)`` of them, see ``iter_chunks``) to a CSV or Parquet
+        file in chunks (constant memory, atomic publish).
 
         ``seal`` (``{"key": ...}`` or ``{"recipient": public_key}``) encrypts the file as it is written.
         """
         self._parse_conditions(conditions or {})  # fail before any output appears
-        bar = tqdm(total=n, unit="row", desc="sample", disable=not progress, dynamic_ncols=True)
+        first, stop = _shard_rows(int(n), shard, seed, bool(conditions))
+        bar = tqdm(total=stop - first, unit="row", desc="sample", disable=not progress, dynamic_ncols=True)
         pending: list[pd.DataFrame] = []
         pending_rows = 0
         with TableWriter(path, force=force, seal=seal) as writer:
-            for part in self.iter_chunks(n, seed=seed, conditions=conditions):
+            for part in self.iter_chunks(n, seed=seed, conditions=conditions, shard=shard):
                 pending.append(part)
                 pending_rows += len(part)
                 if pending_rows >= chunk_rows:
@@ -108,15 +111,21 @@ class Sampler:
         bar.close()
         return Path(path)
 
-    def iter_chunks(self, n: int, *, seed: int | None = None,
-                    conditions: dict[str, Any] | None = None) -> Iterator[pd.DataFrame]:
-        """Yield decoded blocks of rows adding up to ``n``; deterministic given ``seed``."""
+    def iter_chunks(self, n: int, *, seed: int | None = None, conditions: dict[str, Any] | None = None,
+                    shard: tuple[int, int] | None = None) -> Iterator[pd.DataFrame]:
+        """Yield decoded blocks of rows adding up to ``n``; deterministic given ``seed``.
+
+        Rows come in blocks of ``BLOCK_ROWS``, block *b* seeded from (seed, b) alone. ``shard=(i, k)``
+        yields only the i-th of k contiguous, disjoint ranges of blocks (0 <= i < k): each shard draws
+        from its own blocks' random streams, and the shards in order are exactly the unsharded sample.
+        """
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ConfigError(f"rows must be a whole number >= 0, got {n!r}")
-        seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
         wanted = self._parse_conditions(conditions or {})
+        first, stop = _shard_rows(int(n), shard, seed, bool(wanted))
+        seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
         cond_index = self._cond_index(wanted)
-        remaining, block, empty = int(n), 0, 0
+        remaining, block, empty = stop - first, first // BLOCK_ROWS, 0
         while remaining > 0:
             rows = self.model.sample(BLOCK_ROWS, seed=_block_seed(seed, block), cond_index=cond_index)
             df = self.transformer.inverse_transform(rows)
@@ -185,3 +194,20 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         return Path(path).read_bytes()
     except OSError:
         raise SynthgenError(f"{path}: no such model file (fix: check the path)") from None
+
+
+def _shard_rows(n: int, shard: tuple[int, int] | None, seed: int | None, conditional: bool) -> tuple[int, int]:
+    """The [first, stop) rows of the unsharded sample that shard (i, k) holds: whole blocks, split evenly."""
+    if shard is None:
+        return 0, n
+    index, count = shard
+    if not (isinstance(index, int | np.integer) and isinstance(count, int | np.integer) and 0 <= index < count):
+        raise ConfigError(f"shard {index}/{count} is not i/K with 0 <= i < K (fix: e.g. --shard 0/4 ... 3/4)")
+    if seed is None:
+        raise ConfigError("sharded sampling needs a seed shared by all shards (fix: add --seed S to every shard)")
+    if conditional:
+        raise ConfigError("conditions filter rows, so shards could not add up to the unsharded sample (fix: "
+                          "sample the shards without --where and filter them)")
+    blocks = -(-n // BLOCK_ROWS)
+    first, stop = index * blocks // count * BLOCK_ROWS, (index + 1) * blocks // count * BLOCK_ROWS
+    return min(first, n), min(stop, n)

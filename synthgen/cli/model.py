@@ -218,6 +218,15 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, k
             click.echo(f"figures written to {json_out}")
 
 
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    if not (sep and index.isdigit() and count.isdigit()):
+        raise click.BadParameter(f"{text!r} is not I/K, e.g. 0/4", param_hint="--shard")
+    return int(index), int(count)
+
+
 def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
     conditions = {}
     for item in items:
@@ -247,29 +256,35 @@ def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify
 @click.option("--seed", type=int, default=None, help="Seed: the same seed gives the same rows.")
 @click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
               help="Keep only rows with this value (repeatable); steers ctgan's conditional vector.")
+@click.option("--shard", default=None, metavar="I/K",
+              help="Write only shard I of K (0-based; same --rows and --seed on every shard): the shards in order "
+                   "are exactly the unsharded sample.")
 @key_options(inputs=True, outputs=True)
 @verify_option
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], key_file: Path | None,
-           identity: Path | None, encrypt: bool, recipient: Path | None, verify_key: Path | None,
-           signature: Path | None, force: bool, quiet: bool) -> None:
+def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], shard: str | None,
+           key_file: Path | None, identity: Path | None, encrypt: bool, recipient: Path | None,
+           verify_key: Path | None, signature: Path | None, force: bool, quiet: bool) -> None:
     """Generate synthetic rows from MODEL_FILE.
 
     \b
     Example:
       synthgen sample adult.sgm --rows 100000 --out synthetic.parquet --seed 1 --where income='>50K'
       synthgen sample adult.sgm --rows 1000 --out rows.csv.enc --recipient partner.pub --verify owner-sign.pub
+      synthgen sample adult.sgm --rows 10000000 --seed 7 --shard 0/4 --out part-0.parquet   # ... 3/4
     """
     from synthgen.io import check_writable
 
-    conditions = _parse_where(where)
+    conditions, part = _parse_where(where), _parse_shard(shard)
     check_writable(out, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
     sampler = _load(model_file, key_file, identity, verify_key, signature)
-    sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal)
-    click.echo(f"wrote {rows:,} rows x {len(sampler.columns)} columns to {out}" + (" (encrypted)" if seal else ""))
+    sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal,
+                      shard=part)
+    what = f"shard {part[0]}/{part[1]} of {rows:,} rows" if part else f"{rows:,} rows"
+    click.echo(f"wrote {what} x {len(sampler.columns)} columns to {out}" + (" (encrypted)" if seal else ""))
 
 
 @main.command()

@@ -155,3 +155,21 @@ def test_help_has_examples() -> None:
                     "sign", "verify", "evaluate"):
         code, output = run(command, "--help")
         assert code == 0 and "Example:" in output
+
+
+def test_sample_shards_add_up_to_the_whole(tmp_path: Path) -> None:
+    data, model = tmp_path / "adult.csv", tmp_path / "m.sgm"
+    load_adult().sample(500, random_state=0).to_csv(data, index=False)
+    assert run("train", str(data), "--model", "marginals", "--out", str(model), "-q")[0] == 0
+    code, output = run("sample", str(model), "--rows", "25000", "--seed", "3", "--out", str(tmp_path / "all.csv"))
+    assert code == 0, output
+    for i in range(3):
+        code, output = run("sample", str(model), "--rows", "25000", "--seed", "3", "--shard", f"{i}/3",
+                           "--out", str(tmp_path / f"part-{i}.csv"))
+        assert code == 0 and f"shard {i}/3 of 25,000 rows" in output, output
+    parts = pd.concat([pd.read_csv(tmp_path / f"part-{i}.csv") for i in range(3)], ignore_index=True)
+    assert parts.equals(pd.read_csv(tmp_path / "all.csv"))
+    assert_one_line_error(*run("sample", str(model), "--rows", "10", "--shard", "0/2", "--out",
+                               str(tmp_path / "x.csv")), "needs a seed")
+    code, output = run("sample", str(model), "--rows", "10", "--shard", "2", "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "is not I/K" in output

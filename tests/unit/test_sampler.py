@@ -206,3 +206,41 @@ def test_stream_refuses_overwrite(ctgan, tmp_path):
         ctgan.sample_to(path, 5, seed=1)
     ctgan.sample_to(path, 7, seed=1, force=True)
     assert len(read_table(path)) == 7
+
+
+@pytest.mark.parametrize(("rows", "count"), [(2_500, 4), (2_000, 3), (450, 7), (0, 2)])
+def test_shards_in_order_are_the_unsharded_sample(ctgan, small_blocks, tmp_path, rows, count):
+    whole = ctgan.sample(rows, seed=11)
+    parts = [pd.concat(list(ctgan.iter_chunks(rows, seed=11, shard=(i, count))) or [whole.iloc[:0]],
+                       ignore_index=True) for i in range(count)]
+    assert sum(len(p) for p in parts) == rows
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    files = [ctgan.sample_to(tmp_path / f"part-{i}.parquet", rows, seed=11, shard=(i, count)) for i in range(count)]
+    back = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    assert len(back) == rows and list(back.columns) == list(whole.columns)
+
+
+def test_shards_draw_from_disjoint_blocks(ctgan, small_blocks, monkeypatch):
+    import synthgen.sampler as sampler_module
+
+    seen: dict[int, set[int]] = {}
+    original = sampler_module._block_seed
+
+    def record(seed, block):
+        seen.setdefault(current, set()).add(block)
+        return original(seed, block)
+
+    monkeypatch.setattr(sampler_module, "_block_seed", record)
+    for current in range(3):
+        list(ctgan.iter_chunks(2_000, seed=5, shard=(current, 3)))
+    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2]) and not (seen[0] & seen[2])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"shard": (3, 3), "seed": 1}, "is not i/K"),
+    ({"shard": (0, 2)}, "needs a seed"),
+    ({"shard": (0, 2), "seed": 1, "conditions": {"sex": "Male"}}, "conditions filter rows"),
+])
+def test_bad_shards_are_refused(ctgan, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        list(ctgan.iter_chunks(100, **kwargs))
