@@ -52,8 +52,16 @@ class OutputExistsError(SynthgenError):
     """Refusing to overwrite a file the user already has."""
 
 
-class IdentifierWarning(UserWarning):
+class SynthgenWarning(UserWarning):
+    """Base class of synthgen's own warnings: something the user should know, each with what was done."""
+
+
+class IdentifierWarning(SynthgenWarning):
     """A column that looks like a direct identifier (email, name, ...) is about to be trained on unmasked."""
+
+
+class DataWarning(SynthgenWarning):
+    """synthgen changed how a column is represented (e.g. mixed time zones converted to UTC) and says so."""
 
 
 class TrainingInterrupted(SynthgenError):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import csv
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +49,9 @@ def read_table(source: TableLike, *, secret: dict[str, Any] | None = None) -> pd
 
     Raises:
         SynthgenError: the file is missing, has an unknown suffix, is encrypted and no secret was
-            given, or cannot be parsed. ``IntegrityError``: an encrypted file fails authentication.
+            given, is not a table of its format (an image, an archive, text that is not UTF-8, a
+            CSV with another delimiter), or cannot be parsed. ``InvalidDataError``: the file is
+            empty or repeats a column name. ``IntegrityError``: an encrypted file fails authentication.
     """
     if isinstance(source, pd.DataFrame):
         return source
@@ -55,15 +60,200 @@ def read_table(source: TableLike, *, secret: dict[str, Any] | None = None) -> pd
         raise SynthgenError(f"{path}: no such file (fix: check the path)")
     fmt = _format_of(path)
     try:
-        with _open_plain(path, secret) as fh:
-            if fmt == "parquet":
-                return pq.read_table(fh if fh.seekable() else io.BytesIO(fh.read())).to_pandas()
-            sep = "\t" if path.name.lower().removesuffix(ENCRYPTED_SUFFIX).endswith(".tsv") else ","
-            return pd.read_csv(fh, sep=sep, compression=_compression(path))
+        return _read_parquet(path, secret) if fmt == "parquet" else _read_csv(path, secret)
     except pd.errors.EmptyDataError:
         raise InvalidDataError(Problem(None, f"{path} is empty", "give a file with a header row and data")) from None
-    except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as exc:
+    except UnicodeDecodeError:
+        raise _not_utf8(path, _head(path, secret, _compression(path))) from None
+    except (pd.errors.ParserError, pa.ArrowInvalid, OSError, EOFError) as exc:
         raise SynthgenError(f"{path}: cannot read it as {fmt} ({exc}) (fix: check the file)") from None
+
+
+#: bytes of (decompressed) text looked at before parsing: binary signatures, encoding, header, delimiter
+HEAD_BYTES = 1 << 16
+
+
+def _read_csv(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
+    sep = "\t" if path.name.lower().removesuffix(ENCRYPTED_SUFFIX).endswith(".tsv") else ","
+    compression = _compression(path)
+    head = _head(path, secret, compression)
+    _check_text(path, head)
+    text, truncated = head.decode("utf-8-sig", errors="replace"), len(head) >= HEAD_BYTES
+    try:
+        with _open_plain(path, secret) as fh:
+            df = pd.read_csv(fh, sep=sep, compression=compression)
+    except pd.errors.ParserError:
+        _check_delimiter(path, text, sep, truncated=truncated, parse_failed=True)
+        raise
+    if df.shape[1] == 1:
+        _check_delimiter(path, text, sep, truncated=truncated)
+    dupes = _mangled_duplicates(text, sep, list(df.columns), truncated=truncated)
+    if dupes:
+        raise InvalidDataError([Problem(name, "duplicate column name in the file's header",
+                                        "rename or drop one of the columns") for name in dupes])
+    return df
+
+
+def _read_parquet(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
+    with _open_plain(path, secret) as fh:
+        source = fh if fh.seekable() else io.BytesIO(fh.read())
+        head = source.read(HEAD_BYTES)
+        source.seek(0)
+        if not head.startswith(b"PAR1"):
+            what = _binary_kind(head) or ("empty" if not head else "text" if _is_text(head) else "binary data")
+            raise SynthgenError(f"{path}: is not a Parquet file (it looks like {what}) (fix: give a Parquet "
+                                "file, or name a CSV table .csv)")
+        names = pq.ParquetFile(source).schema_arrow.names
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidDataError([Problem(n, "duplicate column name in the Parquet file",
+                                            "rename or drop one of the columns") for n in dupes])
+        source.seek(0)
+        return pq.read_table(source).to_pandas()
+
+
+def _head(path: Path, secret: dict[str, Any] | None, compression: str | None) -> bytes:
+    """The first ``HEAD_BYTES`` of the file's (decompressed) content; b"" where they cannot be had."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    with _open_plain(path, secret) as fh:
+        try:
+            if compression is None:
+                return fh.read(HEAD_BYTES)
+            if compression == "gzip":
+                return gzip.GzipFile(fileobj=fh).read(HEAD_BYTES)
+            if compression == "bz2":
+                return bz2.BZ2File(fh).read(HEAD_BYTES)
+            if compression == "xz":
+                return lzma.LZMAFile(fh).read(HEAD_BYTES)
+            if compression == "zip" and fh.seekable():
+                with zipfile.ZipFile(fh) as archive:
+                    names = archive.namelist()
+                    return archive.open(names[0]).read(HEAD_BYTES) if len(names) == 1 else b""
+        except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile):
+            return b""  # pandas names the problem when it reads the file
+    return b""
+
+
+#: leading bytes of files that are not text tables, what they are, and what to do instead
+_SIGNATURES: list[tuple[bytes, str, str]] = [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", ""),
+    (b"\xff\xd8\xff", "a JPEG image", ""),
+    (b"GIF87a", "a GIF image", ""),
+    (b"GIF89a", "a GIF image", ""),
+    (b"%PDF-", "a PDF document", ""),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)", "export the sheet as CSV UTF-8, or "),
+    (b"PK\x05\x06", "an empty zip archive", ""),
+    (b"\x1f\x8b", "gzip-compressed data", "name it .csv.gz, or "),
+    (b"\xfd7zXZ\x00", "xz-compressed data", "name it .csv.xz, or "),
+    (b"PAR1", "a Parquet file", "name it .parquet, or "),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file (.xls)", "export the sheet as CSV UTF-8, or "),
+    (b"SQLite format 3\x00", "an SQLite database", "export the table as CSV, or "),
+]
+
+
+def _binary_kind(head: bytes) -> str | None:
+    for magic, what, _ in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
+        return "bzip2-compressed data"
+    return None
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
+
+
+def _check_text(path: Path, head: bytes) -> None:
+    """Refuse a CSV whose content is not UTF-8 text, naming what it looks like instead.
+
+    Signatures count only in content that is not text, so a header such as ``PAR1_score`` is no Parquet file.
+    """
+    what = None if _is_text(head) else _binary_kind(head)
+    if what is not None:
+        fix = next(f for magic, w, f in _SIGNATURES if w == what) if what != "bzip2-compressed data" else ""
+        raise SynthgenError(f"{path}: is not a CSV table: it looks like {what} (fix: {fix}give a CSV or "
+                            "Parquet table)")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SynthgenError(f"{path}: is UTF-16 text, synthgen reads UTF-8 (fix: re-save it as UTF-8, e.g. "
+                            "\"CSV UTF-8\" in Excel, or iconv -f utf-16 -t utf-8 IN > OUT)")
+    if b"\x00" in head:
+        raise SynthgenError(f"{path}: is not a CSV table: it holds NUL bytes (binary data) (fix: give a CSV or "
+                            "Parquet table)")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < HEAD_BYTES)
+    except UnicodeDecodeError:
+        raise _not_utf8(path, head) from None
+
+
+def _not_utf8(path: Path, head: bytes) -> SynthgenError:
+    """The error for text in another encoding: where, and the likely encoding to convert from."""
+    where = ""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < HEAD_BYTES)
+    except UnicodeDecodeError as exc:
+        where = f" (byte 0x{head[exc.start]:02x} at offset {exc.start})"
+    try:
+        head.decode("cp1252")
+        encoding = "cp1252"
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    return SynthgenError(
+        f"{path}: is not UTF-8 text{where}; it may be {encoding} (Windows / Latin-1) (fix: re-save it as UTF-8, "
+        f"e.g. iconv -f {encoding} -t utf-8 IN > OUT, or pd.read_csv(IN, encoding='{encoding}').to_csv(OUT, "
+        "index=False))")
+
+
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _check_delimiter(path: Path, text: str, sep: str, *, truncated: bool, parse_failed: bool = False) -> None:
+    """Refuse a file that is clearly separated by another delimiter than its name says.
+
+    A candidate counts when the header holds it and most full lines hold it as often as the header
+    (any line, when parsing with the expected delimiter failed).
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if truncated:
+        lines = lines[:-1]  # the last line may be cut
+    lines = lines[:50]
+    if not lines:
+        return
+    for cand, name in _DELIMITERS.items():
+        count = lines[0].count(cand)
+        if cand == sep or count == 0:
+            continue
+        agree = sum(line.count(cand) == count for line in lines[1:])
+        if agree >= 0.8 * (len(lines) - 1) or (parse_failed and agree > 0):
+            if cand == "\t":
+                fix = "name it .tsv"
+            elif sep == "\t" and cand == ",":
+                fix = "name it .csv"
+            else:
+                fix = (f"save it comma-separated, e.g. pd.read_csv(IN, sep={cand!r}).to_csv(OUT, index=False)")
+            raise SynthgenError(f"{path}: looks {name}-separated, not {_DELIMITERS[sep]}-separated (header: "
+                                f"{lines[0][:60]!r}) (fix: {fix})")
+
+
+def _mangled_duplicates(text: str, sep: str, columns: list[Any], *, truncated: bool) -> list[str]:
+    """Header names that pandas renamed ``a`` -> ``a.1`` because they repeat."""
+    try:
+        raw = next(csv.reader(io.StringIO(text), delimiter=sep))
+    except (StopIteration, csv.Error):
+        return []
+    if truncated:
+        raw = raw[:-1]
+    dupes = [name for name, col in zip(raw, columns, strict=False)
+             if name and str(col) != name and re.fullmatch(re.escape(name) + r"\.\d+", str(col))]
+    return sorted(set(dupes))
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import warnings
@@ -13,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from synthgen.errors import InvalidDataError, Problem
+from synthgen.errors import DataWarning, InvalidDataError, Problem
 from synthgen.privacy.identifiers import Finding
 
 Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime"]
@@ -23,6 +24,8 @@ KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean", "da
 LOW_CARDINALITY_INT = 10
 #: a categorical column with more distinct values than this cannot be one-hot encoded sensibly
 MAX_CATEGORIES = 5000
+#: fewer rows than this are refused: nothing to learn, and a generator would only echo them
+MIN_ROWS = 10
 _ID_FIX = ("drop it before training (it has no pattern to learn) or mask it (synthgen mask --suggest); "
            "to keep it anyway, --allow {}")
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|ssn|number)$", re.IGNORECASE)
@@ -110,7 +113,7 @@ def _first_occurrences(df: pd.DataFrame) -> list[int]:
 
 def detect_column(series: pd.Series, name: str) -> ColumnSpec:
     """Detect one column's kind; ``dtype`` records what to restore."""
-    dtype = str(series.dtype)
+    dtype = dtype_name(series.dtype)
     values = series.dropna()
     if pd.api.types.is_bool_dtype(series.dtype):
         return ColumnSpec(name, "boolean", dtype)
@@ -125,10 +128,64 @@ def detect_column(series: pd.Series, name: str) -> ColumnSpec:
         return ColumnSpec(name, "continuous", dtype)
     if len(values) and values.map(type).eq(bool).all():
         return ColumnSpec(name, "boolean", dtype)
+    stamps = _datetime_objects(values, name) if series.dtype == object else None
+    if stamps is not None:
+        return ColumnSpec(name, "datetime", stamps)
     fmt = _datetime_format(values)
     if fmt is not None:
-        return ColumnSpec(name, "datetime", dtype, datetime_format=fmt)
+        return ColumnSpec(name, "datetime", dtype, datetime_format=_fixed_offset(fmt, values, name))
     return ColumnSpec(name, "categorical", dtype)
+
+
+def _datetime_objects(values: pd.Series, name: str) -> str | None:
+    """The datetime64 dtype for an object column of datetime objects (None if it holds anything else).
+
+    pandas keeps such a column as ``object`` when its values mix time zones (or naive and aware
+    ones): they are then modelled, and sampled, in UTC, and a ``DataWarning`` says so.
+    """
+    if len(values) == 0 or not all(isinstance(v, dt.datetime) for v in values):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inferred = pd.Series(list(values))
+    if pd.api.types.is_datetime64_any_dtype(inferred.dtype):  # one zone (or all naive)
+        return str(inferred.dtype)
+    zones = sorted({str(v.tzinfo) if v.tzinfo is not None else "no zone (taken as UTC)" for v in values})
+    warnings.warn(DataWarning(
+        f"column {name!r} mixes time zones ({', '.join(zones[:4])}{', ...' if len(zones) > 4 else ''}): "
+        "it is modelled and sampled in UTC (dtype datetime64[ns, UTC])"), stacklevel=4)
+    return "datetime64[ns, UTC]"
+
+
+#: a UTC offset or zone at the end of a date string: what ``%z`` / ``%Z`` matched
+_ZONE_TAIL = re.compile(r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _fixed_offset(fmt: str, values: pd.Series, name: str) -> str:
+    """``fmt`` with a trailing ``%z`` / ``%Z`` replaced by the offset text when every value has the same one.
+
+    ``2024-01-05 10:00:00+01:00`` then comes back as ``... +01:00`` (local time at that offset)
+    instead of being shifted to UTC. Values with different offsets keep the directive: they are
+    modelled in UTC, sampled with offset +0000, and a ``DataWarning`` says so.
+    """
+    if "%z" not in fmt and "%Z" not in fmt:
+        return fmt
+    if fmt.endswith(("%z", "%Z")):
+        tails = values.astype(str).str.extract(f"({_ZONE_TAIL.pattern})", expand=False)
+        distinct = tails.dropna().unique()
+        if tails.notna().all() and len(distinct) == 1:
+            literal = fmt[:-2] + str(distinct[0])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if pd.to_datetime(values, format=literal, errors="coerce").notna().all():
+                    return literal
+        shown = sorted(map(str, distinct))[:4]
+    else:
+        shown = []
+    warnings.warn(DataWarning(
+        f"column {name!r} has datetimes with different UTC offsets ({', '.join(shown) or 'various'}): "
+        "they are modelled in UTC and sampled with offset +0000"), stacklevel=4)
+    return fmt
 
 
 def _datetime_format(values: pd.Series) -> str | None:
@@ -143,9 +200,34 @@ def _datetime_format(values: pd.Series) -> str | None:
         # the first value may be ambiguous (01/02/2020): try month-first, then day-first
         guesses = [pd.tseries.api.guess_datetime_format(first, dayfirst=d) for d in (False, True)]
         for fmt in dict.fromkeys(g for g in guesses if g is not None):
-            if pd.to_datetime(values, format=fmt, errors="coerce").notna().all():
+            zoned = "%z" in fmt or "%Z" in fmt  # mixed offsets parse only as UTC
+            if pd.to_datetime(values, format=fmt, errors="coerce", utc=zoned).notna().all():
                 return fmt
     return None
+
+
+def parse_datetimes(series: pd.Series, fmt: str | None) -> pd.Series:
+    """A datetime column as naive ``datetime64`` (UTC wall time for zoned values); NaT for nulls and misfits.
+
+    Strings are parsed with ``fmt`` (values with a ``%z`` offset are converted to UTC), whole
+    numbers with a format are read as digits (20240131 with ``%Y%m%d``), datetime objects of
+    mixed zones are converted to UTC.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            parsed = series
+        elif fmt:
+            text = series
+            if _is_number(series):
+                numbers = pd.to_numeric(series, errors="coerce").astype("Float64")
+                text = numbers.where(numbers % 1 == 0).astype("Int64").astype("string")
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc="%z" in fmt or "%Z" in fmt)
+        else:
+            parsed = pd.to_datetime(series, errors="coerce", utc=series.dtype == object)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
 
 
 # ----------------------------------------------------------------------------- SDV metadata
@@ -199,7 +281,7 @@ def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
 def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any],
                      problems: list[Problem]) -> ColumnSpec | None:
     sdtype = entry.get("sdtype")
-    dtype = str(series.dtype)
+    dtype = dtype_name(series.dtype)
     bounds = {"min_value": entry.get("min_value"), "max_value": entry.get("max_value")}
     if sdtype == "numerical":
         rep = str(entry.get("computer_representation", "Float"))
@@ -207,6 +289,11 @@ def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any],
         return ColumnSpec(name, kind, dtype, **bounds)
     if sdtype == "datetime":
         fmt = entry.get("datetime_format")
+        if fmt is None and _is_number(series):
+            problems.append(Problem(name, "holds numbers but is declared datetime without a datetime_format",
+                                    "add a datetime_format such as \"%Y%m%d\" for numbers like 20240131, or "
+                                    "declare it numerical (epoch seconds then stay whole numbers)"))
+            return None
         if fmt is None and not pd.api.types.is_datetime64_any_dtype(series.dtype):
             fmt = _datetime_format(series.dropna())
         return ColumnSpec(name, "datetime", dtype, datetime_format=fmt, **bounds)
@@ -244,25 +331,41 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
         allow: columns the user keeps on purpose although they look like IDs.
         findings: ``identifiers.scan(df)`` when the caller has it; ID-like ones are refused too.
     """
-    problems: list[Problem] = []
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
-    dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-    for name in dupes:
-        problems.append(Problem(name, "duplicate column name", "rename or drop one of the columns"))
-    unnamed = [c for c in dict.fromkeys(df.columns) if not isinstance(c, str)]
-    for name in unnamed:
-        problems.append(Problem(str(name), "column name is not a string", "name the columns with "
-                                "strings, e.g. df.columns = df.columns.astype(str)"))
+    problems = structure_problems(df)
+    structural = bool(problems)
+    if len(df) < MIN_ROWS:
+        problems.append(Problem(None, f"only {len(df)} row{'s' * (len(df) != 1)}: too few to learn from",
+                                f"give at least {MIN_ROWS} rows"))
     if batch_size is not None and len(df) < batch_size:
         problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
                                 f"pass a batch size of at most {len(df)} or give more rows"))
-    if not dupes and not unnamed:
+    if not structural:
         for spec in schema.columns:
             problems.extend(_column_problems(df[spec.name], spec, allowed=spec.name in allow))
         reported = {p.column for p in problems}
         problems.extend(Problem(f.column, f"looks like {f.what} ({f.evidence})", _ID_FIX.format(f.column))
                         for f in findings or () if f.role == "id" and f.column not in set(allow) | reported)
+    if problems:
+        raise InvalidDataError(problems)
+
+
+def structure_problems(df: pd.DataFrame) -> list[Problem]:
+    """Duplicate and non-string column names: with either, no column can be looked up by its name."""
+    problems = [Problem(name, "duplicate column name", "rename or drop one of the columns")
+                for name in sorted({str(c) for c in df.columns[df.columns.duplicated()]})]
+    problems += [Problem(str(name), "column name is not a string", "name the columns with strings, e.g. "
+                         "df.columns = df.columns.astype(str)")
+                 for name in dict.fromkeys(df.columns) if not isinstance(name, str)]
+    return problems
+
+
+def check_structure(df: pd.DataFrame) -> None:
+    """Raise ``InvalidDataError`` for an empty table or unusable column names (before anything reads columns)."""
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
+    problems = structure_problems(df)
     if problems:
         raise InvalidDataError(problems)
 
@@ -273,22 +376,55 @@ def _column_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = Fal
     if len(values) == 0:
         return [Problem(name, "all values are null", "drop the column")]
     distinct = values.nunique()
-    if distinct == 1 and not series.isna().any():
+    if distinct == 1 and not series.isna().any() and len(series) >= MIN_ROWS:  # else: too few rows
         return [Problem(name, f"has a single value ({_plain(values.iloc[0])!r})",
                         "drop it and add it back as a constant after sampling")]
-    if spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values) and not allowed:
+    if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
+        return [Problem(name, f"is declared {spec.kind} but holds non-numbers",
+                        "clean the column or declare it categorical")]
+    if _is_number(series) and np.isinf(values.to_numpy(dtype=float)).any():
+        count = int(np.isinf(values.to_numpy(dtype=float)).sum())
+        return [Problem(name, f"holds {count} infinite value{'s' * (count > 1)}",
+                        f"replace them with nulls or finite numbers, e.g. df[{name!r}].replace([np.inf, -np.inf], "
+                        "np.nan)")]
+    if spec.kind == "datetime":
+        misfits = parse_datetimes(series, spec.datetime_format).isna().to_numpy() & series.notna().to_numpy()
+        unparsed = int(misfits.sum())
+        if unparsed:
+            example = series[misfits].iloc[0]
+            how = f"the format {spec.datetime_format!r}" if spec.datetime_format else "a datetime"
+            return [Problem(name, f"{unparsed} value{'s' * (unparsed > 1)} cannot be read as {how} "
+                            f"(e.g. {_plain(example)!r})", "fix those values or the datetime_format in the metadata")]
+    too_many = spec.kind == "categorical" and distinct > MAX_CATEGORIES
+    id_like = spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values) and not allowed
+    if (too_many or id_like) and series.dtype == object:
+        mixed = _numbers_and_text(values)
+        if mixed is not None:
+            numbers, texts, example = mixed
+            return [Problem(name, f"mixes numbers and text ({numbers} numbers, {texts} text values such as "
+                            f"{example!r})", f"turn the text into nulls to model it as a number, e.g. "
+                            f"df[{name!r}] = pd.to_numeric(df[{name!r}], errors='coerce'), or drop the column")]
+    if id_like:
         return [Problem(name, f"looks like an ID ({distinct} distinct values in {len(values)} rows)",
                         _ID_FIX.format(name))]
-    if spec.kind == "categorical" and distinct > MAX_CATEGORIES:
+    if too_many:
         return [Problem(name, f"has {distinct} categories (more than {MAX_CATEGORIES})",
                         "group rare categories or drop the column")]
     if spec.kind == "integer" and not allowed and _looks_like_int_id(values, name):
         return [Problem(name, f"looks like an ID ({distinct} distinct integers in {len(values)} rows)",
                         _ID_FIX.format(name))]
-    if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
-        return [Problem(name, f"is declared {spec.kind} but holds non-numbers",
-                        "clean the column or declare it categorical")]
     return []
+
+
+def _numbers_and_text(values: pd.Series) -> tuple[int, int, Any] | None:
+    """(numbers, text values, an example text) when most values are numbers and some are not."""
+    plain = values.map(lambda v: v if isinstance(v, (int, float, str, np.number)) and not isinstance(v, bool)
+                       else None)
+    numeric = pd.to_numeric(plain, errors="coerce")
+    numbers, texts = int(numeric.notna().sum()), int(numeric.isna().sum())
+    if texts == 0 or numbers < texts:
+        return None
+    return numbers, texts, _plain(values[numeric.isna()].iloc[0])
 
 
 def _looks_like_int_id(values: pd.Series, name: str) -> bool:
@@ -297,6 +433,21 @@ def _looks_like_int_id(values: pd.Series, name: str) -> bool:
         return False
     span = float(values.max()) - float(values.min()) + 1
     return span <= 2 * n or bool(_ID_NAME.search(name))
+
+
+def dtype_name(dtype: Any) -> str:
+    """A dtype as a string ``pandas_dtype`` turns back into the same dtype.
+
+    ``str()`` says ``string`` for both string storages; pyarrow's must come back as pyarrow.
+    """
+    if isinstance(dtype, pd.StringDtype):
+        return f"string[{dtype.storage}]"
+    return str(dtype)
+
+
+def _is_number(series: pd.Series) -> bool:
+    """A numeric (not boolean, not datetime) column."""
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
 def _plain(value: Any) -> Any:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synthgen import __version__
+from synthgen import __version__, distributed
 from synthgen.artifact import write_model_file
 from synthgen.checkpoints import fingerprint, read_checkpoint, write_checkpoint
 from synthgen.errors import ConfigError, IdentifierWarning, NotFittedError, TrainingInterrupted
@@ -28,7 +28,7 @@ from synthgen.privacy.domain import ColumnDomain, private_domain, private_schema
 from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, sgd_spec
 from synthgen.privacy.identifiers import Finding, scan
 from synthgen.sampler import Sampler
-from synthgen.schema import TableSchema, load_metadata, validate
+from synthgen.schema import TableSchema, check_structure, load_metadata, validate
 from synthgen.transform import TabularTransformer
 
 #: what a non-DP model file holds that was computed from the private table without noise
@@ -86,6 +86,8 @@ class Synthesizer:
         self.model: Model = cls(**params)
         self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
         self.allow = tuple(allow)
+        #: a batch size the user chose is checked against the table; the default shrinks to fit it
+        self._batch_given = params.get("batch_size")
         self.transformer: TabularTransformer | None = None
         self.summary: dict[str, Any] = {}
         self.ledger: dict[str, Any] | None = None
@@ -106,28 +108,33 @@ class Synthesizer:
                 open an encrypted one (``{"key": ...}`` or ``{"private_key": ...}``).
         """
         df = read_table(data)
-        schema = self._schema(df)
+        check_structure(df)  # names must be usable before anything looks columns up
+        schema = given_schema = self._schema(df)
         findings = self._identifiers(df)
-        validate(df, schema, batch_size=getattr(self.model.config, "batch_size", None), allow=self.allow,
-                 findings=findings)
+        validate(df, schema, batch_size=self._batch_given, allow=self.allow, findings=findings)
         saved = self._resume_state(resume_from, secret, df)
+        world = distributed.current()
+        distributed.check_supported(self.model.name, world)
         start = time.perf_counter()
-        options = FitOptions(seed=self.seed, device=self.device, progress=self.progress)
+        options = FitOptions(seed=self.seed, device=distributed.start(world, self.device),
+                             progress=self.progress and world.main, world=world, total_rows=len(df))
         domain = None
         if self.privacy is None:
             self.transformer = (TabularTransformer.from_dict(saved[0]["transformer"]) if saved
                                 else TabularTransformer(seed=self.seed).fit(df, schema))
         else:
-            plan, domain = self._private_domain(df, schema, saved[0]["domain"] if saved else None)
+            plan, domain = self._private_domain(df, schema, saved[0]["domain"] if saved else None, world)
             schema = private_schema(schema, domain)
             # from the (saved) domain, not the saved transformer: encoding under DP depends on fit-time state
             self.transformer = TabularTransformer(seed=self.seed).fit(df, schema, domain=domain)
             freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
             options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)
         matrix = self.transformer.transform(df, seed=self.seed)
+        if world.size > 1:
+            matrix = matrix[world.rows(len(matrix))]
         transform_s = time.perf_counter() - start
         if checkpoint is not None:
-            body = self._checkpoint_body(df, domain)
+            body = self._checkpoint_body(df, domain, given_schema)
             options.checkpoint = lambda tensors, meta: write_checkpoint(checkpoint, {**body, "state": meta},
                                                                         tensors, seal=seal)
             options.checkpoint_every = checkpoint_every
@@ -160,13 +167,13 @@ class Synthesizer:
                    metadata=TableSchema.from_dict(body["schema"]), allow=tuple(body.get("allow", ())),
                    **dp, **body["hyperparameters"])
 
-    def _checkpoint_body(self, df: pd.DataFrame, domain: dict | None) -> dict[str, Any]:
+    def _checkpoint_body(self, df: pd.DataFrame, domain: dict | None, schema: TableSchema) -> dict[str, Any]:
         return {
             "model": self.model.name, "hyperparameters": self.model.hyperparameters(), "seed": self.seed,
             "device": self.device, "allow": list(self.allow),
             "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None,
             "data": {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": fingerprint(df)},
-            "schema": self._schema(df).to_dict(), "transformer": self.transformer.to_dict(),
+            "schema": schema.to_dict(), "transformer": self.transformer.to_dict(),
             "domain": {k: dataclasses.asdict(v) for k, v in domain.items()} if domain is not None else None,
         }
 
@@ -201,13 +208,18 @@ class Synthesizer:
                     f"(fix: mask it first, see synthgen mask --suggest; or --allow {f.column})"), stacklevel=3)
         return findings
 
-    def _private_domain(self, df: pd.DataFrame, schema: TableSchema,
-                        saved: dict | None = None) -> tuple[PrivacyPlan, dict]:
+    def _private_domain(self, df: pd.DataFrame, schema: TableSchema, saved: dict | None = None,
+                        world: distributed.World | None = None) -> tuple[PrivacyPlan, dict]:
         """Plan the budget, then measure the domain statistics the plan pays for (once: a resumed
-        fit takes the measured domain from its checkpoint, so nothing is measured or paid twice)."""
+        fit takes the measured domain from its checkpoint, and across processes rank 0 measures it
+        and sends it to the others, so nothing is measured or paid twice)."""
         plan = plan_privacy(self.privacy, schema, n_rows=len(df),
                             schedule=self.model.dp_schedule(len(df), len(schema.columns)),
                             frequencies=self.model.dp_needs_frequencies)
+        if saved is None and world is not None and world.size > 1:
+            measured = self._private_domain(df, schema)[1] if world.main else None
+            saved = distributed.share(None if measured is None else
+                                      {k: dataclasses.asdict(v) for k, v in measured.items()}, world)
         if saved is not None:
             return plan, {name: ColumnDomain(**d) for name, d in saved.items()}
         seed = self.seed if self.privacy.deterministic else secrets.randbits(63)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from synthgen.errors import IdentifierWarning, SynthgenError, TrainingInterrupted
+from synthgen.errors import SynthgenError, SynthgenWarning, TrainingInterrupted
 
 EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 3, 130
 
@@ -81,7 +81,7 @@ _default_showwarning = warnings.showwarning
 
 def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """synthgen's own warnings as one ``warning: ...`` line on stderr; others as Python prints them."""
-    if issubclass(category, IdentifierWarning):
+    if issubclass(category, SynthgenWarning):
         click.echo(f"warning: {message}", err=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)

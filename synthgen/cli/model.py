@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from synthgen import distributed
 from synthgen.cli.app import handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, output_seal, verify_key, verify_option
 from synthgen.errors import OutputExistsError, TrainingInterrupted
@@ -94,6 +95,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
       synthgen train adult.csv.enc --key-file owner.key --encrypt --signing-key sign.key --out adult.sgm
       synthgen train adult.csv --out adult.sgm --checkpoint-every 10     # Ctrl-C or a crash: then
       synthgen train adult.csv --out adult.sgm --resume adult.sgm.ckpt
+      torchrun --nproc_per_node 4 -m synthgen train adult.csv --model tvae --out adult.sgm
     """
     from synthgen.io import check_writable, read_table
 
@@ -120,6 +122,10 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     except TrainingInterrupted as exc:
         hint = f"synthgen train {data} --out {out} --resume {ckpt}"
         raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None
+    finally:
+        distributed.stop()
+    if not distributed.current().main:  # under torchrun, rank 0 writes the model
+        return
     synth.save(out, force=force, **seal)
     for stale in {ckpt, resume} - {None}:
         stale.unlink(missing_ok=True)  # it holds the critic / encoder: no longer needed once the model is saved

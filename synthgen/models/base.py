@@ -14,6 +14,7 @@ from synthgen.errors import ConfigError, NotFittedError
 from synthgen.transform.layout import OutputLayout
 
 if TYPE_CHECKING:
+    from synthgen.distributed import World
     from synthgen.privacy.dp import DPSGD, Schedule
 
 
@@ -30,6 +31,10 @@ class FitOptions:
     checkpoint: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None
     checkpoint_every: int = 0
     resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+    #: training across processes (``synthgen.distributed``): this process's rank and the world size;
+    #: ``data`` is then this rank's partition of ``total_rows`` rows
+    world: World | None = None
+    total_rows: int | None = None
 
 
 #: rows generated per model call when sampling

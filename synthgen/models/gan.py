@@ -37,6 +37,9 @@ class CTGANConfig:
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if self.batch_size < 2:
+            raise ConfigError("ctgan needs a batch of at least 2 rows (its generator normalizes over the batch) "
+                              "(fix: --batch-size 2 or more)")
         if self.batch_size % self.pac:
             near = max(self.pac, self.batch_size // self.pac * self.pac)
             raise ConfigError(f"batch_size {self.batch_size} is not a multiple of pac {self.pac} "

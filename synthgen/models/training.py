@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from synthgen.distributed import World
 from synthgen.errors import ConfigError, TrainingInterrupted
 from synthgen.models import checkpoint
 from synthgen.models.base import FitOptions, Model
@@ -73,6 +74,8 @@ class TorchModel(Model):
 
     #: DP-SGD state of the last fit (None without DP): its accountant counted every noisy step
     private: PrivateTraining | None = None
+    world: World = World()
+    total_rows: int = 0
     #: losses kept in the history under DP: only those computed from DP outputs (a loss over real
     #: rows is an unnoised statistic of them and must not reach the model file)
     dp_loggable: tuple[str, ...] = ()
@@ -80,7 +83,12 @@ class TorchModel(Model):
     def _fit(self, data: np.ndarray, options: FitOptions) -> None:
         device = resolve_device(options.device)
         self.device = device
-        self.private = PrivateTraining(options.dp, len(data), device) if options.dp else None
+        self.world = options.world or World()
+        self.total_rows = options.total_rows or len(data)
+        if self.world.size > 1 and (options.checkpoint_every or options.resume):
+            raise ConfigError("checkpoints are not supported when training across processes (fix: drop "
+                              "--checkpoint-every / --resume, or train in one process)")
+        self.private = PrivateTraining(options.dp, len(data), device, self.world) if options.dp else None
         with scoped_seed(options.seed, device):
             self._setup(torch.as_tensor(data, device=device), options.seed)
             try:
@@ -102,7 +110,7 @@ class TorchModel(Model):
             first, first_step, history, totals = self._restore(*options.resume)
         bar = tqdm(range(first, epochs), desc=f"train {self.name}", unit="epoch", disable=not options.progress,
                    dynamic_ncols=True, initial=first, total=epochs)
-        with interrupt_requests(enabled=options.checkpoint is not None) as stop:
+        with interrupt_requests(enabled=options.checkpoint is not None and self.world.size == 1) as stop:
             for epoch in bar:
                 start = time.perf_counter()
                 for step in range(first_step if epoch == first else 0, steps):

@@ -55,6 +55,19 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+class VAENet(nn.Module):
+    """Encoder and decoder as one module, so one forward pass can go through DistributedDataParallel."""
+
+    def __init__(self, encoder: nn.Module, decoder: Decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return mu, logvar, self.decoder(z)
+
+
 class TVAEModel(TorchModel):
     """Tabular VAE: Gaussian loss on normalized values, cross-entropy on one-hot blocks."""
 
@@ -76,14 +89,19 @@ class TVAEModel(TorchModel):
             self.decoder.sigma.requires_grad_(False)
         params = [p for p in list(self.encoder.parameters()) + list(self.decoder.parameters()) if p.requires_grad]
         self._opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self._net: nn.Module = VAENet(self.encoder, self.decoder)
         if self.private is not None:
-            self._dp_net, self._opt = self.private.wrap(nn.ModuleList([self.encoder, self.decoder]), self._opt)
+            self._dp_net, self._opt = self.private.wrap(self._net, self._opt)
+        elif self.world.size > 1:  # gradients averaged across processes during backward
+            self._net = nn.parallel.DistributedDataParallel(self._net)
         self._batch = min(cfg.batch_size, data.shape[0])
         self._batches: list[torch.Tensor] = []
         self._ema = (AveragedModel(self.decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
                      if cfg.ema_decay > 0 else None)
 
     def _steps_per_epoch(self) -> int:
+        if self.world.size > 1:  # every process takes the same number of steps (the global batch count)
+            return -(-self.total_rows // self.config.batch_size)
         return -(-self._data.shape[0] // self._batch)
 
     def _state_modules(self) -> dict[str, nn.Module]:
@@ -109,16 +127,16 @@ class TVAEModel(TorchModel):
             return self._data[self.private.batch()]
         if not self._batches:  # a new epoch: reshuffle
             perm = torch.randperm(self._data.shape[0], device=self._data.device)
-            self._batches = list(perm.split(self._batch))[::-1]
+            parts = (perm.tensor_split(self._steps_per_epoch()) if self.world.size > 1  # local share of each batch
+                     else perm.split(self._batch))
+            self._batches = list(parts)[::-1]
         return self._data[self._batches.pop()]
 
     def _train_step(self) -> dict[str, torch.Tensor]:
         x = self._next_batch()
         if self.private is not None:
             return self._private_step(x)
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        recon = self.decoder(z)
+        mu, logvar, recon = self._net(x)
         rec = self._ops.reconstruction_loss(recon, x, self.decoder.sigma) * self.config.loss_factor / x.shape[0]
         kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp()) / x.shape[0]
         loss = rec + kld
@@ -132,9 +150,8 @@ class TVAEModel(TorchModel):
 
     def _private_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The same loss per row, for DP-SGD's per-sample clipping (an empty batch is a noise-only step)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        rec = self._ops.reconstruction_rows(self.decoder(z), x, self.decoder.sigma) * self.config.loss_factor
+        mu, logvar, recon = self._net(x)
+        rec = self._ops.reconstruction_rows(recon, x, self.decoder.sigma) * self.config.loss_factor
         kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
         self.private.step(self._dp_net, self._opt, rec + kld)
         if self._ema is not None:
@@ -146,7 +163,7 @@ class TVAEModel(TorchModel):
         super()._teardown()
         if self._ema is not None:
             self.decoder = self._ema.module
-        del self.encoder, self._opt, self._ema
+        del self.encoder, self._opt, self._ema, self._net
         if self.private is not None:
             self._dp_net.cleanup()  # remove Opacus' hooks and per-sample state from the layers
             del self._dp_net

@@ -7,6 +7,7 @@ composition of both, computed by one Opacus accountant, meets the budget exactly
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import warnings
@@ -176,10 +177,14 @@ class PrivateTraining:
     Otherwise everything follows ``seed``: reproducible, and not for release.
     """
 
-    def __init__(self, spec: DPSGD, n_rows: int, device: torch.device):
+    def __init__(self, spec: DPSGD, n_rows: int, device: torch.device, world: Any = None):
         from opacus.accountants import create_accountant
 
         self.spec, self.n_rows, self.device = spec, n_rows, device
+        self.distributed = world is not None and world.size > 1
+        if self.distributed and not spec.secure:  # ranks must not draw the same Poisson batches and noise
+            spec = dataclasses.replace(spec, seed=spec.seed + 7919 * world.rank)
+            self.spec = spec
         self.accountant = create_accountant(spec.accountant)
         self._sample_gen = self._generator(1)
         self._noise_gen = self._generator(3)
@@ -207,9 +212,15 @@ class PrivateTraining:
         errors = ModuleValidator.validate(module, strict=False)
         if errors:
             raise PrivacyError(f"this network cannot be trained with DP-SGD: {errors[0]}")
+        optimizer_cls = DPOptimizerFastGradientClipping
+        if self.distributed:  # rank 0's weights everywhere; noise once (rank 0) on the summed clipped gradients
+            from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
+            from opacus.optimizers import DistributedDPOptimizerFastGradientClipping as optimizer_cls
+
+            DifferentiallyPrivateDistributedDataParallel(module)
         gsm = GradSampleModuleFastGradientClipping(module, max_grad_norm=self.spec.max_grad_norm,
                                                    use_ghost_clipping=True, loss_reduction="mean", strict=False)
-        opt = DPOptimizerFastGradientClipping(
+        opt = optimizer_cls(
             optimizer, noise_multiplier=self.spec.noise_multiplier, max_grad_norm=self.spec.max_grad_norm,
             expected_batch_size=self.expected_batch + public_rows, loss_reduction="mean", generator=self._generator(2),
             secure_mode=self.spec.secure)

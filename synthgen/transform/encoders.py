@@ -12,6 +12,8 @@ from sklearn.mixture import BayesianGaussianMixture
 
 #: normalized values are divided by this many standard deviations of their mode (as in CTGAN)
 STD_SCALE = 4.0
+#: columns with values beyond this magnitude are fitted scaled down (their squares would overflow)
+HUGE = 1e150
 
 
 class ModeNormalizer:
@@ -39,8 +41,13 @@ class ModeNormalizer:
         """Fit the mixture on non-null float ``values``, then add modes for uncovered tails."""
         rng = np.random.default_rng(self.seed)
         sample = values if len(values) <= self.sample_size else rng.choice(values, self.sample_size, replace=False)
-        self._fit_mixture(sample)
-        self._cover_tails(values)
+        # magnitudes near float64's limit (1e300) overflow when squared: fit those in a scaled space
+        # (a power of two, so the scaling itself is exact); ordinary columns are left untouched
+        peak = float(np.max(np.abs(values))) if len(values) else 0.0
+        scale = float(np.ldexp(1.0, np.frexp(peak)[1] - 1)) if peak > HUGE else 1.0  # <= peak, finite
+        self._fit_mixture(sample / scale)
+        self._cover_tails(values / scale)
+        self.means, self.stds = self.means * scale, self.stds * scale
         return self
 
     def _fit_mixture(self, values: np.ndarray) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from synthgen.errors import NotFittedError
-from synthgen.schema import ColumnSpec, TableSchema
+from synthgen.schema import ColumnSpec, TableSchema, parse_datetimes
 from synthgen.transform.encoders import NUMERIC_ENCODERS, BinNormalizer, ModeNormalizer, OneHot
 from synthgen.transform.layout import OutputLayout, Span
 
@@ -74,6 +74,9 @@ class TabularTransformer:
                 if spec.max_value is not None:
                     hi = max(hi, float(spec.max_value))
                 info = {"min": lo, "max": hi, "nullable": bool(np.isnan(numbers).any())}
+                exact = _exact_bounds(series, spec)
+                if exact is not None:
+                    info["exact"] = exact
             else:
                 enc = OneHot().fit(series.to_numpy(dtype=object))
                 info = {}
@@ -159,7 +162,7 @@ class TabularTransformer:
                 if info["nullable"]:
                     null = matrix[cursor + 1] > matrix[cursor]
                     cursor += 2
-                columns[spec.name] = _restore_numeric(values, null, spec, info["nullable"])
+                columns[spec.name] = _restore_numeric(values, null, spec, info["nullable"], info.get("exact"))
             else:
                 index = matrix[cursor: cursor + len(enc.categories)].argmax(axis=0)
                 columns[spec.name] = self._category_table(spec, enc).take(index).reset_index(drop=True)
@@ -217,7 +220,7 @@ class TabularTransformer:
             if col["encoder"] in ("mode", "bins"):
                 cls_ = ModeNormalizer if col["encoder"] == "mode" else BinNormalizer
                 tr._encoders.append(cls_.from_dict(col))
-                tr._columns.append({k: col[k] for k in ("min", "max", "nullable")})
+                tr._columns.append({k: col[k] for k in ("min", "max", "nullable", "exact") if k in col})
             else:
                 tr._encoders.append(OneHot(col["categories"]))
                 tr._columns.append({})
@@ -257,39 +260,114 @@ def _discrete(series: pd.Series, spec: ColumnSpec) -> bool:
 
 
 def to_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
-    """Numeric view of a column as float64 with NaN for nulls (datetimes as epoch nanoseconds)."""
+    """Numeric view of a column as float64 with NaN for nulls (datetimes as epoch nanoseconds, in UTC)."""
     if spec.kind != "datetime":
         return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    if spec.datetime_format and not pd.api.types.is_datetime64_any_dtype(series.dtype):
-        parsed = pd.to_datetime(series, format=spec.datetime_format, errors="coerce")
-    else:
-        parsed = pd.to_datetime(series, errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    parsed = parse_datetimes(series, spec.datetime_format)
     ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
     ns[parsed.isna().to_numpy()] = np.nan
     return ns
 
 
-def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec, nullable: bool) -> pd.Series:
+#: beyond this, float64 no longer holds every integer: such columns are clipped to their exact bounds
+_EXACT_FLOAT = 2**53
+
+
+def _exact_bounds(series: pd.Series, spec: ColumnSpec) -> list[int] | None:
+    """[min, max] as exact Python ints where float64 cannot hold them exactly.
+
+    For integer columns whose values reach beyond 2**53, and for datetimes (epoch nanoseconds,
+    about 1.7e18 today): decoding clips to these, so no value comes back outside the seen range.
+    """
     if spec.kind == "datetime":
-        stamps = pd.Series(pd.to_datetime(np.round(values).astype(np.int64), unit="ns"))
-        stamps[null] = pd.NaT
-        if spec.datetime_format:
-            # round to the format's finest unit: strftime truncates, so a value decoded a hair
-            # below midnight would otherwise print as the previous day
-            stamps = stamps.dt.round(_format_resolution(spec.datetime_format))
-            return stamps.dt.strftime(spec.datetime_format).astype(object).where(~null, np.nan)
-        tz = getattr(pd.api.types.pandas_dtype(spec.dtype), "tz", None)
-        return stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else stamps
+        stamps = parse_datetimes(series, spec.datetime_format).dropna()
+        ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        if len(ns) == 0:
+            return None
+        lo, hi = int(ns.min()), int(ns.max())
+    elif spec.kind == "integer" and pd.api.types.is_integer_dtype(series.dtype) and series.notna().any():
+        values = series.dropna()
+        lo, hi = int(values.min()), int(values.max())
+    else:
+        return None
+    if spec.min_value is not None:
+        lo = min(lo, int(float(spec.min_value)))
+    if spec.max_value is not None:
+        hi = max(hi, int(float(spec.max_value)))
+    return [lo, hi] if max(abs(lo), abs(hi)) > _EXACT_FLOAT else None
+
+
+def _clip_exact(values: np.ndarray, bounds: list[int]) -> np.ndarray:
+    """Float values rounded to integers within the exact [min, max] (floats next to them may lie outside)."""
+    lo, hi = bounds
+    unsigned = lo >= 0 and hi > np.iinfo(np.int64).max
+    out = np.empty(len(values), dtype=np.uint64 if unsigned else np.int64)
+    rounded = np.round(values)
+    low, high = rounded <= float(lo), rounded >= float(hi)
+    middle = ~(low | high)
+    out[middle] = rounded[middle].astype(out.dtype)  # strictly inside the float bounds: no overflow
+    out[low], out[high] = lo, hi
+    return out
+
+
+def _exact_integers(values: np.ndarray, null: np.ndarray, bounds: list[int], spec: ColumnSpec,
+                    nullable: bool) -> pd.Series:
+    """An integer column decoded within its exact bounds, in its dtype (nullable where it has nulls)."""
+    out = _clip_exact(values, bounds)
+    if nullable or null.any():
+        masked = pd.array(out, dtype="UInt64" if out.dtype == np.uint64 else "Int64")
+        masked[null] = pd.NA
+        return _astype(pd.Series(masked), _nullable_int(spec.dtype))
+    return _astype(pd.Series(out), spec.dtype)
+
+
+def _restore_numeric(values: np.ndarray, null: np.ndarray, spec: ColumnSpec, nullable: bool,
+                     exact: list[int] | None = None) -> pd.Series:
+    if spec.kind == "datetime":
+        return _restore_datetime(values, null, spec, nullable, exact)
+    if exact is not None:
+        return _exact_integers(values, null, exact, spec, nullable)
     if spec.kind == "integer":
         values = np.round(values)
     if null.any():
         values = np.where(null, np.nan, values)
     series = pd.Series(values)
     if nullable and pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(spec.dtype)):
-        return series.astype("Int64")  # every chunk gets the same dtype, nulls drawn or not
+        return series.astype(_nullable_int(spec.dtype))  # every chunk gets the same dtype, nulls drawn or not
     return _astype(series, spec.dtype)
+
+
+def _nullable_int(dtype: str) -> str:
+    """The nullable integer dtype an integer column with nulls comes back in (its own if already nullable)."""
+    target = pd.api.types.pandas_dtype(dtype)
+    if isinstance(target, pd.api.extensions.ExtensionDtype):
+        return str(target)
+    return "UInt64" if pd.api.types.is_unsigned_integer_dtype(target) else "Int64"
+
+
+def _restore_datetime(values: np.ndarray, null: np.ndarray, spec: ColumnSpec, nullable: bool,
+                      exact: list[int] | None) -> pd.Series:
+    ns = _clip_exact(values, exact) if exact is not None else np.round(values).astype(np.int64)
+    stamps = pd.Series(pd.to_datetime(ns, unit="ns"))
+    stamps[null] = pd.NaT
+    fmt = spec.datetime_format
+    if fmt:
+        # round to the format's finest unit: strftime truncates, so a value decoded a hair
+        # below midnight would otherwise print as the previous day
+        stamps = stamps.dt.round(_format_resolution(fmt))
+        if "%z" in fmt or "%Z" in fmt:  # values of mixed offsets were modelled in UTC
+            stamps = stamps.dt.tz_localize("UTC")
+        text = stamps.dt.strftime(fmt).astype(object).where(~null, np.nan)
+        dtype = pd.api.types.pandas_dtype(spec.dtype)
+        if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):  # 20240131 as a number
+            numbers = pd.to_numeric(text, errors="coerce")
+            if pd.api.types.is_integer_dtype(dtype) and (nullable or null.any()):
+                return numbers.astype(_nullable_int(spec.dtype))
+            return _astype(numbers, spec.dtype)
+        return text if spec.dtype == "object" else _astype(text, spec.dtype)
+    tz = getattr(pd.api.types.pandas_dtype(spec.dtype), "tz", None)
+    stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else stamps
+    return _astype(stamps, spec.dtype) if pd.api.types.is_datetime64_any_dtype(spec.dtype) else stamps
 
 
 def _format_resolution(fmt: str) -> str:
@@ -305,7 +383,8 @@ def _astype(series: pd.Series, dtype: str) -> pd.Series:
     """Cast back to the input dtype; a plain int column that gained nulls becomes nullable Int64."""
     try:
         return series.astype(dtype)
-    except (TypeError, ValueError):
-        if pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(dtype)):
-            return series.astype("Int64")
+    except (TypeError, ValueError, OverflowError):
+        target = pd.api.types.pandas_dtype(dtype)
+        if pd.api.types.is_integer_dtype(target):
+            return series.astype(_nullable_int(dtype))
         return series

@@ -128,7 +128,7 @@ def test_invalid_table_lists_every_problem(tmp_path: Path) -> None:
                        "x": np.arange(300) % 7 * 1.5})
     path = tmp_path / "bad.csv"
     df.to_csv(path, index=False)
-    code, output = run("train", str(path), "--out", str(tmp_path / "m.sgm"))
+    code, output = run("train", str(path), "--out", str(tmp_path / "m.sgm"), "--batch-size", "500")
     assert_one_line_error(code, output, "invalid data (4 problems)")
     for name in ("user_id", "flat", "empty", "batch size"):
         assert name in output
