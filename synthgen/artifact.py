@@ -48,7 +48,7 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
     (``synthgen.privacy.crypto``): nothing of it, manifest included, is readable without the
     key, and any modified byte is refused.
     """
-    weights = save_tensors({k: v.contiguous() for k, v in tensors.items()})
+    weights = save_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()})  # GPU-trained: loads on CPU
     body = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
     body.pop("integrity", None)
     body["integrity"] = {"algorithm": "sha256", "members": {WEIGHTS: _sha256(weights)},
