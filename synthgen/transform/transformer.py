@@ -208,7 +208,8 @@ class TabularTransformer:
                 kind = "mode" if isinstance(enc, ModeNormalizer) else "bins"
                 cols.append({"encoder": kind, **enc.to_dict(), **info})
             else:
-                cols.append({"encoder": "onehot", "categories": enc.categories})
+                cols.append({"encoder": "onehot", "categories": enc.categories,
+                             **({"clip": list(info["clip"])} if "clip" in info else {})})
         return {"max_modes": self.max_modes, "gmm_sample_size": self.gmm_sample_size, "seed": self.seed,
                 "schema": self.schema.to_dict(), "columns": cols}
 
@@ -223,7 +224,7 @@ class TabularTransformer:
                 tr._columns.append({k: col[k] for k in ("min", "max", "nullable", "exact") if k in col})
             else:
                 tr._encoders.append(OneHot(col["categories"]))
-                tr._columns.append({})
+                tr._columns.append({"clip": tuple(col["clip"])} if "clip" in col else {})
         tr._layout = tr._build_layout()
         return tr
 
