@@ -17,6 +17,11 @@ def describe_manifest(manifest: dict[str, Any]) -> str:
         f"trained on     {training['rows']:,} rows x {training['columns']} columns, {training['epochs']} epochs, "
         f"{training['seconds']:.1f} s, seed {training['seed']}, {training['device']} ({training.get('machine', '?')})",
     ]
+    if training.get("streamed"):
+        fitted = training["transformer_fitted_on"]
+        outside = ", ".join(f"{k} {v}" for k, v in (training.get("outside_sample") or {}).items()) or "none"
+        lines.append(f"streamed       from disk; schema and transformer fitted on {fitted['rows']:,} of "
+                     f"{fitted['of_rows']:,} rows (uniform sample); values outside the sample: {outside}")
     history = training.get("history") or []
     if history and len(history[-1]) > 1:
         last = ", ".join(f"{k}={v}" for k, v in history[-1].items() if k not in ("epoch", "seconds"))

@@ -21,7 +21,14 @@ import torch
 from synthgen import __version__, distributed
 from synthgen.artifact import write_model_file
 from synthgen.checkpoints import fingerprint, read_checkpoint, write_checkpoint
-from synthgen.errors import ConfigError, IdentifierWarning, NotFittedError, TrainingInterrupted
+from synthgen.errors import (
+    ConfigError,
+    IdentifierWarning,
+    InvalidDataError,
+    NotFittedError,
+    Problem,
+    TrainingInterrupted,
+)
 from synthgen.io import TableLike, read_table
 from synthgen.models import FitOptions, Model, get_model
 from synthgen.privacy.domain import ColumnDomain, private_domain, private_schema
@@ -29,6 +36,18 @@ from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, s
 from synthgen.privacy.identifiers import Finding, scan
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, check_structure, load_metadata, validate
+from synthgen.stream import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_SAMPLE_ROWS,
+    DEFAULT_WINDOW,
+    ParquetBatches,
+    ReservoirSample,
+    data_columns,
+    file_sha256,
+    missing_nulls_warning,
+    open_parquet,
+    reservoir_sample,
+)
 from synthgen.transform import TabularTransformer
 
 #: what a non-DP model file holds that was computed from the private table without noise
@@ -40,6 +59,28 @@ RAW_QUANTITIES = [
     "null rates",
     "the network weights (trained without differential privacy)",
 ]
+#: the same for a streamed fit: the transformer's quantities come from a uniform sample of the rows
+STREAMED_RAW_QUANTITIES = [
+    "column names and kinds",
+    "category sets and their frequencies, of a uniform sample of the rows (categories only outside it are "
+    "absent from the model)",
+    "per-column minimum and maximum of that sample (values beyond them were clipped to them in training)",
+    "Gaussian-mixture modes (means, stds, weights) of numeric columns, from that sample",
+    "null rates, of that sample",
+    "the row count of the whole table",
+    "the network weights (trained without differential privacy, on every row)",
+]
+#: what a streamed fit does with values its sample never showed (counted in ``outside_sample``)
+OUTSIDE_SAMPLE = ("unseen categories (and nulls in a categorical column without nulls in the sample) -> the "
+                  "column's most frequent category; numbers beyond the sample's range -> clipped to it; nulls in "
+                  "a numeric column without nulls in the sample -> its main mode")
+#: why a model cannot train from a stream
+NOT_STREAMABLE = {
+    "ctgan": "samples its training rows by category (training-by-sampling), which needs row indices over the "
+             "whole table",
+    "pairwise": "counts its one- and two-way tables over all rows at once",
+    "marginals": "counts every column over all rows at once",
+}
 
 
 class Synthesizer:
@@ -92,27 +133,43 @@ class Synthesizer:
         self.summary: dict[str, Any] = {}
         self.ledger: dict[str, Any] | None = None
 
-    def fit(self, data: TableLike, *, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
+    def fit(self, data: TableLike, *, stream: bool = False, sample_rows: int = DEFAULT_SAMPLE_ROWS,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
             resume_from: str | os.PathLike | None = None, seal: dict[str, Any] | None = None,
             secret: dict[str, Any] | None = None) -> Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model.
 
         Args:
             data: the training table.
+            stream: read a Parquet file (larger than memory) in batches instead of loading it
+                (``tvae`` without DP, one process): the schema, validation and transformer come from
+                a uniform sample of ``sample_rows`` rows drawn in one pass, and training batches are
+                streamed from disk every epoch (see ``synthgen.stream``). The summary says so.
+            sample_rows: rows of that sample.
             checkpoint: where to keep a checkpoint (``synthgen.checkpoints``): written every
                 ``checkpoint_every`` epochs and when Ctrl-C asks training to stop, which then
                 raises ``TrainingInterrupted``.
             resume_from: a checkpoint of this synthesizer on this table: training continues from
-                it to exactly the result of an uninterrupted run (same seed and device).
+                it to exactly the result of an uninterrupted run (same seed and device); one
+                written by a streamed fit resumes streaming, with its sample's transformer.
             seal / secret: encrypt the checkpoint (``{"key": ...}`` or ``{"recipient": ...}``) /
                 open an encrypted one (``{"key": ...}`` or ``{"private_key": ...}``).
         """
+        saved = self._read_resume(resume_from, secret)
+        if saved is not None and bool(saved[0].get("stream")) != bool(stream):
+            if not stream:  # a streamed checkpoint resumes streaming
+                stream = True
+            else:
+                raise ConfigError(f"{resume_from} was written by a fit in memory (fix: resume without --stream)")
+        if stream:
+            return self._fit_stream(data, sample_rows, saved, checkpoint, checkpoint_every, seal)
         df = read_table(data)
         check_structure(df)  # names must be usable before anything looks columns up
         schema = given_schema = self._schema(df)
         findings = self._identifiers(df)
         validate(df, schema, batch_size=self._batch_given, allow=self.allow, findings=findings)
-        saved = self._resume_state(resume_from, secret, df)
+        if saved is not None:
+            self._check_resumed_data(saved[0], fingerprint(df))
         world = distributed.current()
         distributed.check_supported(self.model.name, world)
         start = time.perf_counter()
@@ -133,21 +190,111 @@ class Synthesizer:
         if world.size > 1:
             matrix = matrix[world.rows(len(matrix))]
         transform_s = time.perf_counter() - start
+        body = None
         if checkpoint is not None:
-            body = self._checkpoint_body(df, domain, given_schema)
+            data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": fingerprint(df)}
+            body = self._checkpoint_body(data_id, domain, given_schema)
+        self._train(matrix, options, checkpoint, checkpoint_every, seal, saved, body)
+        if self.privacy is not None:
+            self.ledger = ledger(plan, self.model.private, domain, len(df))
+        self.summary = self._summary(len(df), df.shape[1], start, transform_s, saved)
+        return self
+
+    def _fit_stream(self, path: TableLike, sample_rows: int, saved: tuple[dict[str, Any], dict] | None,
+                    checkpoint: str | os.PathLike | None, checkpoint_every: int,
+                    seal: dict[str, Any] | None) -> Synthesizer:
+        """``fit(path, stream=True)``: transformer on a reservoir sample, training batches streamed from disk."""
+        self._check_streamable(path)
+        pf = open_parquet(path)
+        start = time.perf_counter()
+        settings = dict(saved[0]["stream"]) if saved else {
+            "sample_rows": int(sample_rows), "chunk_rows": DEFAULT_CHUNK_ROWS, "window": DEFAULT_WINDOW}
+        data_id = {"rows": pf.metadata.num_rows, "columns": data_columns(pf),
+                   "sha256": file_sha256(path) if checkpoint is not None or saved else None}
+        if saved is not None:  # its transformer was fitted on this file's sample: no second pass needed
+            self._check_resumed_data(saved[0], data_id["sha256"])
+            self.transformer = TabularTransformer.from_dict(saved[0]["transformer"])
+            given_schema = self.transformer.schema
+        else:
+            sample = reservoir_sample(pf, settings["sample_rows"], seed=self.seed)
+            given_schema = self._validated_sample(sample)
+            missing_nulls_warning(sample, path)
+            self.transformer = TabularTransformer(seed=self.seed).fit(sample.frame, given_schema)
+            settings["fitted_on"] = len(sample.frame)
+            del sample
+        source = ParquetBatches(pf, self.transformer, seed=self.seed, chunk_rows=settings["chunk_rows"],
+                                window=settings["window"])
+        transform_s = time.perf_counter() - start
+        options = FitOptions(seed=self.seed, device=self.device, progress=self.progress, total_rows=source.rows)
+        body = None
+        if checkpoint is not None:
+            body = {**self._checkpoint_body(data_id, None, given_schema), "stream": settings}
+        self._train(source, options, checkpoint, checkpoint_every, seal, saved, body)
+        n = source.rows
+        self.summary = {**self._summary(n, len(data_id["columns"]), start, transform_s, saved),
+                        "streamed": True,
+                        "transformer_fitted_on": {
+                            "rows": settings["fitted_on"], "of_rows": n,
+                            "how": f"uniform reservoir sample drawn in one pass over the file (seed {self.seed}); "
+                                   "the schema, validation and transformer saw only these rows"},
+                        "outside_sample": source.outside or {},
+                        "outside_sample_handling": OUTSIDE_SAMPLE,
+                        "stream": {"row_groups": pf.metadata.num_row_groups, "chunk_rows": settings["chunk_rows"],
+                                   "window_row_groups": settings["window"]}}
+        return self
+
+    def _check_streamable(self, data: TableLike) -> None:
+        """Refuse, before reading anything, what cannot train from a stream (naming what can)."""
+        if isinstance(data, pd.DataFrame):
+            raise ConfigError("stream=True reads a Parquet file piece by piece; a DataFrame is already in memory "
+                              "(fix: fit(df) without stream, or pass the Parquet file's path)")
+        if self.privacy is not None:
+            raise ConfigError("--stream cannot train with --epsilon: DP-SGD's Poisson sampling draws every batch "
+                              "from all rows at random, which needs them in memory (fix: drop --stream to train "
+                              "with DP in memory, or drop --epsilon)")
+        if not self.model.streamable:
+            why = NOT_STREAMABLE.get(self.model.name, "needs every row at hand")
+            raise ConfigError(f"--stream trains tvae only: {self.model.name} {why} (fix: --model tvae, or drop "
+                              "--stream)")
+        if distributed.current().size > 1:
+            raise ConfigError("--stream trains in one process (fix: run it without torchrun, or drop --stream)")
+
+    def _validated_sample(self, sample: ReservoirSample) -> TableSchema:
+        """The schema of the sample, after every check ``fit`` runs on a whole table (problems say "in a sample")."""
+        df = sample.frame
+        check_structure(df)
+        schema = self._schema(df)
+        findings = self._identifiers(df)
+        whole = len(df) == sample.rows
+        try:
+            validate(df, schema, batch_size=self._batch_given if whole else None, allow=self.allow,
+                     findings=findings)
+        except InvalidDataError as exc:
+            if whole:
+                raise
+            where = f" (in a {len(df):,}-row sample of {sample.rows:,} rows)"
+            raise InvalidDataError([Problem(p.column, p.rule + where, p.fix) for p in exc.problems]) from None
+        return schema
+
+    def _train(self, data: np.ndarray | ParquetBatches, options: FitOptions, checkpoint: str | os.PathLike | None,
+               checkpoint_every: int, seal: dict[str, Any] | None,
+               saved: tuple[dict[str, Any], dict[str, torch.Tensor]] | None, body: dict[str, Any] | None) -> None:
+        """Fit the model, keeping checkpoints and resuming from ``saved`` when asked."""
+        if checkpoint is not None:
             options.checkpoint = lambda tensors, meta: write_checkpoint(checkpoint, {**body, "state": meta},
                                                                         tensors, seal=seal)
             options.checkpoint_every = checkpoint_every
         if saved:
             options.resume = (saved[1], saved[0]["state"])
         try:
-            self.model.fit(matrix, self.transformer.layout, options)
+            self.model.fit(data, self.transformer.layout, options)
         except TrainingInterrupted as exc:
             raise TrainingInterrupted(f"{exc}; checkpoint written to {checkpoint} (fix: resume from it)") from None
-        if self.privacy is not None:
-            self.ledger = ledger(plan, self.model.private, domain, len(df))
-        self.summary = {
-            "rows": int(len(df)), "columns": int(df.shape[1]), "seed": self.seed, "device": self.device,
+
+    def _summary(self, rows: int, columns: int, start: float, transform_s: float,
+                 saved: tuple[dict[str, Any], dict] | None) -> dict[str, Any]:
+        return {
+            "rows": int(rows), "columns": int(columns), "seed": self.seed, "device": self.device,
             "epochs": int(getattr(self.model.config, "epochs", 1)),
             "seconds": round(time.perf_counter() - start, 3), "transformer_seconds": round(transform_s, 3),
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
@@ -155,7 +302,6 @@ class Synthesizer:
             "history": self.model.history,
             **({"resumed_from_epoch": saved[0]["state"]["epoch"]} if saved else {}),
         }
-        return self
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, *, secret: dict[str, Any] | None = None,
@@ -167,19 +313,18 @@ class Synthesizer:
                    metadata=TableSchema.from_dict(body["schema"]), allow=tuple(body.get("allow", ())),
                    **dp, **body["hyperparameters"])
 
-    def _checkpoint_body(self, df: pd.DataFrame, domain: dict | None, schema: TableSchema) -> dict[str, Any]:
+    def _checkpoint_body(self, data_id: dict[str, Any], domain: dict | None, schema: TableSchema) -> dict[str, Any]:
         return {
             "model": self.model.name, "hyperparameters": self.model.hyperparameters(), "seed": self.seed,
             "device": self.device, "allow": list(self.allow),
             "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None,
-            "data": {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": fingerprint(df)},
-            "schema": schema.to_dict(), "transformer": self.transformer.to_dict(),
+            "data": data_id, "schema": schema.to_dict(), "transformer": self.transformer.to_dict(),
             "domain": {k: dataclasses.asdict(v) for k, v in domain.items()} if domain is not None else None,
         }
 
-    def _resume_state(self, path: str | os.PathLike | None, secret: dict[str, Any] | None,
-                      df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-        """The checkpoint to resume from, refused unless it was written by these settings on this table."""
+    def _read_resume(self, path: str | os.PathLike | None, secret: dict[str, Any] | None
+                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """The checkpoint to resume from, refused unless it was written by these settings."""
         if path is None:
             return None
         body, tensors = read_checkpoint(path, secret=secret)
@@ -190,10 +335,17 @@ class Synthesizer:
         if differ:
             raise ConfigError(f"{path} was written with other settings ({', '.join(differ)}) (fix: resume with "
                               "Synthesizer.from_checkpoint(path), or synthgen train --resume without changing options)")
-        if body["data"]["sha256"] != fingerprint(df):
-            raise ConfigError(f"{path} was written while training on another table ({body['data']['rows']} rows) "
-                              "(fix: resume on the same table, or start over without --resume)")
+        body["_path"] = str(path)
         return body, tensors
+
+    @staticmethod
+    def _check_resumed_data(body: dict[str, Any], digest: str | None) -> None:
+        """Refuse a checkpoint written while training on another table."""
+        if body["data"]["sha256"] != digest:
+            raise ConfigError(f"{body['_path']} was written while training on another table "
+                              f"({body['data']['rows']} rows) (fix: resume on the same table, or start over without "
+                              "--resume)")
+
     def _identifiers(self, df: pd.DataFrame) -> list[Finding]:
         """Scan for identifiers; warn about direct ones left unmasked (ID-like ones ``validate`` refuses)."""
         unknown = [c for c in self.allow if c not in df.columns]
@@ -249,7 +401,7 @@ class Synthesizer:
                 "differential_privacy": False, "epsilon": None, "delta": None,
                 "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
                              "the training table.",
-                "raw_quantities": RAW_QUANTITIES,
+                "raw_quantities": STREAMED_RAW_QUANTITIES if self.summary.get("streamed") else RAW_QUANTITIES,
             },
         }
 

@@ -80,12 +80,18 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
               help="Save a checkpoint every N epochs (Ctrl-C always saves one), to <out>.ckpt.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Continue from a checkpoint (its settings are used) to the same result as an uninterrupted run.")
+@click.option("--stream/--no-stream", default=None,
+              help="Read a Parquet file larger than memory in batches (tvae, no --epsilon): the transformer is "
+                   "fitted on a uniform sample, training batches stream from disk. Default: on when the file "
+                   "would take more than half the free memory.")
+@click.option("--sample-rows", type=click.IntRange(min=10), default=None, metavar="N",
+              help="With --stream: rows of the sample the schema, validation and transformer see [200,000].")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
           recipient: Path | None, signing_key: Path | None, checkpoint_every: int | None, resume: Path | None,
-          force: bool, quiet: bool, **opts: Any) -> None:
+          stream: bool | None, sample_rows: int | None, force: bool, quiet: bool, **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
 
     \b
@@ -96,6 +102,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
       synthgen train adult.csv --out adult.sgm --checkpoint-every 10     # Ctrl-C or a crash: then
       synthgen train adult.csv --out adult.sgm --resume adult.sgm.ckpt
       torchrun --nproc_per_node 4 -m synthgen train adult.csv --model tvae --out adult.sgm
+      synthgen train big.parquet --stream --sample-rows 200000 --out big.sgm   # larger than memory
     """
     from synthgen.io import check_writable, read_table
 
@@ -105,8 +112,9 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     if signing_key is not None:
         check_writable(Path(f"{out}.sig"), force=force)
         signer = _signing_key(signing_key)
-    secret = input_secret(data, key_file, identity)
-    table = read_table(data, secret=secret)
+    stream = _streaming(data, stream, sample_rows, resume, key_file, identity, opts)
+    secret = None if stream else input_secret(data, key_file, identity)
+    table = data if stream else read_table(data, secret=secret)
     ckpt = Path(f"{out}.ckpt")
     if resume is None and ckpt.exists() and not force:
         raise OutputExistsError(f"{ckpt} exists from an interrupted run (fix: --resume {ckpt} to continue it, or "
@@ -116,9 +124,10 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
         synth = _resumed(resume, key_file, identity, progress=not quiet)
     else:
         synth = _synthesizer(opts, progress=not quiet)
+    stream_args = {"stream": True, **({"sample_rows": sample_rows} if sample_rows else {})} if stream else {}
     try:
         synth.fit(table, checkpoint=ckpt, checkpoint_every=checkpoint_every or 0, resume_from=resume,
-                  seal=ckpt_seal, secret=input_secret(resume, key_file, identity) if resume else None)
+                  seal=ckpt_seal, secret=input_secret(resume, key_file, identity) if resume else None, **stream_args)
     except TrainingInterrupted as exc:
         hint = f"synthgen train {data} --out {out} --resume {ckpt}"
         raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None
@@ -132,6 +141,8 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     s = synth.summary
     click.echo(f"trained {synth.model.name} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
                f"({s['epochs']} epochs); model written to {out}" + (" (encrypted)" if seal else ""))
+    if s.get("streamed"):
+        click.echo(_streamed_note(s))
     if signer is not None:
         from synthgen.privacy.signing import sign_file
 
@@ -142,6 +153,44 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
                    f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
         if opts["deterministic"]:
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
+
+
+def _streaming(data: Path, stream: bool | None, sample_rows: int | None, resume: Path | None,
+               key_file: Path | None, identity: Path | None, opts: dict[str, Any]) -> bool:
+    """Whether to stream DATA: --stream / --no-stream, a streamed checkpoint, or a file too big for memory."""
+    from synthgen.checkpoints import read_checkpoint
+    from synthgen.stream import too_big_for_memory
+
+    if sample_rows is not None and stream is not True:
+        raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
+    if resume is not None:
+        streamed = bool(read_checkpoint(resume, secret=input_secret(resume, key_file, identity))[0].get("stream"))
+        if stream is not None and stream != streamed:
+            raise click.UsageError(f"{resume} was written by a {'streamed' if streamed else 'in-memory'} fit "
+                                   f"(fix: drop --{'no-' if streamed else ''}stream)")
+        return streamed
+    if stream is not None:
+        return stream
+    why = too_big_for_memory(data)
+    if why is None:
+        return False
+    if opts["model"] == "tvae" and opts["epsilon"] is None and distributed.current().size == 1:
+        click.echo(f"note: {why}: streaming it from disk (--stream; --no-stream loads it whole)", err=True)
+        return True
+    click.echo(f"note: {why}: it may not fit in memory (only tvae without --epsilon, in one process, can "
+               "--stream)", err=True)
+    return False
+
+
+def _streamed_note(summary: dict[str, Any]) -> str:
+    """What a streamed fit read, for the train command's output."""
+    fitted = summary["transformer_fitted_on"]
+    outside = summary.get("outside_sample") or {}
+    parts = [f"{col} {n:,} {kind.replace('_', ' ')}" for col, kinds in outside.items() for kind, n in kinds.items()]
+    seen = (f"outside the sample's domain: {', '.join(parts)} (clipped or mapped to known values, see inspect "
+            "--json)" if parts else "no value outside the sample's domain")
+    return (f"streamed from disk: schema and transformer fitted on a uniform sample of {fitted['rows']:,} of "
+            f"{fitted['of_rows']:,} rows; {seen}")
 
 
 def _resumed(resume: Path, key_file: Path | None, identity: Path | None, *, progress: bool) -> Any:

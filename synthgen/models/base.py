@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -37,6 +37,27 @@ class FitOptions:
     total_rows: int | None = None
 
 
+class BatchSource(ABC):
+    """Encoded training rows that are read piece by piece (from disk) instead of held as one matrix.
+
+    Models with ``streamable`` train from one by pulling minibatches, epoch after epoch
+    (``synthgen.stream.ParquetBatches`` streams a Parquet file).
+
+    Attributes:
+        rows: rows in one epoch.
+        width: columns of every batch (the layout's ``dim``).
+    """
+
+    rows: int
+    width: int
+
+    @abstractmethod
+    def batches(self, epoch: int, batch_size: int) -> Iterator[np.ndarray]:
+        """Epoch ``epoch``'s rows, each exactly once, shuffled, as float32 arrays of ``batch_size`` rows
+        (the last may be smaller), so an epoch is ``ceil(rows / batch_size)`` batches. Deterministic:
+        the same epoch gives the same batches."""
+
+
 #: rows generated per model call when sampling
 SAMPLE_PIECE = 2048
 
@@ -60,14 +81,18 @@ class Model(ABC):
     dp_defaults: ClassVar[dict[str, Any]] = {}
     #: under DP, whether the model needs noisy frequencies of the category and null slots
     dp_needs_frequencies: ClassVar[bool] = False
+    #: whether ``fit`` can train from a ``BatchSource`` (minibatches streamed from disk)
+    streamable: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any):
         self.config = make_config(self.Config, hyperparameters, self.name)
         self.layout: OutputLayout | None = None
         self.history: list[dict[str, float]] = []
 
-    def fit(self, data: np.ndarray, layout: OutputLayout, options: FitOptions | None = None) -> Model:
-        """Learn from the encoded matrix ``data`` (rows x ``layout.dim``)."""
+    def fit(self, data: np.ndarray | BatchSource, layout: OutputLayout, options: FitOptions | None = None) -> Model:
+        """Learn from the encoded matrix ``data`` (rows x ``layout.dim``), or from a ``BatchSource`` of such rows."""
+        if isinstance(data, BatchSource):
+            return self._fit_source(data, layout, options or FitOptions())
         if data.ndim != 2 or data.shape[1] != layout.dim:
             raise ConfigError(f"data has shape {data.shape}, the layout expects width {layout.dim}")
         if options is not None and options.dp is not None and not self.dp_capable:
@@ -91,8 +116,22 @@ class Model(ABC):
                 out[:, start:stop] = self._sample(stop - start, rng, cond_index).T
         return out.T
 
+    def _fit_source(self, source: BatchSource, layout: OutputLayout, options: FitOptions) -> Model:
+        if not self.streamable:
+            raise ConfigError(f"the {self.name} model cannot train from a stream: it needs every row at hand "
+                              "(fix: use tvae, or train in memory without --stream)")
+        if options.dp is not None:
+            raise ConfigError("differentially private training cannot stream: Poisson sampling draws each batch "
+                              "from all rows at random (fix: drop --stream, or drop --epsilon)")
+        if source.width != layout.dim:
+            raise ConfigError(f"the stream has width {source.width}, the layout expects width {layout.dim}")
+        self.layout = layout
+        self.history = []
+        self._fit(source, options)
+        return self
+
     @abstractmethod
-    def _fit(self, data: np.ndarray, options: FitOptions) -> None: ...
+    def _fit(self, data: np.ndarray | BatchSource, options: FitOptions) -> None: ...
 
     @abstractmethod
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from synthgen.distributed import World
 from synthgen.errors import ConfigError, TrainingInterrupted
 from synthgen.models import checkpoint
-from synthgen.models.base import FitOptions, Model
+from synthgen.models.base import BatchSource, FitOptions, Model
 from synthgen.privacy.dp import PrivateTraining, Schedule
 
 
@@ -80,17 +80,24 @@ class TorchModel(Model):
     #: rows is an unnoised statistic of them and must not reach the model file)
     dp_loggable: tuple[str, ...] = ()
 
-    def _fit(self, data: np.ndarray, options: FitOptions) -> None:
+    def _fit(self, data: np.ndarray | BatchSource, options: FitOptions) -> None:
         device = resolve_device(options.device)
         self.device = device
         self.world = options.world or World()
-        self.total_rows = options.total_rows or len(data)
+        streamed = isinstance(data, BatchSource)
+        rows = data.rows if streamed else len(data)
+        self.total_rows = options.total_rows or rows
         if self.world.size > 1 and (options.checkpoint_every or options.resume):
             raise ConfigError("checkpoints are not supported when training across processes (fix: drop "
                               "--checkpoint-every / --resume, or train in one process)")
-        self.private = PrivateTraining(options.dp, len(data), device, self.world) if options.dp else None
+        if self.world.size > 1 and streamed:
+            raise ConfigError("--stream trains in one process (fix: run it without torchrun, or drop --stream)")
+        self.private = PrivateTraining(options.dp, rows, device, self.world) if options.dp else None
         with scoped_seed(options.seed, device):
-            self._setup(torch.as_tensor(data, device=device), options.seed)
+            if streamed:
+                self._setup_stream(data, options.seed)
+            else:
+                self._setup(torch.as_tensor(data, device=device), options.seed)
             try:
                 self.history = self._loop(options)
             finally:
@@ -113,6 +120,7 @@ class TorchModel(Model):
         with interrupt_requests(enabled=options.checkpoint is not None and self.world.size == 1) as stop:
             for epoch in bar:
                 start = time.perf_counter()
+                self._start_epoch(epoch, first_step if epoch == first else 0)
                 for step in range(first_step if epoch == first else 0, steps):
                     for key, value in self._train_step().items():
                         totals[key] = totals.get(key, 0) + value.detach()
@@ -179,6 +187,13 @@ class TorchModel(Model):
     def _setup(self, data: torch.Tensor, seed: int) -> None:
         """Build networks, optimizers and batch sampling for ``data`` (kept only during fit)."""
 
+    def _setup_stream(self, source: BatchSource, seed: int) -> None:
+        """As ``_setup``, for minibatches pulled from ``source`` (models with ``streamable``)."""
+        raise ConfigError(f"the {self.name} model cannot train from a stream (fix: use tvae, or drop --stream)")
+
+    def _start_epoch(self, epoch: int, skip: int) -> None:
+        """Called before each epoch's first step; ``skip`` steps of it were taken before a resume."""
+
     @abstractmethod
     def _steps_per_epoch(self) -> int: ...
 
@@ -188,9 +203,50 @@ class TorchModel(Model):
 
     def _teardown(self) -> None:
         """Drop training-only state (data, optimizers) so nothing private outlives fit."""
-        for attr in ("_data", "_batches", "_cond_sampler"):
+        feed = getattr(self, "_feed", None)
+        if feed is not None:
+            feed.close()
+        for attr in ("_data", "_batches", "_cond_sampler", "_feed"):
             if hasattr(self, attr):
                 delattr(self, attr)
+
+
+class StreamFeed:
+    """Minibatches of a ``BatchSource`` as tensors on the training device, one epoch at a time.
+
+    Args:
+        source: where the encoded rows come from.
+        batch_size: rows per minibatch.
+        device: where the tensors go.
+    """
+
+    def __init__(self, source: BatchSource, batch_size: int, device: torch.device):
+        self.source, self.batch_size, self.device = source, batch_size, device
+        self._batches: Iterator[np.ndarray] | None = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.source.rows // self.batch_size)
+
+    def start(self, epoch: int, skip: int = 0) -> None:
+        """Begin ``epoch``, passing over its first ``skip`` batches (taken before a resume)."""
+        self.close()
+        self._batches = self.source.batches(epoch, self.batch_size)
+        for _ in range(skip):
+            self.next()
+
+    def next(self) -> torch.Tensor:
+        """The epoch's next minibatch."""
+        batch = next(self._batches, None) if self._batches is not None else None
+        if batch is None:
+            raise RuntimeError("the stream ran out of batches within an epoch (start() it for each epoch)")
+        return torch.from_numpy(batch).to(self.device)
+
+    def close(self) -> None:
+        """Stop reading (the current epoch's files are released)."""
+        if self._batches is not None and hasattr(self._batches, "close"):
+            self._batches.close()
+        self._batches = None
 
 
 def _finite(value: float) -> float | None:

@@ -11,9 +11,10 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from synthgen.errors import ConfigError
+from synthgen.models.base import BatchSource
 from synthgen.models.layers import LayoutOps, mlp, sample_gumbel, sample_normal
 from synthgen.models.registry import register_model
-from synthgen.models.training import TorchModel, adam
+from synthgen.models.training import StreamFeed, TorchModel, adam
 
 
 @dataclass
@@ -76,13 +77,24 @@ class TVAEModel(TorchModel):
     dp_capable = True
     # DP-SGD's noise grows with the parameter count: one 128-wide layer each way, big batches
     dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
+    streamable = True
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
+        self._data, self._feed = data, None
+        self._build(data.device, data.shape[0])
+
+    def _setup_stream(self, source: BatchSource, seed: int) -> None:
+        """Train on minibatches pulled from ``source`` (read from disk) instead of a matrix in memory."""
+        self._data = None
+        self._feed = StreamFeed(source, min(self.config.batch_size, source.rows), self.device)
+        self._build(self.device, source.rows)
+
+    def _build(self, device: torch.device, rows: int) -> None:
+        """Networks, optimizer, DP / DDP wrapping and batch state for ``rows`` training rows."""
         cfg, layout = self.config, self.layout
-        self._data = data
-        self._ops = LayoutOps(layout, data.device)
-        self.encoder = mlp(layout.dim, cfg.compress_dims, 2 * cfg.embedding_dim).to(data.device)
-        self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, layout.dim).to(data.device)
+        self._ops = LayoutOps(layout, device)
+        self.encoder = mlp(layout.dim, cfg.compress_dims, 2 * cfg.embedding_dim).to(device)
+        self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, layout.dim).to(device)
         if self.private is not None:
             # DP-SGD: Opacus computes per-sample gradients layer by layer, and sigma is no layer's
             # parameter (it enters only the loss), so it stays at its initial value under DP
@@ -94,15 +106,21 @@ class TVAEModel(TorchModel):
             self._dp_net, self._opt = self.private.wrap(self._net, self._opt)
         elif self.world.size > 1:  # gradients averaged across processes during backward
             self._net = nn.parallel.DistributedDataParallel(self._net)
-        self._batch = min(cfg.batch_size, data.shape[0])
+        self._batch = min(cfg.batch_size, rows)
         self._batches: list[torch.Tensor] = []
         self._ema = (AveragedModel(self.decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
                      if cfg.ema_decay > 0 else None)
 
     def _steps_per_epoch(self) -> int:
+        if self._feed is not None:
+            return self._feed.steps_per_epoch
         if self.world.size > 1:  # every process takes the same number of steps (the global batch count)
             return -(-self.total_rows // self.config.batch_size)
         return -(-self._data.shape[0] // self._batch)
+
+    def _start_epoch(self, epoch: int, skip: int) -> None:
+        if self._feed is not None:  # the epoch's batches are a function of (seed, epoch): replay to a resume point
+            self._feed.start(epoch, skip)
 
     def _state_modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder, **({"ema": self._ema} if self._ema else {})}
@@ -123,6 +141,8 @@ class TVAEModel(TorchModel):
             self._batches = list(tensors["batches"].to(self._data.device).split(sizes))
 
     def _next_batch(self) -> torch.Tensor:
+        if self._feed is not None:
+            return self._feed.next()
         if self.private is not None:  # Poisson sampling: the sampling scheme the accountant assumes
             return self._data[self.private.batch()]
         if not self._batches:  # a new epoch: reshuffle
