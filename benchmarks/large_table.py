@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from measure import timed_synthgen  # noqa: E402  (benchmarks/ is the script folder)
+
 GROUP = 100_000
 
 
@@ -59,34 +60,27 @@ def write_adult_like(path: Path, rows: int, *, seed: int = 0) -> dict:
 
 def run_train(data: Path, out: Path, *, stream: bool) -> dict:
     """One `synthgen train` process: wall seconds, peak RSS (MB), and the fit's own summary."""
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "synthgen", "train", str(data), "--model", "tvae",
-           "--epochs", "1", "--out", str(out), "-q", "--force", "--stream" if stream else "--no-stream"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout + proc.stderr)
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    wall, peak_mb, stdout = timed_synthgen("train", str(data), "--model", "tvae", "--epochs", "1", "--out", str(out),
+                                           "-q", "--force", "--stream" if stream else "--no-stream")
     from synthgen import Sampler
 
     summary = Sampler.load(out).manifest["training"]
     rows = summary["rows"]
-    return {"rows": rows, "mode": "streamed" if stream else "in memory", "peak_mb": round(peak_kb / 1024),
+    return {"rows": rows, "mode": "streamed" if stream else "in memory", "peak_mb": peak_mb,
             "wall_s": round(wall, 1), "fit_s": round(summary["seconds"], 1),
             "epoch_s": round(summary["history"][-1]["seconds"], 1), "rows_per_s": round(rows / summary["seconds"]),
             "prepare_s": round(summary["transformer_seconds"], 1),
             **({"transformer_fitted_on": summary["transformer_fitted_on"],
                 "outside_sample": {c: sum(k.values()) for c, k in summary["outside_sample"].items()}}
                if stream else {}),
-            "output": proc.stdout.strip().splitlines()}
+            "output": stdout.strip().splitlines()}
 
 
 def others_running() -> list[str]:
     """Other test or benchmark processes on the machine (they share its 2 cores and distort timings)."""
     proc = subprocess.run(["pgrep", "-af", "pytest|benchmarks/|synthgen train"], capture_output=True, text=True,
                           check=False)
-    mine = {str(os.getpid())}
+    mine = {str(os.getpid()), str(os.getppid())}  # this script and a wrapper such as `timeout` that started it
     return [line for line in proc.stdout.splitlines() if line.split()[0] not in mine and "pgrep" not in line]
 
 

@@ -15,30 +15,21 @@ import argparse
 import json
 import os
 import platform
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from measure import timed_synthgen  # noqa: E402  (benchmarks/ is the script folder)
 
 
 def run_sample(model: Path, rows: int, out: Path, shard: str | None) -> dict:
     """One `synthgen sample` process: wall seconds and peak RSS (MB) from /usr/bin/time -v."""
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "synthgen", "sample", str(model), "--rows", str(rows),
-           "--seed", "0", "--out", str(out), "-q", "--force"] + (["--shard", shard] if shard else [])
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout + proc.stderr)
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return {"shard": shard, "seconds": round(wall, 2), "peak_mb": round(peak_kb / 1024)}
+    wall, peak_mb, _ = timed_synthgen("sample", str(model), "--rows", str(rows), "--seed", "0", "--out", str(out), "-q",
+                                   "--force", *(["--shard", shard] if shard else []))
+    return {"shard": shard, "seconds": round(wall, 2), "peak_mb": peak_mb}
 
 
 def main() -> None:
