@@ -182,8 +182,8 @@ class Synthesizer:
         else:
             plan, domain = self._private_domain(df, schema, saved[0]["domain"] if saved else None, world)
             schema = private_schema(schema, domain)
-            # from the (saved) domain, not the saved transformer: encoding under DP depends on fit-time state
-            self.transformer = TabularTransformer(seed=self.seed).fit(df, schema, domain=domain)
+            self.transformer = (TabularTransformer.from_dict(saved[0]["transformer"]) if saved
+                                else TabularTransformer(seed=self.seed).fit(df, schema, domain=domain))
             freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
             options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)
         matrix = self.transformer.transform(df, seed=self.seed)

@@ -11,7 +11,8 @@ import click
 
 from synthgen import distributed
 from synthgen.cli.app import handle_errors, main, model_names
-from synthgen.cli.secrets import input_secret, key_options, output_seal, verify_key, verify_option
+from synthgen.cli.secrets import input_secret, key_options, optional_key, output_seal, verify_key, verify_option
+from synthgen.cli.secrets import signing_key as read_signer
 from synthgen.errors import OutputExistsError, TrainingInterrupted
 
 _TRAINING_OPTIONS = [
@@ -111,7 +112,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     signer = None
     if signing_key is not None:
         check_writable(Path(f"{out}.sig"), force=force)
-        signer = _signing_key(signing_key)
+        signer = read_signer(signing_key)
     stream = _streaming(data, stream, sample_rows, resume, key_file, identity, opts)
     secret = None if stream else input_secret(data, key_file, identity)
     table = data if stream else read_table(data, secret=secret)
@@ -208,24 +209,10 @@ def _resumed(resume: Path, key_file: Path | None, identity: Path | None, *, prog
 def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_file: Path | None) -> dict | None:
     """Checkpoints are encrypted with the owner's key when the data or the model is encrypted and a key is
     at hand (a checkpoint encrypted to a --recipient could not be resumed by its owner)."""
-    import os
-
-    from synthgen.privacy.keys import KEY_ENV, read_key
-
     if "key" in seal:
         return seal
-    if (seal or secret) and (key_file is not None or os.environ.get(KEY_ENV)):
-        return {"key": read_key(key_file)}
-    return None
-
-
-def _signing_key(path: Path) -> Any:
-    from synthgen.cli.secrets import passphrase
-    from synthgen.privacy.keys import key_needs_passphrase
-    from synthgen.privacy.signing import read_signing_key
-
-    secret = passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
-    return read_signing_key(path, secret)
+    key = optional_key(key_file) if seal or secret else None
+    return {"key": key} if key is not None else None
 
 
 @main.command()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from synthgen.cli.app import handle_errors, main
-from synthgen.cli.secrets import PASSPHRASE_ENV, input_secret, key_options, output_seal, passphrase
+from synthgen.cli.secrets import PASSPHRASE_ENV, input_secret, key_options, optional_key, output_seal, passphrase
+from synthgen.cli.secrets import signing_key as read_signer
 
 _OUT = click.Path(dir_okay=False, path_type=Path)
 _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -71,7 +71,7 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
             check_writable(path, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
     table = read_table(data, secret=input_secret(data, key_file, identity))
-    masker = Masker(policy, key=_optional_key(mask_key or key_file), seed=seed)
+    masker = Masker(policy, key=optional_key(mask_key or key_file), seed=seed)
     result = masker.reveal(table) if reveal else masker.apply(table)
     write_table(result, out, force=force, seal=seal)
     if reveal:
@@ -96,13 +96,6 @@ def _suggest(table: Any, k: int, out: Path | None, force: bool) -> None:
         click.echo(f"policy for {found} columns written to {out}; review it, then run synthgen mask --policy")
     if not found:
         click.echo("no identifiers found (the policy masks nothing; check the columns yourself)", err=True)
-
-
-def _optional_key(key_file: Path | None) -> bytes | None:
-    """--key-file, else $SYNTHGEN_KEY, else None."""
-    from synthgen.privacy.keys import KEY_ENV, read_key
-
-    return read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
 
 
 @main.command()
@@ -223,12 +216,9 @@ def sign(file: Path, signing_key: Path, out: Path | None, force: bool) -> None:
       synthgen sign adult.sgm --signing-key owner-sign.key     # writes adult.sgm.sig
       synthgen verify adult.sgm --signer owner-sign.key.pub
     """
-    from synthgen.privacy.keys import key_needs_passphrase
-    from synthgen.privacy.signing import read_signing_key, sign_file
+    from synthgen.privacy.signing import sign_file
 
-    secret = passphrase(confirm=False, prompt=f"passphrase for {signing_key}") \
-        if key_needs_passphrase(signing_key) else None
-    click.echo(f"signature written to {sign_file(file, read_signing_key(signing_key, secret), out=out, force=force)}")
+    click.echo(f"signature written to {sign_file(file, read_signer(signing_key), out=out, force=force)}")
 
 
 @main.command()

@@ -27,18 +27,37 @@ def passphrase(*, confirm: bool, prompt: str = "passphrase") -> str:
                                                           err=True)
 
 
-def private_key(path: Path) -> Any:
-    """An X25519 private key file, asking for its passphrase only when it has one."""
-    from synthgen.privacy.keys import key_needs_passphrase, read_private_key
+def optional_key(key_file: Path | None) -> bytes | None:
+    """The owner's key from --key-file, else $SYNTHGEN_KEY, else None (no key at hand)."""
+    from synthgen.privacy.keys import KEY_ENV, read_key
 
-    secret = passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
-    return read_private_key(path, secret)
+    return read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
+
+
+def key_passphrase(path: Path) -> str | None:
+    """The passphrase of a private key file, asked for only when the file has one."""
+    from synthgen.privacy.keys import key_needs_passphrase
+
+    return passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
+
+
+def private_key(path: Path) -> Any:
+    """An X25519 private key file (its passphrase asked for when it has one)."""
+    from synthgen.privacy.keys import read_private_key
+
+    return read_private_key(path, key_passphrase(path))
+
+
+def signing_key(path: Path) -> Any:
+    """An Ed25519 signing key file (its passphrase asked for when it has one)."""
+    from synthgen.privacy.signing import read_signing_key
+
+    return read_signing_key(path, key_passphrase(path))
 
 
 def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> dict[str, Any] | None:
     """The secret that opens ``path`` when it is encrypted (chosen by its header); None for a plain file."""
     from synthgen.privacy.crypto import encryption_mode, is_encrypted
-    from synthgen.privacy.keys import read_key
 
     if not path.is_file() or not is_encrypted(path):
         return None
@@ -49,9 +68,10 @@ def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> di
         return {"private_key": private_key(identity)}
     if mode == "scrypt":
         return {"passphrase": passphrase(confirm=False, prompt=f"passphrase for {path}")}
-    if key_file is None and not os.environ.get("SYNTHGEN_KEY"):
+    key = optional_key(key_file)
+    if key is None:
         raise SynthgenError(f"{path} is encrypted with a key (fix: --key-file PATH or set SYNTHGEN_KEY)")
-    return {"key": read_key(key_file)}
+    return {"key": key}
 
 
 def output_seal(out: Path | None, encrypt: bool, recipient: Path | None,
