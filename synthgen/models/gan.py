@@ -11,7 +11,15 @@ from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.conditional import ConditionalSampler
-from synthgen.models.layers import FoldedResidualNet, LayoutOps, mlp, residual_net, sample_gumbel, sample_normal
+from synthgen.models.layers import (
+    FoldedResidualNet,
+    LayoutOps,
+    fast_dtype,
+    mlp,
+    residual_net,
+    sample_gumbel,
+    sample_normal,
+)
 from synthgen.models.registry import register_model
 from synthgen.models.training import TorchModel, adam
 
@@ -240,7 +248,8 @@ class CTGANModel(TorchModel):
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         device = next(self.generator.parameters()).device
         if self._folded is None:
-            self._folded = FoldedResidualNet(self.generator, self.config.embedding_dim)
+            self._folded = FoldedResidualNet(self.generator, self.config.embedding_dim, dtype=fast_dtype(device),
+                                             precise=self.layout.tanh_idx)
         z = sample_normal(rng, (n, self.config.embedding_dim)).to(device)
         pos: torch.Tensor | int | None = None
         if self.layout.cond_dim:
@@ -250,9 +259,10 @@ class CTGANModel(TorchModel):
                 freq = self.cond_frequencies.double().cpu().numpy()
                 pos = torch.from_numpy(rng.choice(len(freq), size=n, p=freq / freq.sum())).to(device)
         raw = self._folded(z, pos).cpu()
-        soft, tanh = torch.as_tensor(self.layout.softmax_idx), torch.as_tensor(self.layout.tanh_idx)
-        raw[:, tanh] = torch.tanh(raw[:, tanh])
-        raw[:, soft] += sample_gumbel(rng, (n, len(soft)))  # Gumbel-max: decoded by argmax
+        tanh = torch.as_tensor(self.layout.tanh_idx)
+        values = torch.tanh(raw[:, tanh])
+        raw += sample_gumbel(rng, tuple(raw.shape))  # Gumbel-max on the one-hot blocks: decoded by argmax
+        raw[:, tanh] = values  # (noise over the whole width: cheaper than gathering the one-hot columns)
         return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -195,11 +195,12 @@ class TVAEModel(TorchModel):
         raw = self.decoder(sample_normal(rng, (n, self.config.embedding_dim)).to(device)).cpu()
         idx = torch.as_tensor(self.layout.tanh_idx)
         noise = sample_normal(rng, (n, len(idx))) * self.decoder.sigma.detach().cpu()[idx]
-        raw[:, idx] = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
+        values = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
         # draw each one-hot block from the decoder's categorical distribution (Gumbel-max) rather
         # than taking its argmax, which would all but erase rare categories and null indicators
-        soft = torch.as_tensor(self.layout.softmax_idx)
-        raw[:, soft] += sample_gumbel(rng, (n, len(soft)))
+        # (noise over the whole width, then the continuous values put back: cheaper than a gather)
+        raw += sample_gumbel(rng, tuple(raw.shape))
+        raw[:, idx] = values
         return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

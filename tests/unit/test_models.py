@@ -341,3 +341,31 @@ def test_folded_generator_equals_the_trained_net(hidden):
         same_for_all = net(torch.cat([z, F.one_hot(torch.full((50,), 3), 5).float()], dim=1))
     torch.testing.assert_close(folded(z, pos), expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(folded(z, 3), same_for_all, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("hidden", [(32,), (64, 64)])
+def test_bf16_folded_generator_keeps_the_precise_columns_float32(hidden):
+    torch.manual_seed(0)
+    net = residual_net(12 + 5, hidden, 9).eval()
+    precise = np.array([1, 4])
+    fast = FoldedResidualNet(net, dense_dim=12, dtype=torch.bfloat16, precise=precise)
+    z, pos = torch.randn(200, 12), torch.randint(5, (200,))
+    with torch.no_grad():
+        expected = net(torch.cat([z, F.one_hot(pos, 5).float()], dim=1))
+    for p, want in ((pos, expected), (2, None)):
+        got = fast(z, p)
+        assert got.dtype == torch.float32
+        if want is not None:
+            # the precise columns come from bf16-rounded hidden activations but are summed in float32:
+            # close to the float32 net and, unlike a bf16 output, not on a 3-digit grid
+            torch.testing.assert_close(got[:, precise], want[:, precise], atol=0.05, rtol=0.02)
+            torch.testing.assert_close(got, want, atol=0.1, rtol=0.05)
+            assert len(torch.unique(got[:, 1])) == len(got)
+
+
+def test_sampling_precision_can_be_forced_to_float32(monkeypatch):
+    from synthgen.models.layers import fast_dtype
+
+    assert fast_dtype("cuda") == torch.float32
+    monkeypatch.setenv("SYNTHGEN_PRECISION", "fp32")
+    assert fast_dtype("cpu") == torch.float32
