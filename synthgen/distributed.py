@@ -4,9 +4,11 @@ Run ``torchrun --nproc_per_node N -m synthgen train ...`` (add ``--nnodes``, ``-
 ``--rdzv-endpoint`` across machines). Every process reads the table and fits the same transformer
 (the DP domain is measured once, on rank 0, and sent to the others); each trains on its own
 partition of the rows (row ``i`` lives on rank ``i % world``) with DistributedDataParallel (gloo on
-CPU, NCCL on GPU) or, under DP, Opacus' distributed optimizer (each rank Poisson-samples its rows at
-the global rate, noise is added once, on rank 0, to the summed clipped gradients, so the accounting
-is that of the global batch). Rank 0 writes the model file.
+CPU, NCCL on GPU; for ctgan, whose gradient penalty DDP cannot differentiate twice, the same
+averaging by one all-reduce after each backward, :func:`average_gradients`) or, under DP, Opacus' distributed
+optimizer (each rank Poisson-samples its rows at the global rate, noise is added once, on rank 0,
+to the summed clipped gradients, so the accounting is that of the global batch). Rank 0 writes the
+model file.
 """
 
 from __future__ import annotations
@@ -77,8 +79,54 @@ def share(value: Any, world: World) -> Any:
     return box[0]
 
 
-def check_supported(model: str, world: World) -> None:
-    """Distributed training is implemented for the VAE; say so for the others."""
-    if world.size > 1 and model != "tvae":
-        raise ConfigError(f"training across processes supports the tvae model, not {model} (fix: --model tvae, or "
-                          "run one process)")
+def check_supported(model: str, world: World, *, private: bool = False) -> None:
+    """tvae (with or without DP) and non-DP ctgan train across processes; say so for the others."""
+    if world.size == 1 or model == "tvae" or (model == "ctgan" and not private):
+        return
+    if model == "ctgan":
+        raise ConfigError("ctgan with --epsilon trains in one process (fix: drop torchrun, or use --model tvae "
+                          "across processes)")
+    raise ConfigError(f"training across processes supports the tvae and ctgan models, not {model} (fix: "
+                      "--model tvae, or run one process)")
+
+
+def average_gradients(params: Any, world: World) -> None:
+    """Replace every parameter's gradient by its mean over the processes (one all-reduce).
+
+    What DistributedDataParallel does during backward, done after it: ctgan's gradient penalty
+    differentiates twice, which DistributedDataParallel does not support. A missing gradient
+    counts as zeros, so every process sends the same layout.
+    """
+    if world.size == 1:
+        return
+    import torch.distributed as dist
+
+    params = [p for p in params if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world.size
+    for p, part in zip(params, flat.split([g.numel() for g in grads]), strict=True):
+        p.grad = part.view_as(p).clone()
+
+
+def sum_over(tensor: torch.Tensor, world: World) -> torch.Tensor:
+    """``tensor`` summed over the processes (a copy; the tensor itself when there is one process)."""
+    if world.size == 1:
+        return tensor
+    import torch.distributed as dist
+
+    total = tensor.clone()
+    dist.all_reduce(total)
+    return total
+
+
+def broadcast_module(module: torch.nn.Module, world: World) -> None:
+    """Copy rank 0's parameters and buffers to every process (the same starting networks)."""
+    if world.size == 1:
+        return
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor, src=0)

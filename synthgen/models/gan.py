@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen import distributed
 from synthgen.errors import ConfigError
 from synthgen.models.conditional import ConditionalSampler
 from synthgen.models.layers import (
@@ -120,11 +121,19 @@ class CTGANModel(TorchModel):
         self._cond_sampler = ConditionalSampler(data, layout) if layout.cond_dim else None
         if self.private is not None and self._cond_sampler is not None:
             self._cond_sampler = self._cond_sampler.private(self.private.spec.cond_frequencies)
-        self._batch = min(cfg.batch_size, data.shape[0] // cfg.pac * cfg.pac)
+        self._batch = self._local_batch(data.shape[0])
+        if self.world.size > 1 and self._cond_sampler is not None and self.private is None:
+            # the category shares sampling uses later: over all rows, not this process's partition
+            counts = distributed.sum_over(self._cond_sampler.counts, self.world)
+            self._cond_sampler.frequencies = counts / self.total_rows / self._cond_sampler.n_spans
         self.generator = residual_net(cfg.embedding_dim + layout.cond_dim, cfg.generator_dim, layout.dim)
         self.generator.to(data.device)
         self.discriminator = Discriminator(layout.dim, layout.cond_dim, cfg.discriminator_dim, cfg.pac)
         self.discriminator.to(data.device)
+        if self.world.size > 1:  # same start everywhere, then each process its own noise stream
+            distributed.broadcast_module(self.generator, self.world)
+            distributed.broadcast_module(self.discriminator, self.world)
+            torch.manual_seed(seed * 7919 + self.world.rank)
         self._opt_g = adam(self.generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9),
                                        weight_decay=cfg.generator_decay)
         self._opt_d = adam(self.discriminator.parameters(), lr=cfg.discriminator_lr,
@@ -134,8 +143,23 @@ class CTGANModel(TorchModel):
         if self.private is not None:
             self._dp_critic, self._opt_d = self.private.wrap(self.discriminator, self._opt_d, public_rows=self._batch)
 
+    def _local_batch(self, rows: int) -> int:
+        """Rows per step in this process: across processes, an equal share of the global batch in
+        whole pac groups (the same on every rank, so every rank takes the same number of steps)."""
+        cfg = self.config
+        if self.world.size == 1:
+            return min(cfg.batch_size, rows // cfg.pac * cfg.pac)
+        fewest = self.total_rows // self.world.size  # the smallest partition
+        share = min(cfg.batch_size // self.world.size, fewest) // cfg.pac * cfg.pac
+        if share < cfg.pac:
+            raise ConfigError(f"ctgan across {self.world.size} processes needs at least pac x processes = "
+                              f"{cfg.pac * self.world.size} rows, and pac x processes <= batch size "
+                              f"(fix: train in one process, or use fewer processes)")
+        return share
+
     def _steps_per_epoch(self) -> int:
-        return max(self._data.shape[0] // self._batch, 1)
+        # the same count in every process: the global batch over all rows
+        return max(self.total_rows // (self._batch * self.world.size), 1)
 
     def _state_modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -173,6 +197,7 @@ class CTGANModel(TorchModel):
             loss_g = loss_g + self._ops.conditional_loss(raw, cond)
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        distributed.average_gradients(self.generator.parameters(), self.world)
         self._opt_g.step()
         self.discriminator.requires_grad_(True)
         return {"loss_g": loss_g.detach(), "loss_d": loss_d, "penalty": penalty}
@@ -187,6 +212,7 @@ class CTGANModel(TorchModel):
         loss_d = scores[1].mean() - scores[0].mean()
         self._opt_d.zero_grad(set_to_none=True)
         (loss_d + penalty).backward()
+        distributed.average_gradients(self.discriminator.parameters(), self.world)
         self._opt_d.step()
         return loss_d.detach(), penalty.detach()
 

@@ -369,3 +369,19 @@ def test_sampling_precision_can_be_forced_to_float32(monkeypatch):
     assert fast_dtype("cuda") == torch.float32
     monkeypatch.setenv("SYNTHGEN_PRECISION", "fp32")
     assert fast_dtype("cpu") == torch.float32
+
+
+def test_ctgan_batch_share_across_processes_is_equal_and_whole_pac_groups():
+    from synthgen.distributed import World
+    from synthgen.errors import ConfigError
+
+    model = get_model("ctgan")(batch_size=500, pac=10)
+    model.world, model.total_rows = World(1, 3), 30_001
+    assert model._local_batch(10_000) == 160  # 500 / 3 = 166 -> whole pac groups
+    model.total_rows = 61  # partitions of 21, 20, 20 rows: every rank takes 20
+    assert model._local_batch(21) == model._local_batch(20) == 20
+    model.total_rows = 25  # fewer than pac rows per process
+    with pytest.raises(ConfigError, match="ctgan across 3 processes needs at least"):
+        model._local_batch(9)
+    model.world = World()
+    assert model._local_batch(25) == 20
