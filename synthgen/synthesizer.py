@@ -60,6 +60,9 @@ RAW_QUANTITIES = [
     "the network weights (trained without differential privacy)",
 ]
 #: the same for a streamed fit: the transformer's quantities come from a uniform sample of the rows
+#: named in the ledger when a model card is saved with the model
+CARD_RAW_QUANTITY = ("the model card's figures (TRTR scores, DCR share, MIA AUC, column shapes), computed on the "
+                     "training rows without noise")
 STREAMED_RAW_QUANTITIES = [
     "column names and kinds",
     "category sets and their frequencies, of a uniform sample of the rows (categories only outside it are "
@@ -132,6 +135,9 @@ class Synthesizer:
         self.transformer: TabularTransformer | None = None
         self.summary: dict[str, Any] = {}
         self.ledger: dict[str, Any] | None = None
+        #: model card figures (set by whoever evaluated the model, e.g. benchmarks/train_shipped.py);
+        #: saved in the manifest under "card" when set
+        self.card: dict[str, Any] | None = None
 
     def fit(self, data: TableLike, *, stream: bool = False, sample_rows: int = DEFAULT_SAMPLE_ROWS,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
@@ -171,7 +177,7 @@ class Synthesizer:
         if saved is not None:
             self._check_resumed_data(saved[0], fingerprint(df))
         world = distributed.current()
-        distributed.check_supported(self.model.name, world)
+        distributed.check_supported(self.model.name, world, private=self.privacy is not None)
         start = time.perf_counter()
         options = FitOptions(seed=self.seed, device=distributed.start(world, self.device),
                              progress=self.progress and world.main, world=world, total_rows=len(df))
@@ -391,18 +397,22 @@ class Synthesizer:
         """Everything but the weights: versions, model, transformer, training summary, privacy."""
         if self.transformer is None:
             raise NotFittedError("the synthesizer is not fitted (fix: call fit first)")
+        privacy = self.ledger or {
+            "differential_privacy": False, "epsilon": None, "delta": None,
+            "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
+                         "the training table.",
+            "raw_quantities": STREAMED_RAW_QUANTITIES if self.summary.get("streamed") else RAW_QUANTITIES,
+        }
+        if self.card is not None:  # its figures were computed on the training rows, without noise
+            privacy = {**privacy, "raw_quantities": [*privacy.get("raw_quantities", []), CARD_RAW_QUANTITY]}
         return {
             "synthgen_version": __version__, "torch_version": torch.__version__,
             "model": {"name": self.model.name, "hyperparameters": self.model.hyperparameters()},
             "transformer": self.transformer.to_dict(),
             "layout": self.transformer.layout.to_dict(),
             "training": self.summary,
-            "privacy": self.ledger or {
-                "differential_privacy": False, "epsilon": None, "delta": None,
-                "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
-                             "the training table.",
-                "raw_quantities": STREAMED_RAW_QUANTITIES if self.summary.get("streamed") else RAW_QUANTITIES,
-            },
+            "privacy": privacy,
+            **({"card": self.card} if self.card is not None else {}),
         }
 
     def save(self, path: str | os.PathLike, *, force: bool = False, key: bytes | None = None,

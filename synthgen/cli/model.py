@@ -286,6 +286,11 @@ def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify
 
     if signature is not None and verify is None:
         raise click.UsageError("--signature needs --verify SIGNER_PUB")
+    if not model_file.exists() and model_file.parent == Path(".") and not model_file.suffix:
+        from synthgen.shipped import models_dir  # a shipped model by name: synthgen sample adult-tvae
+
+        if (models_dir() / f"{model_file}.sgm").is_file():
+            model_file = models_dir() / f"{model_file}.sgm"
     return Sampler.load(model_file, verify_key=verify_key(verify), signature=signature,
                         **(input_secret(model_file, key_file, identity) or {}))
 
@@ -350,6 +355,31 @@ def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Pa
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
     else:
         click.echo(describe_manifest(manifest))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list with every card figure as JSON.")
+@handle_errors
+def models(as_json: bool) -> None:
+    """List the trained models shipped in trained_models/ (one line each; the card is NAME.md beside it).
+
+    \b
+    Example:
+      synthgen models
+      synthgen sample trained_models/adult-tvae.sgm --rows 1000 --out adult.csv   # or just: adult-tvae
+    """
+    from synthgen.shipped import list_models
+
+    entries = list_models()
+    if as_json:
+        click.echo(json.dumps([{**e, "path": str(e["path"])} for e in entries], indent=2))
+        return
+    for e in entries:
+        fig = e["card"].get("figures", {})
+        eps = "no DP" if e["epsilon"] is None else f"epsilon {e['epsilon']:.3g}"
+        tstr = (f"TSTR acc {fig['tstr_accuracy']:.3f} (real {fig['trtr_accuracy']:.3f})"
+                if fig.get("tstr_accuracy") is not None else "no card figures")
+        click.echo(f"{e['name']:<16} {e['model']:<9} {eps:<12} {e['rows']:>6} rows  {tstr}  {e['path']}")
 
 
 @main.command()
