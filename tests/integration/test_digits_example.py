@@ -31,11 +31,12 @@ def test_outputs_and_figures(quick_run: Path) -> None:
     assert {run["epsilon"] for run in results["runs"]} == {None, 1.0, 8.0}
     for run in results["runs"]:
         assert 0.0 <= run["tstr"]["accuracy"] <= 1.0 and run["trtr"]["accuracy"] == results["trtr"]["accuracy"]
-        assert run["rows"] == results["rows"]["train"]
+        assert run["rows"] == results["rows"]["synthetic"] == results["factor"] * results["rows"]["train"]
+        assert 0.0 <= run["tstr_same_size"]["accuracy"] <= 1.0
         if run["epsilon"] is not None:
             assert run["ledger_epsilon"] <= run["epsilon"] + 1e-6
     table = (quick_run / "results.md").read_text()
-    assert "| model | epsilon | fit s | TSTR acc | TRTR acc |" in table
+    assert "| model | epsilon | fit s | TSTR acc | TSTR 1x acc | TRTR acc |" in table
 
 
 def test_png_grid(quick_run: Path) -> None:
