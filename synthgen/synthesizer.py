@@ -301,6 +301,7 @@ class Synthesizer:
                  saved: tuple[dict[str, Any], dict] | None) -> dict[str, Any]:
         return {
             "rows": int(rows), "columns": int(columns), "seed": self.seed, "device": self.device,
+            "precision": getattr(self.model, "precision", "float32"),
             "epochs": int(getattr(self.model.config, "epochs", 1)),
             "seconds": round(time.perf_counter() - start, 3), "transformer_seconds": round(transform_s, 3),
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",

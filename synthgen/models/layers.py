@@ -35,7 +35,8 @@ def residual_net(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Seque
 
 
 def fast_dtype(device: torch.device | str) -> torch.dtype:
-    """The dtype for sampling matmuls: bfloat16 on CPUs with native bf16 support (oneDNN), else float32.
+    """The dtype for matmuls in sampling and (autocast) non-DP training: bfloat16 on CPUs with native
+    bf16 support (oneDNN), else float32.
 
     On such CPUs a bf16 matmul runs about 4x faster than a float32 one. ``SYNTHGEN_PRECISION=fp32``
     in the environment forces float32 (for bit-comparisons across machines).

@@ -20,6 +20,7 @@ from synthgen.distributed import World
 from synthgen.errors import ConfigError, TrainingInterrupted
 from synthgen.models import checkpoint
 from synthgen.models.base import BatchSource, FitOptions, Model
+from synthgen.models.layers import fast_dtype
 from synthgen.privacy.dp import PrivateTraining, Schedule
 
 
@@ -79,6 +80,10 @@ class TorchModel(Model):
     #: losses kept in the history under DP: only those computed from DP outputs (a loss over real
     #: rows is an unnoised statistic of them and must not reach the model file)
     dp_loggable: tuple[str, ...] = ()
+    #: whether the training step can run its forward pass under bfloat16 autocast (see ``_autocast``)
+    autocast_capable: bool = False
+    #: precision of the last fit's forward passes: "bfloat16" (autocast) or "float32"
+    precision: str = "float32"
 
     def _fit(self, data: np.ndarray | BatchSource, options: FitOptions) -> None:
         device = resolve_device(options.device)
@@ -93,6 +98,10 @@ class TorchModel(Model):
         if self.world.size > 1 and streamed:
             raise ConfigError("--stream trains in one process (fix: run it without torchrun, or drop --stream)")
         self.private = PrivateTraining(options.dp, rows, device, self.world) if options.dp else None
+        # bf16 matmuls (about 4x float32's speed on CPUs with native bf16) with float32 weights,
+        # gradients and optimizer; not under DP, whose per-sample clipping we keep in float32
+        fast = self.autocast_capable and self.private is None and fast_dtype(device) == torch.bfloat16
+        self.precision = "bfloat16" if fast else "float32"
         with scoped_seed(options.seed, device):
             if streamed:
                 self._setup_stream(data, options.seed)
@@ -102,6 +111,12 @@ class TorchModel(Model):
                 self.history = self._loop(options)
             finally:
                 self._teardown()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast for a forward pass when this fit runs in bfloat16, else nothing."""
+        if self.precision == "bfloat16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def dp_schedule(self, n_rows: int, n_columns: int) -> Schedule:
         """DP-SGD: epochs of ceil(n / batch) Poisson-sampled steps at rate batch / n."""

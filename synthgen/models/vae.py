@@ -75,6 +75,7 @@ class TVAEModel(TorchModel):
     name = "tvae"
     Config = TVAEConfig
     dp_capable = True
+    autocast_capable = True
     # DP-SGD's noise grows with the parameter count: one 128-wide layer each way, big batches
     dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
     streamable = True
@@ -156,7 +157,9 @@ class TVAEModel(TorchModel):
         x = self._next_batch()
         if self.private is not None:
             return self._private_step(x)
-        mu, logvar, recon = self._net(x)
+        with self._autocast():  # matmuls in bf16 where the CPU is fast at it; the losses in float32
+            mu, logvar, recon = self._net(x)
+        mu, logvar, recon = mu.float(), logvar.float(), recon.float()
         rec = self._ops.reconstruction_loss(recon, x, self.decoder.sigma) * self.config.loss_factor / x.shape[0]
         kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp()) / x.shape[0]
         loss = rec + kld

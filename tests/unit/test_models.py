@@ -385,3 +385,15 @@ def test_ctgan_batch_share_across_processes_is_equal_and_whole_pac_groups():
         model._local_batch(9)
     model.world = World()
     assert model._local_batch(25) == 20
+
+
+def test_tvae_trains_in_bfloat16_where_the_cpu_is_fast_at_it(matrix, adult_transformer, tiny, monkeypatch):
+    from synthgen.models.layers import fast_dtype
+
+    fast = fit("tvae", matrix, adult_transformer.layout, tiny)
+    assert fast.precision == ("bfloat16" if fast_dtype("cpu") == torch.bfloat16 else "float32")
+    assert all(t.dtype == torch.float32 for t in fast.state_tensors().values())  # weights stay float32
+    monkeypatch.setenv("SYNTHGEN_PRECISION", "fp32")
+    exact = fit("tvae", matrix, adult_transformer.layout, tiny)
+    assert exact.precision == "float32"
+    assert fit("ctgan", matrix, adult_transformer.layout, tiny).precision == "float32"
