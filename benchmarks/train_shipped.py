@@ -124,7 +124,7 @@ def card_markdown(manifest: dict[str, Any]) -> str:
              "- schema: " + ", ".join(f"`{c['name']}` ({c['kind']})" for c in schema), "",
              "## Training", "", f"- hyperparameters: `{json.dumps(hyper)}`",
              f"- {training.get('epochs', '-')} epochs, {card['fit_seconds']} s on {card['machine']} "
-             f"({card['trained']}), seed {training.get('seed')}",
+             f"({card['trained']}), seed {training.get('seed')}, {training.get('precision', 'float32')} matmuls",
              f"- rebuild: `PYTHONPATH=. python benchmarks/train_shipped.py --only {card['name']}`", "",
              "## Privacy", ""]
     if privacy.get("differential_privacy"):
