@@ -64,10 +64,9 @@ def load_split(train_rows: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The 80/20 stratified Adult split (seed 0); the train side optionally subsampled (stratified)."""
     from sklearn.model_selection import train_test_split
 
-    from synthgen.datasets import load_adult
+    from synthgen.shipped import real_split
 
-    df = load_adult()
-    train, test = train_test_split(df, test_size=0.2, stratify=df[TARGET], random_state=SPLIT_SEED)
+    train, test = real_split("adult", SPLIT_SEED)
     if train_rows is not None and train_rows < len(train):
         train, _ = train_test_split(train, train_size=train_rows, stratify=train[TARGET], random_state=SPLIT_SEED)
     return train.reset_index(drop=True), test.reset_index(drop=True)

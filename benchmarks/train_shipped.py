@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synthgen import Synthesizer, evaluate  # noqa: E402
-from synthgen.datasets import adult_metadata_path  # noqa: E402
+from synthgen.datasets import adult_metadata_path, digits_metadata  # noqa: E402
 from synthgen.shipped import card_check, real_split  # noqa: E402
 
 CHECK_ROWS, CHECK_SEED = 2000, 0
@@ -60,13 +60,8 @@ SPECS: dict[str, tuple[str, dict[str, Any], str]] = {
 
 def digits_frame(train: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train columns (pixels blank in every training image dropped) and their public metadata."""
-    pixels = [c for c in train.columns if c != "label" and train[c].nunique() > 1]
-    cols: dict[str, Any] = {c: {"sdtype": "categorical", "categories": list(range(17)), "nullable": False}
-                            for c in pixels}
-    cols["label"] = {"sdtype": "categorical", "categories": list(range(10)), "nullable": False}
-    meta = {"METADATA_SPEC_VERSION": "SINGLE_TABLE_V1", "public": True,
-            "source": "scikit-learn load_digits documentation: pixel values 0..16, digits 0..9", "columns": cols}
-    return train[pixels + ["label"]], meta
+    columns = [c for c in train.columns if c == "label" or train[c].nunique() > 1]
+    return train[columns], digits_metadata(columns)
 
 
 def build(name: str, out: Path, mlp_seeds: int, quick: bool = False) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.errors import InvalidDataError, OutputExistsError, Problem, SynthgenError
+from synthgen.schema import duplicate_name_problems
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -87,10 +88,10 @@ def _read_csv(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
         raise
     if df.shape[1] == 1:
         _check_delimiter(path, text, sep, truncated=truncated)
-    dupes = _mangled_duplicates(text, sep, list(df.columns), truncated=truncated)
+    header = _header_if_mangled(text, sep, list(df.columns), truncated=truncated)
+    dupes = duplicate_name_problems(header, " in the file's header")
     if dupes:
-        raise InvalidDataError([Problem(name, "duplicate column name in the file's header",
-                                        "rename or drop one of the columns") for name in dupes])
+        raise InvalidDataError(dupes)
     return df
 
 
@@ -100,14 +101,13 @@ def _read_parquet(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
         head = source.read(HEAD_BYTES)
         source.seek(0)
         if not head.startswith(b"PAR1"):
-            what = _binary_kind(head) or ("empty" if not head else "text" if _is_text(head) else "binary data")
+            kind = _binary_kind(head)
+            what = kind[0] if kind else "empty" if not head else "text" if _is_text(head) else "binary data"
             raise SynthgenError(f"{path}: is not a Parquet file (it looks like {what}) (fix: give a Parquet "
                                 "file, or name a CSV table .csv)")
-        names = pq.ParquetFile(source).schema_arrow.names
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = duplicate_name_problems(pq.ParquetFile(source).schema_arrow.names, " in the Parquet file")
         if dupes:
-            raise InvalidDataError([Problem(n, "duplicate column name in the Parquet file",
-                                            "rename or drop one of the columns") for n in dupes])
+            raise InvalidDataError(dupes)
         source.seek(0)
         return pq.read_table(source).to_pandas()
 
@@ -155,21 +155,27 @@ _SIGNATURES: list[tuple[bytes, str, str]] = [
 ]
 
 
-def _binary_kind(head: bytes) -> str | None:
-    for magic, what, _ in _SIGNATURES:
+def _binary_kind(head: bytes) -> tuple[str, str] | None:
+    """(what the bytes look like, the start of a fix) for a known non-text signature, else None."""
+    for magic, what, fix in _SIGNATURES:
         if head.startswith(magic):
-            return what
+            return what, fix
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
-        return "bzip2-compressed data"
+        return "bzip2-compressed data", "name it .csv.bz2, or "
+    return None
+
+
+def _utf8_error(head: bytes, *, final: bool) -> UnicodeDecodeError | None:
+    """Where ``head`` stops being UTF-8, or None (a character cut at its end counts only when ``final``)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=final)
+    except UnicodeDecodeError as exc:
+        return exc
     return None
 
 
 def _is_text(head: bytes) -> bool:
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return b"\x00" not in head
+    return _utf8_error(head, final=False) is None and b"\x00" not in head
 
 
 def _check_text(path: Path, head: bytes) -> None:
@@ -177,9 +183,9 @@ def _check_text(path: Path, head: bytes) -> None:
 
     Signatures count only in content that is not text, so a header such as ``PAR1_score`` is no Parquet file.
     """
-    what = None if _is_text(head) else _binary_kind(head)
-    if what is not None:
-        fix = next(f for magic, w, f in _SIGNATURES if w == what) if what != "bzip2-compressed data" else ""
+    kind = None if _is_text(head) else _binary_kind(head)
+    if kind is not None:
+        what, fix = kind
         raise SynthgenError(f"{path}: is not a CSV table: it looks like {what} (fix: {fix}give a CSV or "
                             "Parquet table)")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -188,19 +194,14 @@ def _check_text(path: Path, head: bytes) -> None:
     if b"\x00" in head:
         raise SynthgenError(f"{path}: is not a CSV table: it holds NUL bytes (binary data) (fix: give a CSV or "
                             "Parquet table)")
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < HEAD_BYTES)
-    except UnicodeDecodeError:
-        raise _not_utf8(path, head) from None
+    if _utf8_error(head, final=len(head) < HEAD_BYTES):
+        raise _not_utf8(path, head)
 
 
 def _not_utf8(path: Path, head: bytes) -> SynthgenError:
     """The error for text in another encoding: where, and the likely encoding to convert from."""
-    where = ""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < HEAD_BYTES)
-    except UnicodeDecodeError as exc:
-        where = f" (byte 0x{head[exc.start]:02x} at offset {exc.start})"
+    exc = _utf8_error(head, final=len(head) < HEAD_BYTES)
+    where = f" (byte 0x{head[exc.start]:02x} at offset {exc.start})" if exc else ""
     try:
         head.decode("cp1252")
         encoding = "cp1252"
@@ -243,17 +244,17 @@ def _check_delimiter(path: Path, text: str, sep: str, *, truncated: bool, parse_
                                 f"{lines[0][:60]!r}) (fix: {fix})")
 
 
-def _mangled_duplicates(text: str, sep: str, columns: list[Any], *, truncated: bool) -> list[str]:
-    """Header names that pandas renamed ``a`` -> ``a.1`` because they repeat."""
+def _header_if_mangled(text: str, sep: str, columns: list[Any], *, truncated: bool) -> list[str]:
+    """The file's header names when pandas renamed a repeated one (``a`` -> ``a.1``), else []."""
     try:
         raw = next(csv.reader(io.StringIO(text), delimiter=sep))
     except (StopIteration, csv.Error):
         return []
     if truncated:
         raw = raw[:-1]
-    dupes = [name for name, col in zip(raw, columns, strict=False)
-             if name and str(col) != name and re.fullmatch(re.escape(name) + r"\.\d+", str(col))]
-    return sorted(set(dupes))
+    mangled = any(name and str(col) != name and re.fullmatch(re.escape(name) + r"\.\d+", str(col))
+                  for name, col in zip(raw, columns, strict=False))
+    return raw if mangled else []
 
 
 @contextlib.contextmanager

@@ -331,8 +331,7 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
         allow: columns the user keeps on purpose although they look like IDs.
         findings: ``identifiers.scan(df)`` when the caller has it; ID-like ones are refused too.
     """
-    if df.shape[0] == 0 or df.shape[1] == 0:
-        raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
+    _refuse_empty(df)
     problems = structure_problems(df)
     structural = bool(problems)
     if len(df) < MIN_ROWS:
@@ -351,10 +350,15 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
         raise InvalidDataError(problems)
 
 
+def duplicate_name_problems(names: list[Any], where: str = "") -> list[Problem]:
+    """One problem per column name that repeats in ``names`` (``where``: e.g. " in the Parquet file")."""
+    return [Problem(name, f"duplicate column name{where}", "rename or drop one of the columns")
+            for name in sorted({str(n) for n in pd.Index(names)[pd.Index(names).duplicated()]})]
+
+
 def structure_problems(df: pd.DataFrame) -> list[Problem]:
     """Duplicate and non-string column names: with either, no column can be looked up by its name."""
-    problems = [Problem(name, "duplicate column name", "rename or drop one of the columns")
-                for name in sorted({str(c) for c in df.columns[df.columns.duplicated()]})]
+    problems = duplicate_name_problems(list(df.columns))
     problems += [Problem(str(name), "column name is not a string", "name the columns with strings, e.g. "
                          "df.columns = df.columns.astype(str)")
                  for name in dict.fromkeys(df.columns) if not isinstance(name, str)]
@@ -363,11 +367,15 @@ def structure_problems(df: pd.DataFrame) -> list[Problem]:
 
 def check_structure(df: pd.DataFrame) -> None:
     """Raise ``InvalidDataError`` for an empty table or unusable column names (before anything reads columns)."""
-    if df.shape[0] == 0 or df.shape[1] == 0:
-        raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
+    _refuse_empty(df)
     problems = structure_problems(df)
     if problems:
         raise InvalidDataError(problems)
+
+
+def _refuse_empty(df: pd.DataFrame) -> None:
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
 
 
 def _column_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = False) -> list[Problem]:
@@ -382,8 +390,8 @@ def _column_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = Fal
     if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
         return [Problem(name, f"is declared {spec.kind} but holds non-numbers",
                         "clean the column or declare it categorical")]
-    if _is_number(series) and np.isinf(values.to_numpy(dtype=float)).any():
-        count = int(np.isinf(values.to_numpy(dtype=float)).sum())
+    count = int(np.isinf(values.to_numpy(dtype=float)).sum()) if _is_number(series) else 0
+    if count:
         return [Problem(name, f"holds {count} infinite value{'s' * (count > 1)}",
                         f"replace them with nulls or finite numbers, e.g. df[{name!r}].replace([np.inf, -np.inf], "
                         "np.nan)")]

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from synthgen.errors import ConfigError, DataWarning, InvalidDataError, Problem, SynthgenError
 from synthgen.io import CSV_SUFFIXES, ENCRYPTED_SUFFIX, PARQUET_SUFFIXES
 from synthgen.models.base import BatchSource
+from synthgen.schema import duplicate_name_problems
 from synthgen.transform import TabularTransformer
 from synthgen.transform.encoders import OneHot
 from synthgen.transform.transformer import to_numbers
@@ -86,10 +87,9 @@ def open_parquet(path: str | os.PathLike) -> pq.ParquetFile:
     except (pa.ArrowInvalid, OSError) as exc:
         raise SynthgenError(f"{path}: cannot read it as Parquet ({exc}) (fix: check the file)") from None
     names = data_columns(pf)
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = duplicate_name_problems(names, " in the Parquet file")
     if dupes:
-        raise InvalidDataError([Problem(n, "duplicate column name in the Parquet file",
-                                        "rename or drop one of the columns") for n in dupes])
+        raise InvalidDataError(dupes)
     if pf.metadata.num_rows == 0 or not names:
         raise InvalidDataError(Problem(None, f"{path} is empty", "give a table with rows and columns"))
     return pf

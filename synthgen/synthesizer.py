@@ -59,10 +59,10 @@ RAW_QUANTITIES = [
     "null rates",
     "the network weights (trained without differential privacy)",
 ]
-#: the same for a streamed fit: the transformer's quantities come from a uniform sample of the rows
 #: named in the ledger when a model card is saved with the model
 CARD_RAW_QUANTITY = ("the model card's figures (TRTR scores, DCR share, MIA AUC, column shapes), computed on the "
                      "training rows without noise")
+#: the same for a streamed fit: the transformer's quantities come from a uniform sample of the rows
 STREAMED_RAW_QUANTITIES = [
     "column names and kinds",
     "category sets and their frequencies, of a uniform sample of the rows (categories only outside it are "

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 
 LABEL = "label"
-PIXEL_LEVELS = list(range(17))
 CLASSES = list(range(10))
 MLP_SEEDS = (0, 1, 2)
 OUTPUTS = ("results.json", "results.md", "digits.png")
@@ -57,25 +56,9 @@ QUICK_RUNS: list[tuple[str, str, float | None, dict[str, Any]]] = [
 
 def load_split(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The digits as a table (64 integer pixel columns and ``label``), split 75/25 stratified."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from synthgen.shipped import real_split
 
-    digits = load_digits()
-    columns = [f"px{r}{c}" for r in range(8) for c in range(8)]
-    df = pd.DataFrame(digits.data.astype("int64"), columns=columns)
-    df[LABEL] = digits.target.astype("int64")
-    train, test = train_test_split(df, test_size=0.25, stratify=df[LABEL], random_state=seed)
-    return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def metadata(columns: list[str]) -> dict[str, Any]:
-    """SDV single-table metadata marked public: pixel levels 0..16 and labels 0..9 are common knowledge."""
-    cols: dict[str, Any] = {c: {"sdtype": "categorical", "categories": PIXEL_LEVELS, "nullable": False}
-                            for c in columns if c != LABEL}
-    cols[LABEL] = {"sdtype": "categorical", "categories": CLASSES, "nullable": False}
-    return {"METADATA_SPEC_VERSION": "SINGLE_TABLE_V1", "public": True,
-            "source": "scikit-learn load_digits documentation: 8x8 images, pixel values 0..16, digits 0..9",
-            "columns": cols}
+    return real_split("digits", seed)
 
 
 def mlp_accuracy(train: pd.DataFrame, test: pd.DataFrame, pixels: list[str]) -> dict[str, Any]:
@@ -102,10 +85,11 @@ def synthesize(train: pd.DataFrame, pixels: list[str], model: str, epsilon: floa
     """Fit one generator on ``train`` (single-value pixels dropped) and sample a labelled set like it,
     ``factor`` times as large (per class, in the training split's label proportions)."""
     from synthgen import Synthesizer
+    from synthgen.datasets import digits_metadata
 
     varying = [c for c in pixels if train[c].nunique() > 1]
     fit_cols = varying + [LABEL]
-    meta_path.write_text(json.dumps(metadata(fit_cols)))
+    meta_path.write_text(json.dumps(digits_metadata(fit_cols)))
     options: dict[str, Any] = {"model": model, "seed": seed, "metadata": meta_path, **params}
     if epsilon is not None:
         options["epsilon"] = epsilon

@@ -37,7 +37,7 @@ class ConditionalSampler:
             self.starts = torch.cat(starts).long()
             self.counts = torch.cat(counts)
             self.codes = torch.stack(codes, dim=1)  # (rows, spans): each row's slot in each span
-            self.frequencies = self.counts / self.n_rows / self.n_spans
+            self.count_over(self.counts, self.n_rows)
         self.log_cum = self._log_cumulative(counts)
 
     def _log_cumulative(self, counts: list[torch.Tensor]) -> torch.Tensor:
@@ -47,6 +47,11 @@ class ConditionalSampler:
             logf = torch.log1p(count)
             log_cum[j, :len(count)] = torch.cumsum(logf / logf.sum(), 0)
         return log_cum
+
+    def count_over(self, counts: torch.Tensor, n_rows: int) -> None:
+        """Set ``frequencies`` from category ``counts`` over ``n_rows`` rows (e.g. summed over all training
+        processes); training-by-sampling keeps this sampler's own rows."""
+        self.frequencies = counts / n_rows / self.n_spans
 
     def private(self, frequencies: object) -> ConditionalSampler:
         """This sampler under DP: training conditions from noisy ``frequencies`` (cond-slot shares).

@@ -124,8 +124,8 @@ class CTGANModel(TorchModel):
         self._batch = self._local_batch(data.shape[0])
         if self.world.size > 1 and self._cond_sampler is not None and self.private is None:
             # the category shares sampling uses later: over all rows, not this process's partition
-            counts = distributed.sum_over(self._cond_sampler.counts, self.world)
-            self._cond_sampler.frequencies = counts / self.total_rows / self._cond_sampler.n_spans
+            self._cond_sampler.count_over(distributed.sum_over(self._cond_sampler.counts, self.world),
+                                          self.total_rows)
         self.generator = residual_net(cfg.embedding_dim + layout.cond_dim, cfg.generator_dim, layout.dim)
         self.generator.to(data.device)
         self.discriminator = Discriminator(layout.dim, layout.cond_dim, cfg.discriminator_dim, cfg.pac)

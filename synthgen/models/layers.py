@@ -95,11 +95,7 @@ class FoldedResidualNet:
     @torch.no_grad()
     def __call__(self, dense: torch.Tensor, pos: torch.Tensor | int | None) -> torch.Tensor:
         """Output (float32) for rows ``[dense, one_hot(pos)]``; ``pos``: one position per row, or one for all."""
-        pre = torch.addmm(self.bias, dense.to(self.dtype), self.dense)
-        if isinstance(pos, int):
-            pre += self.onehot[pos]
-        elif pos is not None:
-            pre += nn.functional.embedding(pos, self.onehot)
+        pre = _add_rows(torch.addmm(self.bias, dense.to(self.dtype), self.dense), self.onehot, pos)
         hidden: list[torch.Tensor] = []
         last = len(self.from_hidden) - 1
         for k, weights in enumerate(self.from_hidden):
@@ -114,15 +110,20 @@ class FoldedResidualNet:
         out = out.float()
         if self.precise is not None:
             cols, from_hidden, dense_w, onehot_w, bias = self.precise
-            exact = torch.addmm(bias, dense, dense_w)
+            exact = _add_rows(torch.addmm(bias, dense, dense_w), onehot_w, pos)
             for h, w in zip(hidden, from_hidden, strict=True):
                 exact.addmm_(h.float(), w)
-            if isinstance(pos, int):
-                exact += onehot_w[pos]
-            elif pos is not None:
-                exact += nn.functional.embedding(pos, onehot_w)
             out[:, cols] = exact
         return out.contiguous()
+
+
+def _add_rows(pre: torch.Tensor, table: torch.Tensor, pos: torch.Tensor | int | None) -> torch.Tensor:
+    """``pre`` plus the one-hot input's share: row ``pos`` of ``table`` (one for all rows, or one per row)."""
+    if isinstance(pos, int):
+        pre += table[pos]
+    elif pos is not None:
+        pre += nn.functional.embedding(pos, table)
+    return pre
 
 
 def _fold_bn(fc: nn.Linear, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
