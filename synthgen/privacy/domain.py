@@ -308,8 +308,8 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
         if outside:
             problems.append(Problem(spec.name, f"{outside} values lie outside the public bounds "
                                     f"[{dom.lower:g}, {dom.upper:g}]", "widen min_value/max_value"))
-    if integer:
-        dom.lower, dom.upper = math.floor(dom.lower), math.ceil(dom.upper)
+    if integer:  # whole numbers, kept as floats: a noisy bound may be 2^64, past int64
+        dom.lower, dom.upper = float(math.floor(dom.lower)), float(math.ceil(dom.upper))
     clipped = np.clip(present, dom.lower, dom.upper)
     if spec.kind == "integer" and dom.upper - dom.lower + 1 <= DISCRETE_RANGE:
         if "nulls" not in need:
@@ -328,7 +328,7 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
             edges, points, mass = _trim(edges, points, mass, counts[:-1], noisy.sigma)
         dom.lower, dom.upper = float(np.append(points, edges[0]).min()), float(np.append(points, edges[-1]).max())
         if integer:
-            dom.lower, dom.upper = math.ceil(dom.lower), math.floor(dom.upper)
+            dom.lower, dom.upper = float(math.ceil(dom.lower)), float(math.floor(dom.upper))
         dom.sources["bins"] = "dp"
     else:  # public bounds and no budget: equal-width intervals, nothing learned from the data
         edges, points = np.linspace(dom.lower, dom.upper, max_modes + 1), np.zeros(0)
