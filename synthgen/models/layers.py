@@ -117,6 +117,38 @@ class FoldedResidualNet:
         return out.contiguous()
 
 
+class FastMLP:
+    """Inference form of a trained :func:`mlp` (Linear and ReLU layers) with matmuls in ``dtype``.
+
+    As in :class:`FoldedResidualNet`, the output columns in ``precise`` (continuous values) are
+    recomputed in float32 from the last hidden layer, so bf16 does not put them on a visible grid.
+    """
+
+    def __init__(self, net: nn.Sequential, *, dtype: torch.dtype = torch.float32, precise: np.ndarray | None = None):
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        others = [m for m in net if not isinstance(m, (nn.Linear, nn.ReLU, nn.Dropout))]
+        if others:
+            raise TypeError(f"FastMLP takes Linear / ReLU / Dropout layers, got {type(others[0]).__name__}")
+        self.dtype = dtype
+        self.layers = [(fc.weight.detach().t().contiguous().to(dtype), fc.bias.detach().to(dtype)) for fc in linears]
+        self.precise = None
+        if dtype != torch.float32 and precise is not None and len(precise):
+            cols = torch.as_tensor(precise, dtype=torch.long)
+            last = linears[-1]
+            self.precise = (cols, last.weight.detach()[cols].t().contiguous(), last.bias.detach()[cols])
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.to(self.dtype)
+        for weight, bias in self.layers[:-1]:
+            h = torch.relu_(torch.addmm(bias, h, weight))
+        out = torch.addmm(self.layers[-1][1], h, self.layers[-1][0]).float()
+        if self.precise is not None:
+            cols, weight, bias = self.precise
+            out[:, cols] = torch.addmm(bias, h.float(), weight)
+        return out
+
+
 def _add_rows(pre: torch.Tensor, table: torch.Tensor, pos: torch.Tensor | int | None) -> torch.Tensor:
     """``pre`` plus the one-hot input's share: row ``pos`` of ``table`` (one for all rows, or one per row)."""
     if isinstance(pos, int):

@@ -12,7 +12,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from synthgen.errors import ConfigError
 from synthgen.models.base import BatchSource
-from synthgen.models.layers import LayoutOps, mlp, sample_gumbel, sample_normal
+from synthgen.models.layers import FastMLP, LayoutOps, fast_dtype, mlp, sample_gumbel, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import StreamFeed, TorchModel, adam
 
@@ -79,6 +79,7 @@ class TVAEModel(TorchModel):
     # DP-SGD's noise grows with the parameter count: one 128-wide layer each way, big batches
     dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
     streamable = True
+    _fast: FastMLP | None = None  # inference form of the decoder, built on first sample
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
         self._data, self._feed = data, None
@@ -192,10 +193,13 @@ class TVAEModel(TorchModel):
             del self._dp_net
             self.decoder.sigma.requires_grad_(True)
         self.decoder.eval()
+        self._fast = None
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         device = self.decoder.sigma.device
-        raw = self.decoder(sample_normal(rng, (n, self.config.embedding_dim)).to(device)).cpu()
+        if self._fast is None:  # bf16 matmuls where the CPU has them, continuous outputs in float32
+            self._fast = FastMLP(self.decoder.net, dtype=fast_dtype(device), precise=self.layout.tanh_idx)
+        raw = self._fast(sample_normal(rng, (n, self.config.embedding_dim)).to(device)).cpu()
         idx = torch.as_tensor(self.layout.tanh_idx)
         noise = sample_normal(rng, (n, len(idx))) * self.decoder.sigma.detach().cpu()[idx]
         values = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
@@ -214,6 +218,7 @@ class TVAEModel(TorchModel):
         self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, self.layout.dim)
         self.decoder.load_state_dict({k.removeprefix("decoder."): v for k, v in tensors.items()})
         self.decoder.eval()
+        self._fast = None
 
 
 register_model("tvae", TVAEModel)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from synthgen.errors import ConfigError, NotFittedError
 from synthgen.models import FitOptions, available_models, get_model
 from synthgen.models.conditional import ConditionalSampler
-from synthgen.models.layers import FoldedResidualNet, LayoutOps, Segments, residual_net
+from synthgen.models.layers import FastMLP, FoldedResidualNet, LayoutOps, Segments, mlp, residual_net
 from synthgen.models.training import TorchModel, resolve_device
 
 MODELS = available_models()
@@ -361,6 +361,22 @@ def test_bf16_folded_generator_keeps_the_precise_columns_float32(hidden):
             torch.testing.assert_close(got[:, precise], want[:, precise], atol=0.05, rtol=0.02)
             torch.testing.assert_close(got, want, atol=0.1, rtol=0.05)
             assert len(torch.unique(got[:, 1])) == len(got)
+
+
+def test_fast_mlp_matches_the_decoder_and_keeps_the_precise_columns_float32():
+    torch.manual_seed(0)
+    net = mlp(8, (32, 32), 9).eval()
+    z, precise = torch.randn(300, 8), np.array([0, 5])
+    with torch.no_grad():
+        expected = net(z)
+    torch.testing.assert_close(FastMLP(net)(z), expected, atol=1e-5, rtol=1e-5)
+    got = FastMLP(net, dtype=torch.bfloat16, precise=precise)(z)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, atol=0.1, rtol=0.05)
+    torch.testing.assert_close(got[:, precise], expected[:, precise], atol=0.05, rtol=0.02)
+    assert len(torch.unique(got[:, 5])) == len(got)  # summed in float32: not on a bf16 grid
+    with pytest.raises(TypeError, match="Tanh"):
+        FastMLP(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh()))
 
 
 def test_sampling_precision_can_be_forced_to_float32(monkeypatch):
