@@ -13,7 +13,7 @@ from synthgen.schema import ColumnSpec, TableSchema
 from synthgen.transform import OutputLayout, Span, TabularTransformer
 from synthgen.transform.encoders import ModeNormalizer, OneHot
 from synthgen.transform.layout import SPAN_KINDS
-from synthgen.transform.transformer import DISCRETE_INTEGER_VALUES
+from synthgen.transform.transformer import DISCRETE_INTEGER_VALUES, argmax_rows
 
 #: round-trip error allowed on a continuous value, as a share of the column's std
 TOLERANCE = 1e-3
@@ -289,3 +289,9 @@ def test_dp_transformer_round_trips_its_encoding():
                          deterministic=True).fit(df).transformer
     loaded = TabularTransformer.from_dict(json.loads(json.dumps(fitted.to_dict())))
     assert np.array_equal(fitted.transform(df, seed=2), loaded.transform(df, seed=2))
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 42])
+def test_argmax_rows_matches_numpy_including_ties(k):
+    block = np.random.default_rng(k).integers(0, 4, size=(k, 5000)).astype(np.float32)  # many ties
+    np.testing.assert_array_equal(argmax_rows(block), block.argmax(axis=0))
