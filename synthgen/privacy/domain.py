@@ -40,6 +40,10 @@ DISCRETE_RANGE = 32
 PRESENT_SIGMAS = 3.0
 #: chance that an empty bucket or grid cell of a column passes as non-empty (and widens its bounds)
 SPURIOUS = 0.01
+#: the same chance for a magnitude bucket with no other non-empty bucket near it (see _supported)
+SPURIOUS_LONE = 1e-6
+#: buckets this close (in powers of two) support each other
+NEAR_BUCKETS = 2
 
 
 @dataclass
@@ -364,10 +368,25 @@ def _bucket(values: np.ndarray) -> np.ndarray:
 def _noisy_bounds(present: np.ndarray, noisy: Measure) -> tuple[float, float] | None:
     width = len(EXPONENTS)
     counts = noisy(np.bincount(_bucket(present) + width, minlength=2 * width + 1).astype(float))
-    kept = np.flatnonzero(counts > _clear(noisy.sigma, len(counts))) - width
+    kept = _supported(counts, noisy.sigma) - width
     if len(kept) == 0:
         return None
     return _bucket_edge(int(kept.min()), low=True), _bucket_edge(int(kept.max()), low=False)
+
+
+def _supported(counts: np.ndarray, sigma: float) -> np.ndarray:
+    """Magnitude buckets that count as non-empty: over the bar of :func:`_clear`, and either far over
+    it (a bar that noise passes with chance SPURIOUS_LONE) or within NEAR_BUCKETS of another bucket over
+    it. About 1 column in 100 gets one empty bucket over the first bar; alone, far from the data, it
+    would stretch the bounds to as much as 2^64 and leave one grid cell for all the real values.
+    Post-processing of the same noisy counts: no privacy cost."""
+    over = np.flatnonzero(counts > _clear(sigma, len(counts)))
+    near = np.zeros(len(over), dtype=bool)
+    close = np.diff(over) <= NEAR_BUCKETS
+    near[:-1] |= close
+    near[1:] |= close
+    strong = counts[over] > sigma * float(norm.isf(SPURIOUS_LONE / len(counts)))
+    return over[near | strong]
 
 
 def _bucket_edge(bucket: int, *, low: bool) -> float:

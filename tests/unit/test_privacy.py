@@ -175,6 +175,29 @@ def test_spurious_top_bucket_bound_does_not_break_an_integer_column(monkeypatch)
     assert back["age"].dtype == df["age"].dtype and back["age"].between(age.lower, age.upper).all()
 
 
+def test_lone_bucket_barely_over_the_bar_is_noise_but_a_strong_one_is_data(monkeypatch):
+    """A lone magnitude bucket just over the bar (what noise gives 1 column in 100) does not stretch
+    the bounds; an isolated bucket with many rows (capital-gain's 99,999) does."""
+    from synthgen.privacy import domain as domain_module
+
+    original = domain_module.Measure.__call__
+    sigma = 5.0
+
+    def spurious_top(self, counts):
+        noisy = original(self, counts)
+        if len(counts) == 2 * len(domain_module.EXPONENTS) + 1:
+            noisy[-1] = domain_module._clear(sigma, len(counts)) + 0.5 * sigma  # over the bar, alone
+        return noisy
+
+    monkeypatch.setattr(domain_module.Measure, "__call__", spurious_top)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"age": rng.integers(18, 80, 3000),
+                       "gain": np.r_[np.zeros(2700, dtype=np.int64), rng.integers(70_000, 100_000, 300)]})
+    domain = private_domain(df, TableSchema.detect(df), sigma=sigma, category_threshold=30.0, frequencies=False,
+                            rng=np.random.default_rng(1))
+    assert domain["age"].upper <= 90 and domain["gain"].upper >= 99_000
+
+
 def test_category_threshold_bounds_the_release_probability():
     sigma, delta = 10.0, 1e-6
     tau = threshold(sigma, delta, 3)
