@@ -15,6 +15,7 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | set):
         return list(value)
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read into memory once (``synthgen train --resume`` needs it three times: for the
+    settings, for whether the fit streamed, and for the state)."""
+
+    path: Path
+    body: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, *, secret: dict[str, Any] | None = None) -> Checkpoint:
+        """Read and check ``path`` (see :func:`read_checkpoint`)."""
+        body, tensors = read_checkpoint(path, secret=secret)
+        return cls(Path(path), body, tensors)

@@ -20,7 +20,7 @@ import torch
 
 from synthgen import __version__, distributed
 from synthgen.artifact import write_model_file
-from synthgen.checkpoints import fingerprint, read_checkpoint, write_checkpoint
+from synthgen.checkpoints import Checkpoint, fingerprint, write_checkpoint
 from synthgen.errors import (
     ConfigError,
     IdentifierWarning,
@@ -141,7 +141,7 @@ class Synthesizer:
 
     def fit(self, data: TableLike, *, stream: bool = False, sample_rows: int = DEFAULT_SAMPLE_ROWS,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
-            resume_from: str | os.PathLike | None = None, seal: dict[str, Any] | None = None,
+            resume_from: str | os.PathLike | Checkpoint | None = None, seal: dict[str, Any] | None = None,
             secret: dict[str, Any] | None = None) -> Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model.
 
@@ -155,9 +155,10 @@ class Synthesizer:
             checkpoint: where to keep a checkpoint (``synthgen.checkpoints``): written every
                 ``checkpoint_every`` epochs and when Ctrl-C asks training to stop, which then
                 raises ``TrainingInterrupted``.
-            resume_from: a checkpoint of this synthesizer on this table: training continues from
-                it to exactly the result of an uninterrupted run (same seed and device); one
-                written by a streamed fit resumes streaming, with its sample's transformer.
+            resume_from: a checkpoint (path, or ``Checkpoint`` already read) of this synthesizer on
+                this table: training continues from it to exactly the result of an uninterrupted
+                run (same seed and device); one written by a streamed fit resumes streaming, with
+                its sample's transformer.
             seal / secret: encrypt the checkpoint (``{"key": ...}`` or ``{"recipient": ...}``) /
                 open an encrypted one (``{"key": ...}`` or ``{"private_key": ...}``).
         """
@@ -166,7 +167,7 @@ class Synthesizer:
             if not stream:  # a streamed checkpoint resumes streaming
                 stream = True
             else:
-                raise ConfigError(f"{resume_from} was written by a fit in memory (fix: resume without --stream)")
+                raise ConfigError(f"{saved[0]['_path']} was written by a fit in memory (fix: resume without --stream)")
         if stream:
             return self._fit_stream(data, sample_rows, saved, checkpoint, checkpoint_every, seal)
         df = read_table(data)
@@ -311,10 +312,11 @@ class Synthesizer:
         }
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, *, secret: dict[str, Any] | None = None,
+    def from_checkpoint(cls, path: str | os.PathLike | Checkpoint, *, secret: dict[str, Any] | None = None,
                         progress: bool = False) -> Synthesizer:
-        """A synthesizer with the settings a checkpoint was written with (then ``fit(data, resume_from=path)``)."""
-        body, _ = read_checkpoint(path, secret=secret)
+        """A synthesizer with the settings a checkpoint (path, or ``Checkpoint`` already read) was
+        written with (then ``fit(data, resume_from=...)``)."""
+        body = _checkpoint(path, secret).body
         dp = body["privacy"] or {}
         return cls(model=body["model"], seed=body["seed"], device=body["device"], progress=progress,
                    metadata=TableSchema.from_dict(body["schema"]), allow=tuple(body.get("allow", ())),
@@ -329,12 +331,13 @@ class Synthesizer:
             "domain": {k: dataclasses.asdict(v) for k, v in domain.items()} if domain is not None else None,
         }
 
-    def _read_resume(self, path: str | os.PathLike | None, secret: dict[str, Any] | None
+    def _read_resume(self, path: str | os.PathLike | Checkpoint | None, secret: dict[str, Any] | None
                      ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         """The checkpoint to resume from, refused unless it was written by these settings."""
         if path is None:
             return None
-        body, tensors = read_checkpoint(path, secret=secret)
+        ckpt = _checkpoint(path, secret)
+        path, body, tensors = ckpt.path, dict(ckpt.body), ckpt.tensors
         mine = {"model": self.model.name, "hyperparameters": json.loads(json.dumps(self.model.hyperparameters())),
                 "seed": self.seed, "device": self.device,
                 "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None}
@@ -443,3 +446,7 @@ def _dp_hyperparameters(cls: type[Model], params: dict[str, Any]) -> dict[str, A
             raise ConfigError(f"{cls.name} with differential privacy needs {key}={value}, got {params[key]} "
                               f"(fix: drop the {key} option)")
     return dict(cls.dp_hyperparameters)
+
+
+def _checkpoint(path: str | os.PathLike | Checkpoint, secret: dict[str, Any] | None) -> Checkpoint:
+    return path if isinstance(path, Checkpoint) else Checkpoint.read(path, secret=secret)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from synthgen.cli.app import handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, optional_key, output_seal, verify_key, verify_option
 from synthgen.cli.secrets import signing_key as read_signer
 from synthgen.errors import OutputExistsError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from synthgen.checkpoints import Checkpoint
 
 _TRAINING_OPTIONS = [
     click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True,
@@ -113,7 +116,12 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     if signing_key is not None:
         check_writable(Path(f"{out}.sig"), force=force)
         signer = read_signer(signing_key)
-    stream = _streaming(data, stream, sample_rows, resume, key_file, identity, opts)
+    saved = None
+    if resume is not None:  # read once: settings, streamed or not, and the state
+        from synthgen.checkpoints import Checkpoint
+
+        saved = Checkpoint.read(resume, secret=input_secret(resume, key_file, identity))
+    stream = _streaming(data, stream, sample_rows, saved, opts)
     secret = None if stream else input_secret(data, key_file, identity)
     table = data if stream else read_table(data, secret=secret)
     ckpt = Path(f"{out}.ckpt")
@@ -121,14 +129,14 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
         raise OutputExistsError(f"{ckpt} exists from an interrupted run (fix: --resume {ckpt} to continue it, or "
                                 "--force to start over)")
     ckpt_seal = _checkpoint_seal(seal, secret, key_file)
-    if resume is not None:
-        synth = _resumed(resume, key_file, identity, progress=not quiet)
+    if saved is not None:
+        synth = _resumed(saved, progress=not quiet)
     else:
         synth = _synthesizer(opts, progress=not quiet)
     stream_args = {"stream": True, **({"sample_rows": sample_rows} if sample_rows else {})} if stream else {}
     try:
-        synth.fit(table, checkpoint=ckpt, checkpoint_every=checkpoint_every or 0, resume_from=resume,
-                  seal=ckpt_seal, secret=input_secret(resume, key_file, identity) if resume else None, **stream_args)
+        synth.fit(table, checkpoint=ckpt, checkpoint_every=checkpoint_every or 0, resume_from=saved,
+                  seal=ckpt_seal, **stream_args)
     except TrainingInterrupted as exc:
         hint = f"synthgen train {data} --out {out} --resume {ckpt}"
         raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None
@@ -156,18 +164,17 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
 
 
-def _streaming(data: Path, stream: bool | None, sample_rows: int | None, resume: Path | None,
-               key_file: Path | None, identity: Path | None, opts: dict[str, Any]) -> bool:
+def _streaming(data: Path, stream: bool | None, sample_rows: int | None, saved: Checkpoint | None,
+               opts: dict[str, Any]) -> bool:
     """Whether to stream DATA: --stream / --no-stream, a streamed checkpoint, or a file too big for memory."""
-    from synthgen.checkpoints import read_checkpoint
     from synthgen.stream import too_big_for_memory
 
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
-    if resume is not None:
-        streamed = bool(read_checkpoint(resume, secret=input_secret(resume, key_file, identity))[0].get("stream"))
+    if saved is not None:
+        streamed = bool(saved.body.get("stream"))
         if stream is not None and stream != streamed:
-            raise click.UsageError(f"{resume} was written by a {'streamed' if streamed else 'in-memory'} fit "
+            raise click.UsageError(f"{saved.path} was written by a {'streamed' if streamed else 'in-memory'} fit "
                                    f"(fix: drop --{'no-' if streamed else ''}stream)")
         return streamed
     if stream is not None:
@@ -194,7 +201,7 @@ def _streamed_note(summary: dict[str, Any]) -> str:
             f"{fitted['of_rows']:,} rows; {seen}")
 
 
-def _resumed(resume: Path, key_file: Path | None, identity: Path | None, *, progress: bool) -> Any:
+def _resumed(saved: Checkpoint, *, progress: bool) -> Any:
     """A Synthesizer with the checkpoint's settings; training options given with --resume are refused."""
     from synthgen.synthesizer import Synthesizer
 
@@ -203,7 +210,7 @@ def _resumed(resume: Path, key_file: Path | None, identity: Path | None, *, prog
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if given:
         raise click.UsageError(f"--resume takes the settings from the checkpoint; drop {', '.join(given)}")
-    return Synthesizer.from_checkpoint(resume, secret=input_secret(resume, key_file, identity), progress=progress)
+    return Synthesizer.from_checkpoint(saved, progress=progress)
 
 
 def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_file: Path | None) -> dict | None:

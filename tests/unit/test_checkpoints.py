@@ -103,3 +103,23 @@ def test_checkpoints_can_be_encrypted(tmp_path, table):
     body, tensors = read_checkpoint(ckpt, secret={"key": key})
     assert body["x"] == 1 and torch.equal(tensors["t"], torch.zeros(2))
     assert b"format" not in ckpt.read_bytes()
+
+
+def test_cli_resume_reads_the_checkpoint_once(tmp_path, table, monkeypatch):
+    from click.testing import CliRunner
+
+    from synthgen import checkpoints
+    from synthgen.cli import main
+    from synthgen.io import read_table
+
+    csv = tmp_path / "t.csv"
+    table.to_csv(csv, index=False)
+    ckpt = tmp_path / "m.sgm.ckpt"
+    Synthesizer(**_settings("tvae")).fit(read_table(csv), checkpoint=ckpt, checkpoint_every=1)
+    reads = []
+    original = checkpoints.read_checkpoint
+    monkeypatch.setattr(checkpoints, "read_checkpoint", lambda *a, **k: reads.append(a) or original(*a, **k))
+    out = tmp_path / "m.sgm"
+    result = CliRunner().invoke(main, ["train", str(csv), "--out", str(out), "--resume", str(ckpt), "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1 and out.exists() and not ckpt.exists()
