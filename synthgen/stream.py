@@ -195,16 +195,16 @@ class DomainGuard:
 
     def __init__(self, transformer: TabularTransformer):
         self.schema = transformer.schema
-        self._columns = transformer.to_dict()["columns"]
-        self._onehot = {spec.name: OneHot(col["categories"]) for spec, col in zip(
-            self.schema.columns, self._columns, strict=True) if col["encoder"] == "onehot"}
+        self._onehot = {name: OneHot(cats) for name in self.schema.names
+                        if (cats := transformer.categories(name)) is not None}
+        self._ranges = {name: transformer.numeric_range(name) for name in self.schema.names if name not in self._onehot}
         #: per column, per kind (``unseen_category``, ``unseen_null``, ``clipped``, ``unreadable``): values seen
         self.counts: dict[str, dict[str, int]] = {}
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` with unseen categories replaced (a copy when any are); counts what it finds."""
         out = df
-        for spec, col in zip(self.schema.columns, self._columns, strict=True):
+        for spec in self.schema.columns:
             series = df[spec.name]
             if spec.name in self._onehot:
                 fixed = self._categories(spec.name, series)
@@ -212,7 +212,7 @@ class DomainGuard:
                     out = out.copy() if out is df else out
                     out[spec.name] = fixed
             else:
-                self._numbers(spec, col, series)
+                self._numbers(spec, *self._ranges[spec.name], series)
         return out
 
     def _categories(self, name: str, series: pd.Series) -> np.ndarray | None:
@@ -228,12 +228,12 @@ class DomainGuard:
         values[unseen] = enc.categories[0]  # the most frequent (OneHot orders them so; null comes last)
         return values
 
-    def _numbers(self, spec: Any, col: dict[str, Any], series: pd.Series) -> None:
+    def _numbers(self, spec: Any, low: float, high: float, nullable: bool, series: pd.Series) -> None:
         numbers = to_numbers(series, spec)
         missing = np.isnan(numbers)
         with np.errstate(invalid="ignore"):
-            self._count(spec.name, "clipped", int(((numbers < col["min"]) | (numbers > col["max"])).sum()))
-        if not col["nullable"] and missing.any():
+            self._count(spec.name, "clipped", int(((numbers < low) | (numbers > high)).sum()))
+        if not nullable and missing.any():
             unreadable = int((missing & series.notna().to_numpy()).sum())
             self._count(spec.name, "unseen_null", int(missing.sum()) - unreadable)
             self._count(spec.name, "unreadable", unreadable)

@@ -199,6 +199,15 @@ class TabularTransformer:
         enc = self._encoders[self.schema.names.index(column)]
         return list(enc.categories) if isinstance(enc, OneHot) else None
 
+    def numeric_range(self, column: str) -> tuple[float, float, bool] | None:
+        """``(min, max, nullable)`` that a numeric column decodes to (None for one-hot columns):
+        values outside are clipped, and nulls are modelled only when ``nullable``."""
+        i = self.schema.names.index(column)
+        if not isinstance(self._encoders[i], NUMERIC_ENCODERS):
+            return None
+        info = self._columns[i]
+        return float(info["min"]), float(info["max"]), bool(info["nullable"])
+
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters (no training rows: mixture parameters, bounds, category sets)."""

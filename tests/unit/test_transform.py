@@ -295,3 +295,10 @@ def test_dp_transformer_round_trips_its_encoding():
 def test_argmax_rows_matches_numpy_including_ties(k):
     block = np.random.default_rng(k).integers(0, 4, size=(k, 5000)).astype(np.float32)  # many ties
     np.testing.assert_array_equal(argmax_rows(block), block.argmax(axis=0))
+
+
+def test_numeric_range_and_categories_describe_what_decoding_yields(adult):
+    tr = TabularTransformer().fit(adult, TableSchema.detect(adult))
+    assert tr.numeric_range("age") == (float(adult["age"].min()), float(adult["age"].max()), False)
+    assert tr.numeric_range("sex") is None and set(tr.categories("sex")) == set(adult["sex"])
+    assert tr.categories("age") is None
