@@ -22,5 +22,5 @@ bench-quick:
 	$(PYTHON) benchmarks/privacy_utility.py --quick --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/crypto_throughput.py --quick --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/sampling_scale.py --quick --out $${BENCH_OUT:-benchmarks/results}
-	$(PYTHON) benchmarks/sampling_speed.py --quick --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/speed.py --quick --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/large_table.py --quick --out $${BENCH_OUT:-benchmarks/results}

@@ -1,0 +1,140 @@
+"""Speed side by side: synthgen vs SDV seconds per epoch and sampling rows/s, interleaved in one process.
+
+`adult.py` times each library in its own process, minutes apart; on this machine the speed of a
+process drifts by up to a third over that time, which moves the ratios. Here synthgen's `ctgan`
+and `tvae` and SDV's CTGAN and TVAE are trained on the same Adult split in rounds (each round fits
+every model once for a few epochs), then sampled in rounds (each round times one call of every
+model). Reported: median seconds per epoch over all rounds' epochs, median rows/s, and the
+synthgen / SDV ratios against the core issue's targets (epoch <= 0.5x, sampling >= 5x).
+
+    PYTHONPATH=. python benchmarks/speed.py            # 3 fit rounds of 10 epochs, 9 sampling rounds of 50,000 rows
+    PYTHONPATH=. python benchmarks/speed.py --quick    # CI smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from adult import EpochClock, _table, cpu_name, load_split  # noqa: E402  (benchmarks/ is the script folder)
+
+PAIRS = (("ctgan", "CTGAN"), ("tvae", "TVAE"))
+Sample = Callable[[int], pd.DataFrame]
+
+
+def fit_synthgen(model: str, train: pd.DataFrame, epochs: int, folder: Path) -> tuple[list[float], Sample]:
+    """Epoch seconds of one fit, and a sampler loaded back from the saved file (as a user samples)."""
+    from synthgen import Sampler, Synthesizer
+
+    synth = Synthesizer(model=model, epochs=epochs, seed=0).fit(train)
+    path = folder / f"{model}.sgm"
+    synth.save(path, force=True)
+    sampler = Sampler.load(path)
+    return [h["seconds"] for h in synth.summary["history"]], lambda n: sampler.sample(n, seed=0)
+
+
+def fit_sdv(model: str, train: pd.DataFrame, epochs: int) -> tuple[list[float], Sample]:
+    """Epoch seconds of one fit (stamps taken inside ctgan's loop, as adult.py does), and its sampler."""
+    from ctgan.synthesizers import ctgan as ctgan_module
+    from ctgan.synthesizers import tvae as tvae_module
+    from sdv.metadata import Metadata
+    from sdv.single_table import CTGANSynthesizer, TVAESynthesizer
+
+    clock = EpochClock()
+    ctgan_module.tqdm = tvae_module.tqdm = clock
+    cls = CTGANSynthesizer if model == "ctgan" else TVAESynthesizer
+    synth = cls(Metadata.detect_from_dataframes({"adult": train}), epochs=epochs)
+    synth.fit({"adult": train})
+    return [b - a for a, b in zip(clock.stamps, clock.stamps[1:], strict=False)], lambda n: _table(synth.sample(n))
+
+
+def fit_rounds(train: pd.DataFrame, epochs: int, rounds: int, folder: Path) -> tuple[dict[str, list[float]],
+                                                                                         dict[str, Sample]]:
+    """Every model fitted once per round, in turn; epoch seconds of all rounds, and the last samplers."""
+    epochs_s: dict[str, list[float]] = {}
+    samplers: dict[str, Sample] = {}
+    for _ in range(rounds):
+        for mine, theirs in PAIRS:
+            for name, fit in ((f"synthgen {mine}", lambda m=mine: fit_synthgen(m, train, epochs, folder)),
+                              (f"SDV {theirs}", lambda m=mine: fit_sdv(m, train, epochs))):
+                seconds, samplers[name] = fit()
+                epochs_s.setdefault(name, []).extend(seconds)
+    return epochs_s, samplers
+
+
+def sample_rounds(samplers: dict[str, Sample], rows: int, rounds: int) -> dict[str, float]:
+    """Median rows/s of each sampler over ``rounds`` rounds; every round calls each one once, in turn."""
+    for sample in samplers.values():
+        sample(min(rows, 2_000))  # warm-up: lazy set-up, first allocations
+    times: dict[str, list[float]] = {name: [] for name in samplers}
+    for _ in range(rounds):
+        for name, sample in samplers.items():
+            start = time.perf_counter()
+            got = len(sample(rows))
+            times[name].append(time.perf_counter() - start)
+            if got != rows:
+                raise RuntimeError(f"{name}: asked for {rows} rows, got {got}")
+    return {name: rows / statistics.median(t) for name, t in times.items()}
+
+
+def report(epoch_s: dict[str, float], rates: dict[str, float], args: argparse.Namespace) -> tuple[str, list[dict]]:
+    lines = [f"# Speed side by side ({datetime.now(UTC).isoformat(timespec='seconds')}, {cpu_name()}, "
+             f"{platform.machine()})", "",
+             f"Adult train split. Training: {args.fit_rounds} interleaved rounds of {args.epochs} epochs per model, "
+             f"median s/epoch. Sampling: {args.rounds} interleaved rounds of {args.rows:,} rows, median rows/s.", "",
+             "| model | synthgen s/epoch | SDV s/epoch | ratio (target <= 0.5) | synthgen rows/s | SDV rows/s "
+             "| ratio (target >= 5) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = []
+    for mine, theirs in PAIRS:
+        a, b = f"synthgen {mine}", f"SDV {theirs}"
+        e, r = epoch_s[a] / epoch_s[b], rates[a] / rates[b]
+        rows.append({"model": mine, "synthgen_s_per_epoch": epoch_s[a], "sdv_s_per_epoch": epoch_s[b],
+                     "epoch_ratio": e, "synthgen_rows_s": rates[a], "sdv_rows_s": rates[b], "sampling_ratio": r})
+        lines.append(f"| {mine} | {epoch_s[a]:.3f} | {epoch_s[b]:.3f} | {e:.2f}x {'PASS' if e <= 0.5 else 'MISS'} "
+                     f"| {rates[a]:,.0f} | {rates[b]:,.0f} | {r:.2f}x {'PASS' if r >= 5 else 'MISS'} |")
+    return "\n".join(lines) + "\n", rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="CI smoke run: 3,000 rows, 1 round of 1 epoch, 3 of 5,000 rows")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 10)")
+    p.add_argument("--fit-rounds", type=int, default=None, help="interleaved fit rounds (default 3)")
+    p.add_argument("--rows", type=int, default=None, help="rows per timed sampling call (default 50,000)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved sampling rounds (default 9)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for speed.md / speed.json")
+    args = p.parse_args(argv)
+    args.epochs = args.epochs or (1 if args.quick else 10)
+    args.fit_rounds = args.fit_rounds or (1 if args.quick else 3)
+    args.rows = args.rows or (5_000 if args.quick else 50_000)
+    args.rounds = args.rounds or (3 if args.quick else 9)
+    train, _ = load_split(3_000 if args.quick else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        epochs_s, samplers = fit_rounds(train, args.epochs, args.fit_rounds, Path(tmp))
+        rates = sample_rounds(samplers, args.rows, args.rounds)
+    epoch_s = {name: statistics.median(s) for name, s in epochs_s.items()}
+    text, rows = report(epoch_s, rates, args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "speed-quick" if args.quick else "speed"
+    (out / f"{stem}.md").write_text(text)
+    (out / f"{stem}.json").write_text(json.dumps({"args": vars(args), "epoch_seconds": epochs_s, "rates": rates,
+                                                  "rows": rows}, indent=1))
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
