@@ -85,7 +85,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # no field-wise == / hash over tensors
 class Checkpoint:
     """A checkpoint read into memory once (``synthgen train --resume`` needs it three times: for the
     settings, for whether the fit streamed, and for the state)."""

@@ -116,12 +116,14 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     if signing_key is not None:
         check_writable(Path(f"{out}.sig"), force=force)
         signer = read_signer(signing_key)
+    if sample_rows is not None and stream is not True:
+        raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
     saved = None
     if resume is not None:  # read once: settings, streamed or not, and the state
         from synthgen.checkpoints import Checkpoint
 
         saved = Checkpoint.read(resume, secret=input_secret(resume, key_file, identity))
-    stream = _streaming(data, stream, sample_rows, saved, opts)
+    stream = _streaming(data, stream, saved, opts)
     secret = None if stream else input_secret(data, key_file, identity)
     table = data if stream else read_table(data, secret=secret)
     ckpt = Path(f"{out}.ckpt")
@@ -164,13 +166,10 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
 
 
-def _streaming(data: Path, stream: bool | None, sample_rows: int | None, saved: Checkpoint | None,
-               opts: dict[str, Any]) -> bool:
+def _streaming(data: Path, stream: bool | None, saved: Checkpoint | None, opts: dict[str, Any]) -> bool:
     """Whether to stream DATA: --stream / --no-stream, a streamed checkpoint, or a file too big for memory."""
     from synthgen.stream import too_big_for_memory
 
-    if sample_rows is not None and stream is not True:
-        raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
     if saved is not None:
         streamed = bool(saved.body.get("stream"))
         if stream is not None and stream != streamed:

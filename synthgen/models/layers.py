@@ -125,10 +125,11 @@ class FastMLP:
     """
 
     def __init__(self, net: nn.Sequential, *, dtype: torch.dtype = torch.float32, precise: np.ndarray | None = None):
+        pattern = [type(m) for m in net if not isinstance(m, nn.Dropout)]  # dropout: identity in eval mode
         linears = [m for m in net if isinstance(m, nn.Linear)]
-        others = [m for m in net if not isinstance(m, (nn.Linear, nn.ReLU, nn.Dropout))]
-        if others:
-            raise TypeError(f"FastMLP takes Linear / ReLU / Dropout layers, got {type(others[0]).__name__}")
+        if pattern != [nn.Linear, nn.ReLU] * (len(linears) - 1) + [nn.Linear]:
+            raise TypeError(f"FastMLP takes Linear, ReLU, ..., Linear (as mlp builds), got "
+                            f"{', '.join(t.__name__ for t in pattern)}")
         self.dtype = dtype
         self.layers = [(fc.weight.detach().t().contiguous().to(dtype), fc.bias.detach().to(dtype)) for fc in linears]
         self.precise = None

@@ -379,14 +379,18 @@ def _supported(counts: np.ndarray, sigma: float) -> np.ndarray:
     it (a bar that noise passes with chance SPURIOUS_LONE) or within NEAR_BUCKETS of another bucket over
     it. About 1 column in 100 gets one empty bucket over the first bar; alone, far from the data, it
     would stretch the bounds to as much as 2^64 and leave one grid cell for all the real values.
-    Post-processing of the same noisy counts: no privacy cost."""
+    The price: a weak real bucket far from the rest is dropped too (its values are clipped). When no
+    bucket passes, the largest one over the first bar stands (a column whose values share one
+    bucket). Post-processing of the same noisy counts: no privacy cost."""
     over = np.flatnonzero(counts > _clear(sigma, len(counts)))
     near = np.zeros(len(over), dtype=bool)
     close = np.diff(over) <= NEAR_BUCKETS
     near[:-1] |= close
     near[1:] |= close
-    strong = counts[over] > sigma * float(norm.isf(SPURIOUS_LONE / len(counts)))
-    return over[near | strong]
+    keep = near | (counts[over] > sigma * float(norm.isf(SPURIOUS_LONE / len(counts))))
+    if len(over) and not keep.any():
+        return over[[int(np.argmax(counts[over]))]]
+    return over[keep]
 
 
 def _bucket_edge(bucket: int, *, low: bool) -> float:

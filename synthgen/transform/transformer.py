@@ -332,7 +332,8 @@ def _exact_integers(values: np.ndarray, null: np.ndarray, bounds: list[int], spe
 
 
 def argmax_rows(block: np.ndarray) -> np.ndarray:
-    """``block.argmax(axis=0)`` (first maximum on ties) for a C-contiguous ``(k, n)`` block.
+    """``block.argmax(axis=0)`` (first maximum on ties) for a C-contiguous ``(k, n)`` block of finite
+    values (a NaN, which numpy would pick, is passed over: model output has none unless training diverged).
 
     One vectorized pass per row: about 1.4x faster than numpy's reduction across rows for the
     small ``k`` of one-hot blocks.

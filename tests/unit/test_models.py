@@ -375,8 +375,10 @@ def test_fast_mlp_matches_the_decoder_and_keeps_the_precise_columns_float32():
     torch.testing.assert_close(got, expected, atol=0.1, rtol=0.05)
     torch.testing.assert_close(got[:, precise], expected[:, precise], atol=0.05, rtol=0.02)
     assert len(torch.unique(got[:, 5])) == len(got)  # summed in float32: not on a bf16 grid
-    with pytest.raises(TypeError, match="Tanh"):
-        FastMLP(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh()))
+    for odd in ([torch.nn.Linear(2, 2), torch.nn.Tanh()], [torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)],
+                [torch.nn.Linear(2, 2), torch.nn.ReLU()]):
+        with pytest.raises(TypeError, match="Linear, ReLU"):
+            FastMLP(torch.nn.Sequential(*odd))
 
 
 def test_sampling_precision_can_be_forced_to_float32(monkeypatch):

@@ -198,6 +198,22 @@ def test_lone_bucket_barely_over_the_bar_is_noise_but_a_strong_one_is_data(monke
     assert domain["age"].upper <= 90 and domain["gain"].upper >= 99_000
 
 
+def test_a_column_in_one_weak_bucket_keeps_its_bounds(monkeypatch):
+    """All values in one power-of-two bucket whose count clears the first bar only: it stands alone,
+    so it is kept (a lone bucket is dropped only when another one is kept)."""
+    from synthgen.privacy import domain as domain_module
+
+    def exact(self, counts):  # no noise, still counted as a measurement
+        self.calls += 1
+        return counts.astype(float)
+
+    monkeypatch.setattr(domain_module.Measure, "__call__", exact)
+    df = pd.DataFrame({"hours": np.arange(25) + 35})  # 25 rows in [32, 64): 5 sigma, between the two bars
+    domain = private_domain(df, TableSchema.detect(df), sigma=5.0, category_threshold=30.0, frequencies=False,
+                            rng=np.random.default_rng(1))
+    assert 32 <= domain["hours"].lower <= 35 and 59 <= domain["hours"].upper <= 64
+
+
 def test_category_threshold_bounds_the_release_probability():
     sigma, delta = 10.0, 1e-6
     tau = threshold(sigma, delta, 3)
