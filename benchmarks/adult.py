@@ -78,22 +78,27 @@ def peak_mb() -> float:
     return rss / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
-def sampling_rate(sample: Callable[[int], pd.DataFrame], n: int) -> float:
+#: ``sample(rows, seed)``: a fitted model's sampler (SDV's takes no per-call seed and ignores it)
+Sample = Callable[[int, int], pd.DataFrame]
+
+
+def time_call(sample: Sample, n: int) -> float:
+    """Seconds one ``sample(n, 0)`` call takes (it must return ``n`` rows)."""
+    start = time.perf_counter()
+    got = len(sample(n, 0))
+    elapsed = time.perf_counter() - start
+    if got != n:
+        raise RuntimeError(f"asked for {n} rows, got {got}")
+    return elapsed
+
+
+def sampling_rate(sample: Sample, n: int) -> float:
     """Median rows/s over SAMPLE_REPEATS calls of ``sample(n)``."""
-    rates = []
-    for _ in range(SAMPLE_REPEATS):
-        start = time.perf_counter()
-        out = sample(n)
-        elapsed = time.perf_counter() - start
-        if len(out) != n:
-            raise RuntimeError(f"asked for {n} rows, got {len(out)}")
-        rates.append(n / elapsed)
-    return statistics.median(rates)
+    return statistics.median(n / time_call(sample, n) for _ in range(SAMPLE_REPEATS))
 
 
-def run_synthgen(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, seed: int,
-                 sample_out: Path) -> dict[str, Any]:
-    """Fit synthgen, save, load a Sampler from the file, time sampling, write the synthetic table."""
+def fit_synthgen(model: str, train: pd.DataFrame, epochs: int | None, seed: int) -> tuple[dict[str, Any], Sample]:
+    """Fit synthgen: its timings, and a sampler loaded back from the saved model file (as a user samples)."""
     from synthgen import Sampler, Synthesizer
 
     start = time.perf_counter()
@@ -104,11 +109,19 @@ def run_synthgen(model: str, train: pd.DataFrame, epochs: int | None, n_sample: 
         path = Path(tmp) / f"{model}.sgm"
         synth.save(path, force=True)
         sampler = Sampler.load(path)
-    rate = sampling_rate(lambda n: sampler.sample(n, seed=seed), n_sample)
-    sampler.sample(len(train), seed=seed + 1000).to_parquet(sample_out)
-    return {"fit_s": fit_s, "pre_epoch_s": fit_s - sum(epoch_s), "epoch_s": epoch_s, "epochs": len(epoch_s),
-            "transformer_s": float(synth.summary["transformer_seconds"]), "sample_rows_s": rate,
-            "hyperparameters": synth.manifest()["model"]["hyperparameters"]}
+    figures = {"fit_s": fit_s, "pre_epoch_s": fit_s - sum(epoch_s), "epoch_s": epoch_s, "epochs": len(epoch_s),
+               "transformer_s": float(synth.summary["transformer_seconds"]),
+               "hyperparameters": synth.manifest()["model"]["hyperparameters"]}
+    return figures, lambda n, s: sampler.sample(n, seed=seed + s)
+
+
+def run_synthgen(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, seed: int,
+                 sample_out: Path) -> dict[str, Any]:
+    """Fit synthgen, time sampling from its file, write the synthetic table."""
+    figures, sample = fit_synthgen(model, train, epochs, seed)
+    rate = sampling_rate(sample, n_sample)
+    sample(len(train), 1000).to_parquet(sample_out)
+    return {**figures, "sample_rows_s": rate}
 
 
 class EpochClock:
@@ -135,9 +148,8 @@ class _Stamped:
         """tqdm API used by ctgan when verbose."""
 
 
-def run_sdv(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, seed: int,
-            sample_out: Path) -> dict[str, Any]:
-    """Fit SDV's synthesizer (epoch stamps taken inside ctgan's loop), time sampling, write a sample."""
+def fit_sdv(model: str, train: pd.DataFrame, epochs: int | None, seed: int) -> tuple[dict[str, Any], Sample]:
+    """Fit SDV's synthesizer (epoch stamps taken inside ctgan's loop): its timings, and its sampler."""
     import numpy as np
     import torch
     from ctgan.synthesizers import ctgan as ctgan_module
@@ -159,10 +171,18 @@ def run_sdv(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, 
     synth.fit({"adult": train})
     fit_s = time.perf_counter() - start
     epoch_s = [b - a for a, b in zip(clock.stamps, clock.stamps[1:], strict=False)]
-    rate = sampling_rate(lambda n: _table(synth.sample(n)), n_sample)
-    _table(synth.sample(len(train))).to_parquet(sample_out)
-    return {"fit_s": fit_s, "pre_epoch_s": (clock.stamps[0] - start) if clock.stamps else fit_s,
-            "epoch_s": epoch_s, "epochs": len(epoch_s), "sample_rows_s": rate}
+    figures = {"fit_s": fit_s, "pre_epoch_s": (clock.stamps[0] - start) if clock.stamps else fit_s,
+               "epoch_s": epoch_s, "epochs": len(epoch_s)}
+    return figures, lambda n, s: _table(synth.sample(n))
+
+
+def run_sdv(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, seed: int,
+            sample_out: Path) -> dict[str, Any]:
+    """Fit SDV's synthesizer, time sampling, write a sample."""
+    figures, sample = fit_sdv(model, train, epochs, seed)
+    rate = sampling_rate(sample, n_sample)
+    sample(len(train), 1000).to_parquet(sample_out)
+    return {**figures, "sample_rows_s": rate}
 
 
 def _table(out: pd.DataFrame | dict[str, pd.DataFrame]) -> pd.DataFrame:

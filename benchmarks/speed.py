@@ -20,9 +20,6 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,64 +28,31 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from adult import EpochClock, _table, cpu_name, load_split  # noqa: E402  (benchmarks/ is the script folder)
+from adult import Sample, cpu_name, fit_sdv, fit_synthgen, load_split, time_call  # noqa: E402  (the script folder)
 
 PAIRS = (("ctgan", "CTGAN"), ("tvae", "TVAE"))
-Sample = Callable[[int], pd.DataFrame]
 
 
-def fit_synthgen(model: str, train: pd.DataFrame, epochs: int, folder: Path) -> tuple[list[float], Sample]:
-    """Epoch seconds of one fit, and a sampler loaded back from the saved file (as a user samples)."""
-    from synthgen import Sampler, Synthesizer
-
-    synth = Synthesizer(model=model, epochs=epochs, seed=0).fit(train)
-    path = folder / f"{model}.sgm"
-    synth.save(path, force=True)
-    sampler = Sampler.load(path)
-    return [h["seconds"] for h in synth.summary["history"]], lambda n: sampler.sample(n, seed=0)
-
-
-def fit_sdv(model: str, train: pd.DataFrame, epochs: int) -> tuple[list[float], Sample]:
-    """Epoch seconds of one fit (stamps taken inside ctgan's loop, as adult.py does), and its sampler."""
-    from ctgan.synthesizers import ctgan as ctgan_module
-    from ctgan.synthesizers import tvae as tvae_module
-    from sdv.metadata import Metadata
-    from sdv.single_table import CTGANSynthesizer, TVAESynthesizer
-
-    clock = EpochClock()
-    ctgan_module.tqdm = tvae_module.tqdm = clock
-    cls = CTGANSynthesizer if model == "ctgan" else TVAESynthesizer
-    synth = cls(Metadata.detect_from_dataframes({"adult": train}), epochs=epochs)
-    synth.fit({"adult": train})
-    return [b - a for a, b in zip(clock.stamps, clock.stamps[1:], strict=False)], lambda n: _table(synth.sample(n))
-
-
-def fit_rounds(train: pd.DataFrame, epochs: int, rounds: int, folder: Path) -> tuple[dict[str, list[float]],
-                                                                                         dict[str, Sample]]:
-    """Every model fitted once per round, in turn; epoch seconds of all rounds, and the last samplers."""
+def fit_rounds(train: pd.DataFrame, epochs: int, rounds: int) -> tuple[dict[str, list[float]], dict[str, Sample]]:
+    """Every model fitted once per round, in turn: epoch seconds of all rounds, and the last fits' samplers."""
     epochs_s: dict[str, list[float]] = {}
     samplers: dict[str, Sample] = {}
     for _ in range(rounds):
         for mine, theirs in PAIRS:
-            for name, fit in ((f"synthgen {mine}", lambda m=mine: fit_synthgen(m, train, epochs, folder)),
-                              (f"SDV {theirs}", lambda m=mine: fit_sdv(m, train, epochs))):
-                seconds, samplers[name] = fit()
-                epochs_s.setdefault(name, []).extend(seconds)
+            for name, fit in ((f"synthgen {mine}", fit_synthgen), (f"SDV {theirs}", fit_sdv)):
+                figures, samplers[name] = fit(mine, train, epochs, 0)
+                epochs_s.setdefault(name, []).extend(figures["epoch_s"])
     return epochs_s, samplers
 
 
 def sample_rounds(samplers: dict[str, Sample], rows: int, rounds: int) -> dict[str, float]:
     """Median rows/s of each sampler over ``rounds`` rounds; every round calls each one once, in turn."""
     for sample in samplers.values():
-        sample(min(rows, 2_000))  # warm-up: lazy set-up, first allocations
+        time_call(sample, min(rows, 2_000))  # warm-up: lazy set-up, first allocations
     times: dict[str, list[float]] = {name: [] for name in samplers}
     for _ in range(rounds):
         for name, sample in samplers.items():
-            start = time.perf_counter()
-            got = len(sample(rows))
-            times[name].append(time.perf_counter() - start)
-            if got != rows:
-                raise RuntimeError(f"{name}: asked for {rows} rows, got {got}")
+            times[name].append(time_call(sample, rows))
     return {name: rows / statistics.median(t) for name, t in times.items()}
 
 
@@ -131,9 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     train, _ = load_split(3_000 if args.quick else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        epochs_s, samplers = fit_rounds(train, args.epochs, args.fit_rounds, Path(tmp))
-        rates = sample_rounds(samplers, args.rows, args.rounds)
+    epochs_s, samplers = fit_rounds(train, args.epochs, args.fit_rounds)
+    rates = sample_rounds(samplers, args.rows, args.rounds)
     epoch_s = {name: statistics.median(s) for name, s in epochs_s.items()}
     text, rows = report(epoch_s, rates, args)
     out = Path(args.out)

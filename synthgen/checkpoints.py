@@ -99,3 +99,8 @@ class Checkpoint:
         """Read and check ``path`` (see :func:`read_checkpoint`)."""
         body, tensors = read_checkpoint(path, secret=secret)
         return cls(Path(path), body, tensors)
+
+    @classmethod
+    def of(cls, source: str | os.PathLike | Checkpoint, *, secret: dict[str, Any] | None = None) -> Checkpoint:
+        """``source`` itself when already read, else :meth:`read` it."""
+        return source if isinstance(source, Checkpoint) else cls.read(source, secret=secret)

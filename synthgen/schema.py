@@ -352,8 +352,9 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
 
 def duplicate_name_problems(names: list[Any], where: str = "") -> list[Problem]:
     """One problem per column name that repeats in ``names`` (``where``: e.g. " in the Parquet file")."""
+    index = pd.Index(names)
     return [Problem(name, f"duplicate column name{where}", "rename or drop one of the columns")
-            for name in sorted({str(n) for n in pd.Index(names)[pd.Index(names).duplicated()]})]
+            for name in sorted({str(n) for n in index[index.duplicated()]})]
 
 
 def structure_problems(df: pd.DataFrame) -> list[Problem]:

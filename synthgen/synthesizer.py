@@ -163,11 +163,11 @@ class Synthesizer:
                 open an encrypted one (``{"key": ...}`` or ``{"private_key": ...}``).
         """
         saved = self._read_resume(resume_from, secret)
-        if saved is not None and bool(saved[0].get("stream")) != bool(stream):
+        if saved is not None and bool(saved.body.get("stream")) != bool(stream):
             if not stream:  # a streamed checkpoint resumes streaming
                 stream = True
             else:
-                raise ConfigError(f"{saved[0]['_path']} was written by a fit in memory (fix: resume without --stream)")
+                raise ConfigError(f"{saved.path} was written by a fit in memory (fix: resume without --stream)")
         if stream:
             return self._fit_stream(data, sample_rows, saved, checkpoint, checkpoint_every, seal)
         df = read_table(data)
@@ -176,7 +176,7 @@ class Synthesizer:
         findings = self._identifiers(df)
         validate(df, schema, batch_size=self._batch_given, allow=self.allow, findings=findings)
         if saved is not None:
-            self._check_resumed_data(saved[0], fingerprint(df))
+            self._check_resumed_data(saved, fingerprint(df))
         world = distributed.current()
         distributed.check_supported(self.model.name, world, private=self.privacy is not None)
         start = time.perf_counter()
@@ -184,12 +184,12 @@ class Synthesizer:
                              progress=self.progress and world.main, world=world, total_rows=len(df))
         domain = None
         if self.privacy is None:
-            self.transformer = (TabularTransformer.from_dict(saved[0]["transformer"]) if saved
+            self.transformer = (TabularTransformer.from_dict(saved.body["transformer"]) if saved
                                 else TabularTransformer(seed=self.seed).fit(df, schema))
         else:
-            plan, domain = self._private_domain(df, schema, saved[0]["domain"] if saved else None, world)
+            plan, domain = self._private_domain(df, schema, saved.body["domain"] if saved else None, world)
             schema = private_schema(schema, domain)
-            self.transformer = (TabularTransformer.from_dict(saved[0]["transformer"]) if saved
+            self.transformer = (TabularTransformer.from_dict(saved.body["transformer"]) if saved
                                 else TabularTransformer(seed=self.seed).fit(df, schema, domain=domain))
             freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
             options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)
@@ -207,20 +207,20 @@ class Synthesizer:
         self.summary = self._summary(len(df), df.shape[1], start, transform_s, saved)
         return self
 
-    def _fit_stream(self, path: TableLike, sample_rows: int, saved: tuple[dict[str, Any], dict] | None,
+    def _fit_stream(self, path: TableLike, sample_rows: int, saved: Checkpoint | None,
                     checkpoint: str | os.PathLike | None, checkpoint_every: int,
                     seal: dict[str, Any] | None) -> Synthesizer:
         """``fit(path, stream=True)``: transformer on a reservoir sample, training batches streamed from disk."""
         self._check_streamable(path)
         pf = open_parquet(path)
         start = time.perf_counter()
-        settings = dict(saved[0]["stream"]) if saved else {
+        settings = dict(saved.body["stream"]) if saved else {
             "sample_rows": int(sample_rows), "chunk_rows": DEFAULT_CHUNK_ROWS, "window": DEFAULT_WINDOW}
         data_id = {"rows": pf.metadata.num_rows, "columns": data_columns(pf),
                    "sha256": file_sha256(path) if checkpoint is not None or saved else None}
         if saved is not None:  # its transformer was fitted on this file's sample: no second pass needed
-            self._check_resumed_data(saved[0], data_id["sha256"])
-            self.transformer = TabularTransformer.from_dict(saved[0]["transformer"])
+            self._check_resumed_data(saved, data_id["sha256"])
+            self.transformer = TabularTransformer.from_dict(saved.body["transformer"])
             given_schema = self.transformer.schema
         else:
             sample = reservoir_sample(pf, settings["sample_rows"], seed=self.seed)
@@ -285,21 +285,21 @@ class Synthesizer:
 
     def _train(self, data: np.ndarray | ParquetBatches, options: FitOptions, checkpoint: str | os.PathLike | None,
                checkpoint_every: int, seal: dict[str, Any] | None,
-               saved: tuple[dict[str, Any], dict[str, torch.Tensor]] | None, body: dict[str, Any] | None) -> None:
+               saved: Checkpoint | None, body: dict[str, Any] | None) -> None:
         """Fit the model, keeping checkpoints and resuming from ``saved`` when asked."""
         if checkpoint is not None:
             options.checkpoint = lambda tensors, meta: write_checkpoint(checkpoint, {**body, "state": meta},
                                                                         tensors, seal=seal)
             options.checkpoint_every = checkpoint_every
         if saved:
-            options.resume = (saved[1], saved[0]["state"])
+            options.resume = (saved.tensors, saved.body["state"])
         try:
             self.model.fit(data, self.transformer.layout, options)
         except TrainingInterrupted as exc:
             raise TrainingInterrupted(f"{exc}; checkpoint written to {checkpoint} (fix: resume from it)") from None
 
     def _summary(self, rows: int, columns: int, start: float, transform_s: float,
-                 saved: tuple[dict[str, Any], dict] | None) -> dict[str, Any]:
+                 saved: Checkpoint | None) -> dict[str, Any]:
         return {
             "rows": int(rows), "columns": int(columns), "seed": self.seed, "device": self.device,
             "precision": getattr(self.model, "precision", "float32"),
@@ -308,7 +308,7 @@ class Synthesizer:
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "history": self.model.history,
-            **({"resumed_from_epoch": saved[0]["state"]["epoch"]} if saved else {}),
+            **({"resumed_from_epoch": saved.body["state"]["epoch"]} if saved else {}),
         }
 
     @classmethod
@@ -316,7 +316,7 @@ class Synthesizer:
                         progress: bool = False) -> Synthesizer:
         """A synthesizer with the settings a checkpoint (path, or ``Checkpoint`` already read) was
         written with (then ``fit(data, resume_from=...)``)."""
-        body = _checkpoint(path, secret).body
+        body = Checkpoint.of(path, secret=secret).body
         dp = body["privacy"] or {}
         return cls(model=body["model"], seed=body["seed"], device=body["device"], progress=progress,
                    metadata=TableSchema.from_dict(body["schema"]), allow=tuple(body.get("allow", ())),
@@ -332,28 +332,28 @@ class Synthesizer:
         }
 
     def _read_resume(self, path: str | os.PathLike | Checkpoint | None, secret: dict[str, Any] | None
-                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+                     ) -> Checkpoint | None:
         """The checkpoint to resume from, refused unless it was written by these settings."""
         if path is None:
             return None
-        ckpt = _checkpoint(path, secret)
-        path, body, tensors = ckpt.path, dict(ckpt.body), ckpt.tensors
+        ckpt = Checkpoint.of(path, secret=secret)
+        body = ckpt.body
         mine = {"model": self.model.name, "hyperparameters": json.loads(json.dumps(self.model.hyperparameters())),
                 "seed": self.seed, "device": self.device,
                 "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None}
         differ = [k for k, v in mine.items() if body.get(k) != v]
         if differ:
-            raise ConfigError(f"{path} was written with other settings ({', '.join(differ)}) (fix: resume with "
+            raise ConfigError(f"{ckpt.path} was written with other settings ({', '.join(differ)}) (fix: resume with "
                               "Synthesizer.from_checkpoint(path), or synthgen train --resume without changing options)")
-        body["_path"] = str(path)
-        return body, tensors
+        return ckpt
 
     @staticmethod
-    def _check_resumed_data(body: dict[str, Any], digest: str | None) -> None:
+    def _check_resumed_data(saved: Checkpoint, digest: str | None) -> None:
         """Refuse a checkpoint written while training on another table."""
-        if body["data"]["sha256"] != digest:
-            raise ConfigError(f"{body['_path']} was written while training on another table "
-                              f"({body['data']['rows']} rows) (fix: resume on the same table, or start over without "
+        data = saved.body["data"]
+        if data["sha256"] != digest:
+            raise ConfigError(f"{saved.path} was written while training on another table "
+                              f"({data['rows']} rows) (fix: resume on the same table, or start over without "
                               "--resume)")
 
     def _identifiers(self, df: pd.DataFrame) -> list[Finding]:
@@ -447,6 +447,3 @@ def _dp_hyperparameters(cls: type[Model], params: dict[str, Any]) -> dict[str, A
                               f"(fix: drop the {key} option)")
     return dict(cls.dp_hyperparameters)
 
-
-def _checkpoint(path: str | os.PathLike | Checkpoint, secret: dict[str, Any] | None) -> Checkpoint:
-    return path if isinstance(path, Checkpoint) else Checkpoint.read(path, secret=secret)
