@@ -115,15 +115,6 @@ def fit_synthgen(model: str, train: pd.DataFrame, epochs: int | None, seed: int)
     return figures, lambda n, s: sampler.sample(n, seed=seed + s)
 
 
-def run_synthgen(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, seed: int,
-                 sample_out: Path) -> dict[str, Any]:
-    """Fit synthgen, time sampling from its file, write the synthetic table."""
-    figures, sample = fit_synthgen(model, train, epochs, seed)
-    rate = sampling_rate(sample, n_sample)
-    sample(len(train), 1000).to_parquet(sample_out)
-    return {**figures, "sample_rows_s": rate}
-
-
 class EpochClock:
     """Stand-in for ``tqdm`` in ctgan's modules: stamps the start of each epoch and the loop end."""
 
@@ -176,15 +167,6 @@ def fit_sdv(model: str, train: pd.DataFrame, epochs: int | None, seed: int) -> t
     return figures, lambda n, s: _table(synth.sample(n))
 
 
-def run_sdv(model: str, train: pd.DataFrame, epochs: int | None, n_sample: int, seed: int,
-            sample_out: Path) -> dict[str, Any]:
-    """Fit SDV's synthesizer, time sampling, write a sample."""
-    figures, sample = fit_sdv(model, train, epochs, seed)
-    rate = sampling_rate(sample, n_sample)
-    sample(len(train), 1000).to_parquet(sample_out)
-    return {**figures, "sample_rows_s": rate}
-
-
 def _table(out: pd.DataFrame | dict[str, pd.DataFrame]) -> pd.DataFrame:
     """SDV 2 returns ``{table: df}`` from sample; older versions return the DataFrame."""
     return next(iter(out.values())) if isinstance(out, dict) else out
@@ -195,8 +177,10 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     library, model = args.one.split(":")
     train, _ = load_split(args.train_rows)
-    runner = run_synthgen if library == "synthgen" else run_sdv
-    result = runner(model, train, args.epochs, args.rows_sample, args.seed, Path(args.sample_out))
+    fit = fit_synthgen if library == "synthgen" else fit_sdv
+    result, sample = fit(model, train, args.epochs, args.seed)
+    result["sample_rows_s"] = sampling_rate(sample, args.rows_sample)
+    sample(len(train), 1000).to_parquet(args.sample_out)  # the synthetic table the evaluator scores
     epoch_s = result.pop("epoch_s")
     return {"library": library, "model": model, "seed": args.seed, "train_rows": len(train),
             **result, "s_per_epoch": statistics.median(epoch_s) if epoch_s else None,
