@@ -15,10 +15,10 @@ from synthgen.models.conditional import ConditionalSampler
 from synthgen.models.layers import (
     FoldedResidualNet,
     LayoutOps,
+    add_gumbel_,
     fast_dtype,
     mlp,
     residual_net,
-    sample_gumbel,
     sample_normal,
 )
 from synthgen.models.registry import register_model
@@ -287,7 +287,7 @@ class CTGANModel(TorchModel):
         raw = self._folded(z, pos).cpu()
         tanh = torch.as_tensor(self.layout.tanh_idx)
         values = torch.tanh(raw[:, tanh])
-        raw += sample_gumbel(rng, tuple(raw.shape))  # Gumbel-max on the one-hot blocks: decoded by argmax
+        add_gumbel_(rng, raw)  # Gumbel-max on the one-hot blocks: decoded by argmax
         raw[:, tanh] = values  # (noise over the whole width: cheaper than gathering the one-hot columns)
         return raw.numpy()
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -50,10 +54,10 @@ def fast_dtype(device: torch.device | str) -> torch.dtype:
 class FoldedResidualNet:
     """Inference form of a trained :func:`residual_net` whose input is ``[dense, one_hot(pos)]``.
 
-    Same function, less work: BatchNorm (eval mode) is folded into the linear layers, the
-    concatenations become split matrix products, and the one-hot part of every layer's input
-    is a row lookup instead of a matmul over mostly zeros. The dense input's share of all
-    layers is computed in one matmul.
+    Same function, less work: BatchNorm (eval mode) is folded into the linear layers, and each
+    layer's input ``[h_k, ..., h_1, dense, one_hot]`` is split into one weight per part, so no
+    concatenation is built. Every layer starts from its one-hot part as a row lookup (the bias
+    folded in) and adds the other parts' products in place.
 
     With ``dtype=torch.bfloat16`` the products run in bf16 (see :func:`fast_dtype`) and the output
     columns in ``precise`` (the continuous values, whose 3 significant bf16 digits would put them
@@ -65,56 +69,73 @@ class FoldedResidualNet:
                  precise: np.ndarray | None = None):
         *blocks, final = list(net)
         layers = [_fold_bn(b.fc, b.bn) for b in blocks] + [(final.weight.detach(), final.bias.detach())]
-        widths = [w.shape[0] for w, _ in layers]
-        hidden = widths[:-1]
-        in_dims = [w.shape[1] for w, _ in layers]
-        self.bounds = np.cumsum([0] + widths).tolist()
-        # layer k's input is [h_k, ..., h_1, dense, one_hot]: split its columns accordingly
-        from_hidden: list[list[torch.Tensor]] = []
-        dense_w, onehot_w = [], []
-        for k, (weight, _) in enumerate(layers):
-            parts, start = [], 0
-            for j in range(k - 1, -1, -1):  # h_k first, h_1 last
-                parts.append((j, weight[:, start:start + hidden[j]]))
-                start += hidden[j]
-            from_hidden.append([w.t().contiguous() for _, w in sorted(parts)])
-            dense_w.append(weight[:, start:start + dense_dim])
-            onehot_w.append(weight[:, start + dense_dim:in_dims[k]])
+        hidden = [w.shape[0] for w, _ in layers[:-1]]
+        split = [_SplitLinear.of(w, b, hidden[:k], dense_dim) for k, (w, b) in enumerate(layers)]
         self.dtype = dtype
-        self.from_hidden = [[w.to(dtype) for w in ws] for ws in from_hidden]
-        self.dense = torch.cat(dense_w).t().contiguous().to(dtype)
-        self.bias = torch.cat([b for _, b in layers]).to(dtype)
-        self.onehot = torch.cat(onehot_w).t().contiguous().to(dtype)  # (one-hot width, sum of widths)
+        self.layers = [layer.to(dtype) for layer in split]
         self.precise = None
         if dtype != torch.float32 and precise is not None and len(precise):
             cols = torch.as_tensor(precise, dtype=torch.long)
-            self.precise = (cols, [w[:, cols].contiguous() for w in from_hidden[-1]],
-                            dense_w[-1][cols].t().contiguous(), onehot_w[-1][cols].t().contiguous(),
-                            layers[-1][1][cols])
+            self.precise = (cols, split[-1].columns(cols))
 
     @torch.no_grad()
     def __call__(self, dense: torch.Tensor, pos: torch.Tensor | int | None) -> torch.Tensor:
         """Output (float32) for rows ``[dense, one_hot(pos)]``; ``pos``: one position per row, or one for all."""
-        pre = _add_rows(torch.addmm(self.bias, dense.to(self.dtype), self.dense), self.onehot, pos)
+        x = dense.to(self.dtype)
         hidden: list[torch.Tensor] = []
-        last = len(self.from_hidden) - 1
-        for k, weights in enumerate(self.from_hidden):
-            out = pre[:, self.bounds[k]:self.bounds[k + 1]]
-            if hidden:  # contiguous accumulator: addmm into a strided view is slow on CPU
-                acc = torch.mm(hidden[0], weights[0])
-                for h, w in zip(hidden[1:], weights[1:], strict=True):
-                    acc.addmm_(h, w)
-                out = acc.add_(out)
-            if k < last:
-                hidden.append(torch.relu_(out))
-        out = out.float()
+        for layer in self.layers[:-1]:
+            hidden.append(torch.relu_(layer(x, hidden, pos)))
+        out = self.layers[-1](x, hidden, pos).float()
         if self.precise is not None:
-            cols, from_hidden, dense_w, onehot_w, bias = self.precise
-            exact = _add_rows(torch.addmm(bias, dense, dense_w), onehot_w, pos)
-            for h, w in zip(hidden, from_hidden, strict=True):
-                exact.addmm_(h.float(), w)
-            out[:, cols] = exact
-        return out.contiguous()
+            cols, layer = self.precise
+            with exact_fp32_matmuls():
+                out[:, cols] = layer(dense.float(), [h.float() for h in hidden], pos)
+        return out
+
+
+@dataclass
+class _SplitLinear:
+    """A linear layer whose input ``[h_k, ..., h_1, dense, one_hot]`` is kept as one weight per part
+    (each ``(part width, out)``); the bias is folded into every row of the one-hot table."""
+
+    hidden: list[torch.Tensor]  # for h_1, ..., h_k
+    dense: torch.Tensor
+    table: torch.Tensor
+    bias: torch.Tensor
+
+    @classmethod
+    def of(cls, weight: torch.Tensor, bias: torch.Tensor, hidden: list[int], dense_dim: int) -> _SplitLinear:
+        parts, start = [], 0
+        for width in reversed(hidden):  # h_k first in the input, h_1 last
+            parts.append(weight[:, start:start + width].t())
+            start += width
+        dense = weight[:, start:start + dense_dim].t()
+        table = weight[:, start + dense_dim:].t() + bias
+        return cls(parts[::-1], dense, table, bias)
+
+    def to(self, dtype: torch.dtype) -> _SplitLinear:
+        def conv(w: torch.Tensor) -> torch.Tensor:
+            return w.to(dtype).contiguous()
+        return _SplitLinear([conv(w) for w in self.hidden], conv(self.dense), conv(self.table), conv(self.bias))
+
+    def columns(self, cols: torch.Tensor) -> _SplitLinear:
+        """The same layer restricted to output columns ``cols``, in float32."""
+        def pick(w: torch.Tensor) -> torch.Tensor:
+            return w[..., cols].float().contiguous()
+        return _SplitLinear([pick(w) for w in self.hidden], pick(self.dense), pick(self.table), pick(self.bias))
+
+    def __call__(self, dense: torch.Tensor, hidden: list[torch.Tensor], pos: torch.Tensor | int | None) -> torch.Tensor:
+        n = dense.shape[0]
+        if isinstance(pos, int):
+            out = self.table[pos].expand(n, -1).clone()
+        elif pos is not None:
+            out = nn.functional.embedding(pos, self.table)
+        else:  # no one-hot input: the bias alone
+            out = self.bias.expand(n, -1).clone()
+        out.addmm_(dense, self.dense)  # accumulated in place: one pass over the output per part
+        for h, w in zip(hidden, self.hidden, strict=True):
+            out.addmm_(h, w)
+        return out
 
 
 class FastMLP:
@@ -146,17 +167,46 @@ class FastMLP:
         out = torch.addmm(self.layers[-1][1], h, self.layers[-1][0]).float()
         if self.precise is not None:
             cols, weight, bias = self.precise
-            out[:, cols] = torch.addmm(bias, h.float(), weight)
+            with exact_fp32_matmuls():
+                out[:, cols] = torch.addmm(bias, h.float(), weight)
         return out
 
 
-def _add_rows(pre: torch.Tensor, table: torch.Tensor, pos: torch.Tensor | int | None) -> torch.Tensor:
-    """``pre`` plus the one-hot input's share: row ``pos`` of ``table`` (one for all rows, or one per row)."""
-    if isinstance(pos, int):
-        pre += table[pos]
-    elif pos is not None:
-        pre += nn.functional.embedding(pos, table)
-    return pre
+@contextlib.contextmanager
+def exact_fp32_matmuls() -> Iterator[None]:
+    """Let oneDNN run float32 matmuls its faster way where, on this CPU, that keeps float32 accuracy.
+
+    ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"`` (torch >= 2.9) *allows* bf16
+    internally. On the AVX-512 CPUs we measured, oneDNN keeps float32 results under it and runs
+    the skinny matmuls of the precise columns about 4x faster. Where it would round to bf16
+    (checked once per process, on an input bf16 cannot hold), float32 matmuls stay as they are.
+    """
+    flags = getattr(torch.backends.mkldnn, "matmul", None)
+    if flags is None or not hasattr(flags, "fp32_precision") or not _fast_fp32_is_exact():
+        yield
+        return
+    old = flags.fp32_precision
+    flags.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        flags.fp32_precision = old
+
+
+@functools.cache
+def _fast_fp32_is_exact() -> bool:
+    """Whether float32 matmuls keep float32 accuracy under ``fp32_precision = "bf16"`` here."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    flags = torch.backends.mkldnn.matmul
+    a = torch.full((2048, 384), 1 + 2.0**-10)  # 1 + 2^-10 rounds to 1 in bf16 (8 significant bits)
+    w = torch.ones(384, 8)
+    old, flags.fp32_precision = flags.fp32_precision, "bf16"
+    try:
+        got = torch.mm(a, w)
+    finally:
+        flags.fp32_precision = old
+    return bool(torch.allclose(got, torch.full_like(got, 384 * (1 + 2.0**-10)), rtol=1e-6, atol=0))
 
 
 def _fold_bn(fc: nn.Linear, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,11 +309,17 @@ class LayoutOps:
         return gauss - (target[:, self.softmax.index] * logp).sum(dim=1)
 
 
-def sample_gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:
-    """Standard Gumbel noise drawn from a numpy generator (for sampling)."""
-    u = rng.random(shape, dtype=np.float32)
-    np.clip(u, 1e-10, 1 - 1e-7, out=u)
-    return torch.from_numpy(-np.log(-np.log(u)))
+def add_gumbel_(rng: np.random.Generator, x: torch.Tensor) -> torch.Tensor:
+    """Add standard Gumbel noise, -log(-log U) drawn from a numpy generator, to a CPU float32 tensor
+    in place (Gumbel-max sampling). U = 0 (2^-24 odds per entry) gives -inf: that entry loses the argmax."""
+    u = rng.random(tuple(x.shape), dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        np.log(u, out=u)
+    np.negative(u, out=u)
+    np.log(u, out=u)  # now -G
+    values = x.numpy()
+    np.subtract(values, u, out=values)
+    return x
 
 
 def sample_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.base import FitOptions, Model
-from synthgen.models.layers import Segments, mlp, sample_gumbel, sample_normal
+from synthgen.models.layers import Segments, add_gumbel_, mlp, sample_normal
 from synthgen.models.marginals import fill_values, value_quantiles
 from synthgen.models.registry import register_model
 from synthgen.models.training import adam, resolve_device, scoped_seed
@@ -185,7 +185,7 @@ class PairwiseModel(Model):
         for k, generator in enumerate(self.generators):
             rows_k = (member == k).nonzero().squeeze(1)
             logits[rows_k] = generator(z[rows_k.to(device)]).cpu()
-        logits += sample_gumbel(rng, tuple(logits.shape))  # Gumbel-max: one draw per attribute
+        add_gumbel_(rng, logits)  # Gumbel-max: one draw per attribute
         out = np.zeros((n, layout.dim), dtype=np.float32)
         rows = np.arange(n)
         for a, sl in zip(self.attrs, self._slices, strict=True):

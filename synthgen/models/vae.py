@@ -12,7 +12,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from synthgen.errors import ConfigError
 from synthgen.models.base import BatchSource
-from synthgen.models.layers import FastMLP, LayoutOps, fast_dtype, mlp, sample_gumbel, sample_normal
+from synthgen.models.layers import FastMLP, LayoutOps, add_gumbel_, fast_dtype, mlp, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import StreamFeed, TorchModel, adam
 
@@ -206,7 +206,7 @@ class TVAEModel(TorchModel):
         # draw each one-hot block from the decoder's categorical distribution (Gumbel-max) rather
         # than taking its argmax, which would all but erase rare categories and null indicators
         # (noise over the whole width, then the continuous values put back: cheaper than a gather)
-        raw += sample_gumbel(rng, tuple(raw.shape))
+        add_gumbel_(rng, raw)
         raw[:, idx] = values
         return raw.numpy()
 
