@@ -102,14 +102,20 @@ class Model(ABC):
         self._fit(np.ascontiguousarray(data, dtype=np.float32), options or FitOptions())
         return self
 
-    def sample(self, n: int, *, seed: int, cond_index: int | None = None) -> np.ndarray:
-        """Generate ``n`` encoded rows; ``cond_index`` asks for one category (a cond-vector position)."""
+    def sample(self, n: int, *, seed: int, cond_index: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Generate ``n`` encoded rows; ``cond_index`` asks for one category (a cond-vector position).
+
+        ``out``: a float32 ``(width, n)`` array (or view) to write the rows into, column-major.
+        """
         if self.layout is None:
             raise NotFittedError(f"the {self.name} model is not fitted (fix: call fit first)")
         rng = np.random.default_rng(seed)
         # column-major output filled in cache-sized pieces: decoding slices columns, and small
         # pieces keep the generator's temporaries in cache (about 1.5x faster than one big batch)
-        out = np.empty((self.layout.dim, n), dtype=np.float32)
+        if out is None:
+            out = np.empty((self.layout.dim, n), dtype=np.float32)
+        elif out.shape != (self.layout.dim, n) or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 of shape {(self.layout.dim, n)}, got {out.dtype} {out.shape}")
         with torch.no_grad():
             for start in range(0, n, SAMPLE_PIECE):
                 stop = min(start + SAMPLE_PIECE, n)

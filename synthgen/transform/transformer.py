@@ -162,13 +162,14 @@ class TabularTransformer:
                 if info["nullable"]:
                     null = matrix[cursor + 1] > matrix[cursor]
                     cursor += 2
-                columns[spec.name] = _restore_numeric(values, null, spec, info["nullable"], info.get("exact"))
+                columns[spec.name] = _restore_numeric(values, null, spec, info["nullable"],
+                                                      info.get("exact")).array
             else:
                 index = argmax_rows(matrix[cursor: cursor + len(enc.categories)])
-                columns[spec.name] = self._category_table(spec, enc).take(index).reset_index(drop=True)
+                columns[spec.name] = self._category_table(spec, enc).array.take(index)
                 cursor += len(enc.categories)
         assert cursor == layout.dim
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, copy=False)  # arrays, not Series: no index to align
 
     def _category_table(self, spec: ColumnSpec, enc: OneHot) -> pd.Series:
         """The column's categories, already in its output dtype (decoding is then one ``take``)."""
