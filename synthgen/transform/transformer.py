@@ -162,11 +162,11 @@ class TabularTransformer:
                 if info["nullable"]:
                     null = matrix[cursor + 1] > matrix[cursor]
                     cursor += 2
-                columns[spec.name] = _restore_numeric(values, null, spec, info["nullable"],
-                                                      info.get("exact")).array
+                columns[spec.name] = _values(_restore_numeric(values, null, spec, info["nullable"],
+                                                              info.get("exact")))
             else:
                 index = argmax_rows(matrix[cursor: cursor + len(enc.categories)])
-                columns[spec.name] = self._category_table(spec, enc).array.take(index)
+                columns[spec.name] = _values(self._category_table(spec, enc)).take(index)
                 cursor += len(enc.categories)
         assert cursor == layout.dim
         return pd.DataFrame(columns, copy=False)  # arrays, not Series: no index to align
@@ -330,6 +330,12 @@ def _exact_integers(values: np.ndarray, null: np.ndarray, bounds: list[int], spe
         masked[null] = pd.NA
         return _astype(pd.Series(masked), _nullable_int(spec.dtype))
     return _astype(pd.Series(out), spec.dtype)
+
+
+def _values(series: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """A column's values without its index: the numpy array for numpy dtypes (a pandas wrapper
+    of it would be checked for nulls again when the frame is built), else the extension array."""
+    return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
 
 
 def argmax_rows(block: np.ndarray) -> np.ndarray:
