@@ -21,8 +21,10 @@ from synthgen.transform import OutputLayout, TabularTransformer
 BLOCK_ROWS = 10_000
 #: give up on conditions that accept nothing in this many blocks
 MAX_EMPTY_BLOCKS = 50
-#: blocks decoded together into one frame (per-frame pandas costs: decoding 5 at once is about 1.25x faster)
+#: blocks decoded together into one frame (per-frame pandas costs: decoding 5 at once is about 1.25x faster),
+#: as long as their model output stays under GROUP_BYTES
 GROUP_BLOCKS = 5
+GROUP_BYTES = 256 * 2**20
 
 
 class Sampler:
@@ -117,10 +119,10 @@ class Sampler:
                     shard: tuple[int, int] | None = None) -> Iterator[pd.DataFrame]:
         """Yield decoded frames of rows adding up to ``n``; deterministic given ``seed``.
 
-        Rows come in blocks of ``BLOCK_ROWS``, block *b* seeded from (seed, b) alone, decoded
-        ``GROUP_BLOCKS`` blocks to a frame. ``shard=(i, k)``
-        yields only the i-th of k contiguous, disjoint ranges of blocks (0 <= i < k): each shard draws
-        from its own blocks' random streams, and the shards in order are exactly the unsharded sample.
+        Rows come in blocks of ``BLOCK_ROWS``, block *b* seeded from (seed, b) alone, decoded up to
+        ``GROUP_BLOCKS`` blocks to a frame. ``shard=(i, k)`` yields only the i-th of k contiguous,
+        disjoint ranges of blocks (0 <= i < k): each shard draws from its own blocks' random streams,
+        and the shards in order are exactly the unsharded sample.
         """
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ConfigError(f"rows must be a whole number >= 0, got {n!r}")
@@ -129,8 +131,11 @@ class Sampler:
         seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
         cond_index = self._cond_index(wanted)
         remaining, block, empty = stop - first, first // BLOCK_ROWS, 0
+        most = max(1, min(GROUP_BLOCKS, GROUP_BYTES // (self.model.layout.dim * BLOCK_ROWS * 4)))
+        count = 0
         while remaining > 0:
-            count = GROUP_BLOCKS if wanted else min(GROUP_BLOCKS, -(-remaining // BLOCK_ROWS))
+            # filtered rows: 1 block first, then twice as many each time (a common value needs few)
+            count = min(most, 2 * count or 1) if wanted else min(most, -(-remaining // BLOCK_ROWS))
             df = self._decode_blocks(seed, block, count, cond_index)
             block += count
             if wanted:

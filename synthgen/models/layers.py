@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ class FoldedResidualNet:
         return out
 
 
-@dataclass
+@dataclass(eq=False)
 class _SplitLinear:
     """A linear layer whose input ``[h_k, ..., h_1, dense, one_hot]`` is kept as one weight per part
     (each ``(part width, out)``); the bias is folded into every row of the one-hot table."""
@@ -178,35 +179,50 @@ def exact_fp32_matmuls() -> Iterator[None]:
 
     ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"`` (torch >= 2.9) *allows* bf16
     internally. On the AVX-512 CPUs we measured, oneDNN keeps float32 results under it and runs
-    the skinny matmuls of the precise columns about 4x faster. Where it would round to bf16
-    (checked once per process, on an input bf16 cannot hold), float32 matmuls stay as they are.
+    the skinny matmuls of the precise columns about 4x faster. Where it would lose accuracy
+    (checked once per process with the precise columns' operations on values bf16 cannot hold),
+    float32 matmuls stay as they are. The setting is process-wide: a lock keeps threads sampling
+    at once from restoring it out of order, and other threads see "bf16" while it is held.
     """
-    flags = getattr(torch.backends.mkldnn, "matmul", None)
-    if flags is None or not hasattr(flags, "fp32_precision") or not _fast_fp32_is_exact():
+    if not _fast_fp32_is_exact():
         yield
         return
-    old = flags.fp32_precision
-    flags.fp32_precision = "bf16"
-    try:
-        yield
-    finally:
-        flags.fp32_precision = old
+    flags = torch.backends.mkldnn.matmul
+    with _FP32_FLAG_LOCK:
+        old, flags.fp32_precision = flags.fp32_precision, "bf16"
+        try:
+            yield
+        finally:
+            flags.fp32_precision = old
+
+
+_FP32_FLAG_LOCK = threading.RLock()
 
 
 @functools.cache
 def _fast_fp32_is_exact() -> bool:
-    """Whether float32 matmuls keep float32 accuracy under ``fp32_precision = "bf16"`` here."""
-    if not torch.backends.mkldnn.is_available():
+    """Whether float32 ``addmm`` / ``addmm_`` keep float32 accuracy under ``fp32_precision = "bf16"`` here."""
+    flags = getattr(torch.backends.mkldnn, "matmul", None)
+    if flags is None or not hasattr(flags, "fp32_precision") or not torch.backends.mkldnn.is_available():
         return False
-    flags = torch.backends.mkldnn.matmul
-    a = torch.full((2048, 384), 1 + 2.0**-10)  # 1 + 2^-10 rounds to 1 in bf16 (8 significant bits)
-    w = torch.ones(384, 8)
-    old, flags.fp32_precision = flags.fp32_precision, "bf16"
+    gen = torch.Generator().manual_seed(0)
+    # entries 1 + k 2^-10 (k = 1..7): bf16 (8 significant bits) rounds every one of them to 1
+    a = 1 + torch.randint(1, 8, (2048, 384), generator=gen).float() * 2.0**-10
+    w = 1 + torch.randint(1, 8, (384, 8), generator=gen).float() * 2.0**-10
+    bias = torch.randn(8, generator=gen)
+    exact = (a.double() @ w.double() + bias.double()).float()
+    old = flags.fp32_precision
     try:
-        got = torch.mm(a, w)
+        flags.fp32_precision = "bf16"
+        accumulated = bias.expand(2048, -1).clone()
+        accumulated.addmm_(a, w)
+        results = (torch.addmm(bias, a, w), accumulated)
+    except (RuntimeError, ValueError, TypeError):
+        return False
     finally:
         flags.fp32_precision = old
-    return bool(torch.allclose(got, torch.full_like(got, 384 * (1 + 2.0**-10)), rtol=1e-6, atol=0))
+    # float32 summation leaves about 2e-6 relative error here; bf16-rounded inputs leave about 2e-3
+    return all(bool(torch.allclose(r, exact, rtol=1e-4, atol=0)) for r in results)
 
 
 def _fold_bn(fc: nn.Linear, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -115,7 +115,8 @@ def _classify(series: pd.Series, name: str) -> Finding | None:
         return None
     if len(values) > SAMPLE:
         values = values.sample(SAMPLE, random_state=0)
-    text = values.astype(str).str.strip() if _is_text(series) else None
+    # object, not pandas' arrow-backed str (future.infer_string): its regex engine has no lookarounds
+    text = values.astype(str).astype(object).str.strip() if _is_text(series) else None
     integer = text is None and _integral(values)
     direct = _direct(text, name) if text is not None else _direct_number(values, name) if integer else None
     kind = "text" if text is not None else "date" if pd.api.types.is_datetime64_any_dtype(series.dtype) else "number"

@@ -48,6 +48,14 @@ def test_scan_finds_each_kind_of_identifier(contacts):
     assert not {"amount", "plan", "visit_date"} & set(found)  # ordinary columns (dates are not phones)
 
 
+def test_scan_works_on_arrow_backed_strings(contacts):
+    # pandas' future default (str columns on pyarrow, whose regex engine has no lookarounds)
+    expected = {f.column: (f.role, f.what) for f in scan(contacts)}
+    with pd.option_context("future.infer_string", True):
+        frame = contacts.astype({c: "str" for c in contacts.columns if contacts[c].dtype == object})
+        assert {f.column: (f.role, f.what) for f in scan(frame)} == expected
+
+
 def test_adult_has_quasi_identifiers_only():
     findings = scan(load_adult())
     assert {f.role for f in findings} == {"quasi"}

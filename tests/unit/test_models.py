@@ -60,6 +60,31 @@ def test_sample_seeding(name, fitted):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_sample_into_a_column_major_view(name, fitted, adult_transformer):
+    model, dim = fitted[name], adult_transformer.layout.dim
+    wide = np.full((dim, 3 * N), np.nan, dtype=np.float32)
+    got = model.sample(N, seed=5, out=wide[:, N:2 * N])
+    np.testing.assert_array_equal(got, model.sample(N, seed=5))
+    np.testing.assert_array_equal(wide[:, N:2 * N].T, got)
+    assert np.isnan(wide[:, :N]).all() and np.isnan(wide[:, 2 * N:]).all()
+    with pytest.raises(ValueError, match="out must be float32 of shape"):
+        model.sample(N, seed=5, out=np.empty((dim, N), dtype=np.float64))
+
+
+def test_add_gumbel_adds_in_place_and_a_zero_uniform_loses():
+    from synthgen.models.layers import add_gumbel_
+
+    class Uniforms:  # a generator that hands out the given uniforms
+        def random(self, shape, dtype):
+            return np.array([[0.0, 0.5, np.exp(-1.0)]], dtype=dtype)
+
+    x = torch.tensor([[50.0, 0.0, 0.0]])
+    assert add_gumbel_(Uniforms(), x) is x
+    assert x[0, 0] == -torch.inf and x.argmax() == 1  # G(0.5) = -log(log 2) = 0.37 > G(1/e) = 0
+    torch.testing.assert_close(x[0, 1:], torch.tensor([-np.log(np.log(2.0)), 0.0], dtype=torch.float32))
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_sampling_leaves_global_rng_alone(name, fitted):
     before = torch.get_rng_state()
     fitted[name].sample(N, seed=0)
@@ -387,6 +412,44 @@ def test_sampling_precision_can_be_forced_to_float32(monkeypatch):
     assert fast_dtype("cuda") == torch.float32
     monkeypatch.setenv("SYNTHGEN_PRECISION", "fp32")
     assert fast_dtype("cpu") == torch.float32
+
+
+def test_exact_fp32_matmuls_keeps_float32_results_and_restores_the_setting():
+    from synthgen.models.layers import exact_fp32_matmuls
+
+    a = 1 + torch.randint(1, 8, (300, 96)).float() * 2.0**-10  # bf16 would round every entry to 1
+    w = torch.randn(96, 7)
+    expected = (a.double() @ w.double()).float()
+    with exact_fp32_matmuls():
+        got = a @ w
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(getattr(torch.backends.mkldnn, "matmul", None), "fp32_precision"),
+                    reason="torch < 2.9 has no fp32_precision setting")
+@pytest.mark.parametrize("exact", [True, False])
+def test_exact_fp32_matmuls_sets_the_flag_only_where_exact_and_restores_it(monkeypatch, exact):
+    from synthgen.models import layers
+
+    flags = torch.backends.mkldnn.matmul
+    before = flags.fp32_precision
+    monkeypatch.setattr(layers, "_fast_fp32_is_exact", lambda: exact)
+    with layers.exact_fp32_matmuls():
+        assert flags.fp32_precision == ("bf16" if exact else before)
+    assert flags.fp32_precision == before
+    with pytest.raises(KeyError), layers.exact_fp32_matmuls():
+        raise KeyError("inside")
+    assert flags.fp32_precision == before
+
+
+def test_folded_generator_without_a_one_hot_input_uses_the_bias_alone():
+    torch.manual_seed(0)
+    net = residual_net(12, (16, 16), 9).eval()
+    folded = FoldedResidualNet(net, dense_dim=12)
+    z = torch.randn(40, 12)
+    with torch.no_grad():
+        expected = net(z)
+    torch.testing.assert_close(folded(z, None), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_ctgan_batch_share_across_processes_is_equal_and_whole_pac_groups():

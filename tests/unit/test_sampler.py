@@ -125,6 +125,30 @@ def test_condition_nobody_meets(marginals, small_blocks):
         marginals.sample(5, seed=0, conditions={"age": 200})
 
 
+@pytest.mark.parametrize("conditions", [None, {"workclass": "Private"}, {"income": ">50K", "sex": "Female"}])
+def test_rows_do_not_depend_on_how_blocks_are_grouped_for_decoding(ctgan, small_blocks, monkeypatch, conditions):
+    monkeypatch.setattr(sampler_module, "GROUP_BLOCKS", 1)
+    one = ctgan.sample(700, seed=4, conditions=conditions)
+    for group in (2, 5):
+        monkeypatch.setattr(sampler_module, "GROUP_BLOCKS", group)
+        pd.testing.assert_frame_equal(ctgan.sample(700, seed=4, conditions=conditions), one)
+    monkeypatch.setattr(sampler_module, "GROUP_BYTES", 1)  # a block too wide for the budget: one at a time
+    pd.testing.assert_frame_equal(ctgan.sample(700, seed=4, conditions=conditions), one)
+
+
+def test_condition_give_up_counts_blocks_not_groups(marginals, small_blocks, monkeypatch):
+    monkeypatch.setattr(sampler_module, "MAX_EMPTY_BLOCKS", 7)  # not a multiple of any group size
+    with pytest.raises(SynthgenError, match=r"in 448 tries"):
+        marginals.sample(5, seed=0, conditions={"age": 200})
+    decoded = []
+    real = sampler_module.Sampler._decode_blocks
+    monkeypatch.setattr(sampler_module.Sampler, "_decode_blocks",
+                        lambda self, *args: decoded.append(args[2]) or real(self, *args))
+    with pytest.raises(SynthgenError):
+        marginals.sample(5, seed=0, conditions={"age": 200})
+    assert decoded == [1, 2, 4] and sum(decoded) >= 7  # groups grow 1, 2, 4, ... up to GROUP_BLOCKS
+
+
 def test_condition_on_an_unseen_value_of_a_discrete_integer(marginals):
     with pytest.raises(ConfigError, match=r"column 'education-num' has no category 99 \(fix: use one of: "):
         marginals.sample(5, seed=0, conditions={"education-num": 99})
