@@ -152,12 +152,22 @@ class Sampler:
                 yield df
 
     def _decode_blocks(self, seed: int, first: int, count: int, cond_index: int | None) -> pd.DataFrame:
-        """Blocks ``first`` .. ``first + count - 1`` of ``seed``'s rows, generated one by one, decoded as one frame."""
-        columns = np.empty((self.model.layout.dim, count * BLOCK_ROWS), dtype=np.float32)
+        """Blocks ``first`` .. ``first + count - 1`` of ``seed``'s rows, generated one by one, decoded as one frame.
+
+        For a model that leaves its one-hot blocks as logits, each block's categories are drawn with
+        uniforms from the block's own seed too (one per one-hot block and row).
+        """
+        layout = self.model.layout
+        columns = np.empty((layout.dim, count * BLOCK_ROWS), dtype=np.float32)
+        uniforms = (np.empty((layout.n_softmax, count * BLOCK_ROWS), dtype=np.float32)
+                    if self.model.draws_categories else None)
         for i in range(count):
-            self.model.sample(BLOCK_ROWS, seed=_block_seed(seed, first + i), cond_index=cond_index,
-                              out=columns[:, i * BLOCK_ROWS:(i + 1) * BLOCK_ROWS])
-        return self.transformer.inverse_transform(columns.T)
+            rows = slice(i * BLOCK_ROWS, (i + 1) * BLOCK_ROWS)
+            block_seed = _block_seed(seed, first + i)
+            self.model.sample(BLOCK_ROWS, seed=block_seed, cond_index=cond_index, out=columns[:, rows])
+            if uniforms is not None:
+                uniforms[:, rows] = np.random.default_rng([block_seed, 1]).random(uniforms[:, rows].shape, np.float32)
+        return self.transformer.inverse_transform(columns.T, uniforms=uniforms)
 
     def _parse_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
         """Check each condition and convert its value to the column's type (CLI gives strings)."""

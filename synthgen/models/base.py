@@ -83,6 +83,10 @@ class Model(ABC):
     dp_needs_frequencies: ClassVar[bool] = False
     #: whether ``fit`` can train from a ``BatchSource`` (minibatches streamed from disk)
     streamable: ClassVar[bool] = False
+    #: whether ``sample`` leaves each one-hot block as logits, for the decoder to draw a value from
+    #: their softmax (``TabularTransformer.inverse_transform(uniforms=)``, as the Sampler does);
+    #: otherwise the blocks hold the values chosen (decoded by argmax)
+    draws_categories: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any):
         self.config = make_config(self.Config, hyperparameters, self.name)

@@ -15,7 +15,6 @@ from synthgen.models.conditional import ConditionalSampler
 from synthgen.models.layers import (
     FoldedResidualNet,
     LayoutOps,
-    add_gumbel_,
     fast_dtype,
     mlp,
     residual_net,
@@ -105,6 +104,7 @@ class CTGANModel(TorchModel):
     name = "ctgan"
     Config = CTGANConfig
     conditional = True
+    draws_categories = True
     dp_capable = True
     # one row per critic input: with pac groups, adding a row would regroup every other row
     dp_hyperparameters = {"pac": 1, "discriminator_steps": 1}  # one critic step per charged step
@@ -286,9 +286,7 @@ class CTGANModel(TorchModel):
                 pos = torch.from_numpy(rng.choice(len(freq), size=n, p=freq / freq.sum())).to(device)
         raw = self._folded(z, pos).cpu()
         tanh = torch.as_tensor(self.layout.tanh_idx)
-        values = torch.tanh(raw[:, tanh])
-        add_gumbel_(rng, raw)  # Gumbel-max on the one-hot blocks: decoded by argmax
-        raw[:, tanh] = values  # (noise over the whole width: cheaper than gathering the one-hot columns)
+        raw[:, tanh] = torch.tanh(raw[:, tanh])  # the one-hot blocks stay logits (draws_categories)
         return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -63,7 +63,7 @@ class FoldedResidualNet:
     With ``dtype=torch.bfloat16`` the products run in bf16 (see :func:`fast_dtype`) and the output
     columns in ``precise`` (the continuous values, whose 3 significant bf16 digits would put them
     on a visible grid) are recomputed in float32 from the same hidden activations: a small matmul.
-    Everything else (category logits, decided by argmax after Gumbel noise) keeps bf16 precision.
+    Everything else (category logits, from whose softmax the decoder draws) keeps bf16 precision.
     """
 
     def __init__(self, net: nn.Sequential, dense_dim: int, *, dtype: torch.dtype = torch.float32,

@@ -12,7 +12,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from synthgen.errors import ConfigError
 from synthgen.models.base import BatchSource
-from synthgen.models.layers import FastMLP, LayoutOps, add_gumbel_, fast_dtype, mlp, sample_normal
+from synthgen.models.layers import FastMLP, LayoutOps, fast_dtype, mlp, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import StreamFeed, TorchModel, adam
 
@@ -79,6 +79,7 @@ class TVAEModel(TorchModel):
     # DP-SGD's noise grows with the parameter count: one 128-wide layer each way, big batches
     dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
     streamable = True
+    draws_categories = True
     _fast: FastMLP | None = None  # inference form of the decoder, built on first sample
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
@@ -202,12 +203,9 @@ class TVAEModel(TorchModel):
         raw = self._fast(sample_normal(rng, (n, self.config.embedding_dim)).to(device)).cpu()
         idx = torch.as_tensor(self.layout.tanh_idx)
         noise = sample_normal(rng, (n, len(idx))) * self.decoder.sigma.detach().cpu()[idx]
-        values = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
-        # draw each one-hot block from the decoder's categorical distribution (Gumbel-max) rather
-        # than taking its argmax, which would all but erase rare categories and null indicators
-        # (noise over the whole width, then the continuous values put back: cheaper than a gather)
-        add_gumbel_(rng, raw)
-        raw[:, idx] = values
+        # the one-hot blocks stay logits: the decoder draws each from their softmax (draws_categories)
+        # rather than taking the argmax, which would all but erase rare categories and null indicators
+        raw[:, idx] = (torch.tanh(raw[:, idx]) + noise).clamp(-1, 1)
         return raw.numpy()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

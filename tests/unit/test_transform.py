@@ -13,7 +13,7 @@ from synthgen.schema import ColumnSpec, TableSchema
 from synthgen.transform import OutputLayout, Span, TabularTransformer
 from synthgen.transform.encoders import ModeNormalizer, OneHot
 from synthgen.transform.layout import SPAN_KINDS
-from synthgen.transform.transformer import DISCRETE_INTEGER_VALUES, argmax_rows
+from synthgen.transform.transformer import DISCRETE_INTEGER_VALUES, argmax_rows, draw_rows
 
 #: round-trip error allowed on a continuous value, as a share of the column's std
 TOLERANCE = 1e-3
@@ -295,6 +295,36 @@ def test_dp_transformer_round_trips_its_encoding():
 def test_argmax_rows_matches_numpy_including_ties(k):
     block = np.random.default_rng(k).integers(0, 4, size=(k, 5000)).astype(np.float32)  # many ties
     np.testing.assert_array_equal(argmax_rows(block), block.argmax(axis=0))
+
+
+def test_draw_rows_follows_the_softmax_of_each_column():
+    cases = {"plain": np.array([2.0, 0.0, -np.inf, -1.0], dtype=np.float32),
+             "large": np.array([900.0, 898.0, 880.0], dtype=np.float32)}  # exp would overflow unshifted
+    n = 200_000
+    for name, column in cases.items():
+        block = np.ascontiguousarray(np.repeat(column[:, None], n, axis=1))
+        got = np.bincount(draw_rows(block, np.random.default_rng(0).random(n, dtype=np.float32)),
+                          minlength=len(column)) / n
+        want = np.exp(column - column.max()) / np.exp(column - column.max()).sum()
+        np.testing.assert_allclose(got, want, atol=4 * np.sqrt(0.25 / n), err_msg=name)  # 4 sigma
+        assert got[want == 0].sum() == 0  # probability 0 (here -inf): never drawn
+    np.testing.assert_array_equal(draw_rows(np.zeros((1, 9), np.float32), np.full(9, 0.5, np.float32)),
+                                  np.zeros(9, dtype=np.intp))
+    edge = np.array([[0.0, 0.0], [0.0, 0.0]], dtype=np.float32)  # two columns of [1/2, 1/2]
+    np.testing.assert_array_equal(draw_rows(edge, np.array([0.0, 0.999999], np.float32)), [0, 1])
+
+
+def test_inverse_transform_draws_one_hot_blocks_only_when_given_uniforms(adult_transformer):
+    tr = adult_transformer
+    n = 4000
+    logits = np.zeros((n, tr.layout.dim), dtype=np.float32)  # every category equally likely
+    argmax = tr.inverse_transform(logits)
+    assert (argmax["workclass"] == argmax["workclass"].iloc[0]).all()  # argmax: always the first
+    drawn = tr.inverse_transform(logits, uniforms=np.random.default_rng(0).random((tr.layout.n_softmax, n)))
+    assert drawn["workclass"].nunique() == len(tr.categories("workclass"))
+    assert drawn["income"].value_counts(normalize=True).min() > 0.45
+    with pytest.raises(ValueError, match="uniforms must have shape"):
+        tr.inverse_transform(logits, uniforms=np.zeros((2, n)))
 
 
 def test_numeric_range_and_categories_describe_what_decoding_yields(adult):
