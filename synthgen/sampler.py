@@ -166,7 +166,8 @@ class Sampler:
             block_seed = _block_seed(seed, first + i)
             self.model.sample(BLOCK_ROWS, seed=block_seed, cond_index=cond_index, out=columns[:, rows])
             if uniforms is not None:
-                uniforms[:, rows] = np.random.default_rng([block_seed, 1]).random(uniforms[:, rows].shape, np.float32)
+                draw_rng = np.random.default_rng([block_seed, 1])  # a stream apart from the model's
+                uniforms[:, rows] = draw_rng.random(uniforms[:, rows].shape, np.float32)
         return self.transformer.inverse_transform(columns.T, uniforms=uniforms)
 
     def _parse_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:

@@ -107,9 +107,11 @@ class Model(ABC):
         return self
 
     def sample(self, n: int, *, seed: int, cond_index: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
-        """Generate ``n`` encoded rows; ``cond_index`` asks for one category (a cond-vector position).
+        """Generate ``n`` encoded rows (``out.T``); ``cond_index`` asks for one category (a cond-vector position).
 
-        ``out``: a float32 ``(width, n)`` array (or view) to write the rows into, column-major.
+        ``out``: a float32 ``(width, n)`` array (or view) to write the rows into, column-major. Where
+        ``draws_categories`` is set, the one-hot blocks hold logits: decode them with
+        ``inverse_transform(..., uniforms=)`` (as the Sampler does), or their argmax is the mode.
         """
         if self.layout is None:
             raise NotFittedError(f"the {self.name} model is not fitted (fix: call fit first)")

@@ -29,7 +29,8 @@ def test_shipped_model_matches_its_card(name):
     card = sampler.manifest["card"]
     check = card["check"]
     # same rows and seed as when the card was written; the tolerance absorbs float32 vs bfloat16
-    # sampling and BLAS differences between machines, not a model that changed
+    # sampling, BLAS differences between machines and changes of the sampler's random draws (the
+    # ctgan / tvae cards predate the inverse-CDF category draws: within 0.002 since), not a model that changed
     value = card_check(sampler, card["dataset"], check["rows"], check["seed"])
     assert value == pytest.approx(check["value"], abs=check["tolerance"])
     if sampler.privacy.get("differential_privacy"):

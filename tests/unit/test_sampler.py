@@ -90,8 +90,9 @@ def test_condition_steers_the_generator(ctgan):
     model, tr = ctgan.model, ctgan.transformer
     assert model.conditional
     index = ctgan._cond_index({"income": ">50K"})
-    steered = tr.inverse_transform(model.sample(3000, seed=0, cond_index=index))
-    free = tr.inverse_transform(model.sample(3000, seed=0))
+    uniforms = np.random.default_rng(0).random((model.layout.n_softmax, 3000), dtype=np.float32)
+    steered = tr.inverse_transform(model.sample(3000, seed=0, cond_index=index), uniforms=uniforms)
+    free = tr.inverse_transform(model.sample(3000, seed=0), uniforms=uniforms)
     share_steered = (steered["income"] == ">50K").mean()
     share_free = (free["income"] == ">50K").mean()
     assert share_steered > share_free + 0.15, (share_steered, share_free)
@@ -109,6 +110,20 @@ def test_cond_index_points_at_the_category(ctgan):
         row = np.zeros((1, layout.dim), dtype=np.float32)
         row[0, cat_columns[index]] = 1.0
         assert tr.inverse_transform(row)[column].iloc[0] == value
+
+
+@pytest.mark.parametrize("fixture", ["ctgan", "marginals"])
+def test_sampler_draws_categories_only_for_models_that_leave_logits(fixture, request, monkeypatch):
+    sampler = request.getfixturevalue(fixture)
+    seen = []
+    real = sampler.transformer.inverse_transform
+    monkeypatch.setattr(sampler.transformer, "inverse_transform",
+                        lambda matrix, uniforms=None: seen.append(uniforms) or real(matrix, uniforms=uniforms))
+    sampler.sample(10, seed=0)
+    drawn = seen[0] is not None
+    assert drawn == sampler.model.draws_categories == (fixture == "ctgan")
+    if drawn:
+        assert seen[0].shape == (sampler.model.layout.n_softmax, sampler_module.BLOCK_ROWS)
 
 
 def test_condition_on_integer_column(marginals, small_blocks):

@@ -314,6 +314,35 @@ def test_draw_rows_follows_the_softmax_of_each_column():
     np.testing.assert_array_equal(draw_rows(edge, np.array([0.0, 0.999999], np.float32)), [0, 1])
 
 
+def test_draw_rows_edges():
+    below_one = np.nextafter(np.float32(1), np.float32(0))
+    last_zero = np.array([[0.0], [0.0], [-np.inf]], dtype=np.float32)  # last row: probability 0
+    assert draw_rows(last_zero, np.array([below_one])) == 1
+    first_zero = np.array([[-np.inf], [0.0]], dtype=np.float32)  # first row: probability 0
+    assert draw_rows(first_zero, np.array([0.0], np.float32)) == 1
+    pair = np.repeat(np.array([[0.0], [np.log(3.0)]], dtype=np.float32), 3, axis=1)  # P(row 1) = 3/4
+    np.testing.assert_array_equal(draw_rows(np.ascontiguousarray(pair), np.array([0.24, 0.26, 0.99], np.float32)),
+                                  [0, 1, 1])
+
+
+def test_draws_follow_the_span_order_with_nullable_numeric_columns():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": np.where(rng.random(400) < 0.3, np.nan, rng.normal(50, 5, 400)),
+                       "c": rng.choice(["a", "b", "c"], 400)})
+    tr = TabularTransformer().fit(df, TableSchema.detect(df))
+    kinds = [s.kind for s in tr.layout.spans if s.activation == "softmax"]
+    assert kinds == ["mode", "null", "category"]
+    n = 50
+    logits = np.zeros((n, tr.layout.dim), dtype=np.float32)  # every value equally likely
+    below_one = np.nextafter(np.float32(1), np.float32(0))
+    uniforms = np.array([[0.0] * n, [below_one] * n, [below_one] * n], dtype=np.float32)
+    out = tr.inverse_transform(logits, uniforms=uniforms)
+    assert out["x"].isna().all()  # the null span got the uniforms near 1: "null"
+    assert (out["c"] == tr.categories("c")[-1]).all()  # the category span too: its last category
+    uniforms[1] = 0.0
+    assert out.shape == (n, 2) and tr.inverse_transform(logits, uniforms=uniforms)["x"].notna().all()
+
+
 def test_inverse_transform_draws_one_hot_blocks_only_when_given_uniforms(adult_transformer):
     tr = adult_transformer
     n = 4000
