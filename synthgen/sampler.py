@@ -21,7 +21,7 @@ from synthgen.transform import OutputLayout, TabularTransformer
 BLOCK_ROWS = 10_000
 #: give up on conditions that accept nothing in this many blocks
 MAX_EMPTY_BLOCKS = 50
-#: blocks decoded together into one frame (per-frame pandas costs: decoding 5 at once is about 1.25x faster),
+#: blocks decoded together into one frame (per-frame pandas costs: decoding 5 at once is about 1.4x faster),
 #: as long as their model output stays under GROUP_BYTES
 GROUP_BLOCKS = 5
 GROUP_BYTES = 256 * 2**20

@@ -42,7 +42,7 @@ class TabularTransformer:
         self._columns: list[dict[str, Any]] = []
         self._encoders: list[ModeNormalizer | BinNormalizer | OneHot] = []
         self._layout: OutputLayout | None = None
-        self._tables: dict[str, pd.Series] = {}  # decoding tables of categorical columns
+        self._tables: dict[str, Any] = {}  # decoding tables of categorical columns (arrays)
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: pd.DataFrame, schema: TableSchema,
@@ -177,24 +177,24 @@ class TabularTransformer:
                 if info["nullable"]:
                     null = code(matrix[cursor: cursor + 2]) == 1
                     cursor += 2
-                columns[spec.name] = _frame_column(_values(_restore_numeric(values, null, spec, info["nullable"],
-                                                                            info.get("exact"))))
+                columns[spec.name] = _frame_column(_restore_numeric(values, null, spec, info["nullable"],
+                                                                    info.get("exact")))
             else:
                 index = code(matrix[cursor: cursor + len(enc.categories)])
-                columns[spec.name] = _frame_column(_values(self._category_table(spec, enc)).take(index))
+                columns[spec.name] = _frame_column(self._category_table(spec, enc).take(index))
                 cursor += len(enc.categories)
         assert cursor == layout.dim and (draws is None or next(draws, None) is None)  # every uniform row used
         # one block per column, unconsolidated: consolidating object columns took half the decoding
         # time (12 of 25 ms per 50,000 Adult rows); past 100 blocks pandas warns of fragmentation
         return pd.DataFrame(columns, copy=len(columns) > 100)
 
-    def _category_table(self, spec: ColumnSpec, enc: OneHot) -> pd.Series:
-        """The column's categories, already in its output dtype (decoding is then one ``take``)."""
+    def _category_table(self, spec: ColumnSpec, enc: OneHot) -> np.ndarray | pd.api.extensions.ExtensionArray:
+        """The column's categories as an array in its output dtype (decoding is then one ``take``)."""
         table = self._tables.get(spec.name)
         if table is None:
             values = np.empty(len(enc.categories), dtype=object)
             values[:] = [np.nan if c is None else c for c in enc.categories]
-            table = self._tables[spec.name] = _astype(pd.Series(values, dtype=object), spec.dtype)
+            table = self._tables[spec.name] = _values(_astype(pd.Series(values, dtype=object), spec.dtype))
         return table
 
     def category_index(self, column: str, value: Any) -> tuple[int, int] | None:
@@ -355,12 +355,13 @@ def _values(series: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
     return series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
 
 
-def _frame_column(values: np.ndarray | pd.api.extensions.ExtensionArray) -> Any:
+def _frame_column(column: pd.Series | np.ndarray | pd.api.extensions.ExtensionArray) -> Any:
     """How a decoded column enters ``pd.DataFrame``: object values as an object Series (a bare object
     array would have its type inferred: timedeltas, periods, or strings under ``future.infer_string``),
-    anything else bare (no index to align)."""
+    anything else as a bare array (no index to align)."""
+    values = _values(column) if isinstance(column, pd.Series) else column
     if isinstance(values, np.ndarray) and values.dtype == object:
-        return pd.Series(values, dtype=object, copy=False)
+        return column if isinstance(column, pd.Series) else pd.Series(values, dtype=object, copy=False)
     return values
 
 
