@@ -159,9 +159,15 @@ class Synthesizer:
                 this table: training continues from it to exactly the result of an uninterrupted
                 run (same seed and device); one written by a streamed fit resumes streaming, with
                 its sample's transformer.
-            seal / secret: encrypt the checkpoint (``{"key": ...}`` or ``{"recipient": ...}``) /
-                open an encrypted one (``{"key": ...}`` or ``{"private_key": ...}``).
+            seal / secret: encrypt the checkpoint (``{"key": ...}``, ``{"passphrase": ...}`` or
+                ``{"recipient": ...}``) / open an encrypted one (``{"key": ...}``, ``{"passphrase": ...}`` or
+                ``{"private_key": ...}``). A differentially private fit refuses a checkpoint without ``seal``:
+                it holds the noise generators' state, and whoever reads it can replay the noise.
         """
+        if checkpoint is not None and self.privacy is not None and not seal:
+            raise ConfigError("a differentially private fit never writes its checkpoint in plain text: it holds "
+                              "the noise generators' state, which would let its reader remove the noise (fix: "
+                              "pass seal={'key': ...}, {'passphrase': ...} or {'recipient': ...}, or no checkpoint)")
         saved = self._read_resume(resume_from, secret)
         if saved is not None and bool(saved.body.get("stream")) != bool(stream):
             if not stream:  # a streamed checkpoint resumes streaming

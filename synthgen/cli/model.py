@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,30 +119,37 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
         signer = read_signer(signing_key)
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
+    secret = input_secret(data, key_file, identity)
     saved = None
     if resume is not None:  # read once: settings, streamed or not, and the state
         from synthgen.checkpoints import Checkpoint
 
-        saved = Checkpoint.read(resume, secret=input_secret(resume, key_file, identity))
+        saved = Checkpoint.read(resume, secret=_resume_secret(resume, secret, key_file, identity))
     stream = _streaming(data, stream, saved, opts)
-    secret = None if stream else input_secret(data, key_file, identity)
     table = data if stream else read_table(data, secret=secret)
     ckpt = Path(f"{out}.ckpt")
     if resume is None and ckpt.exists() and not force:
         raise OutputExistsError(f"{ckpt} exists from an interrupted run (fix: --resume {ckpt} to continue it, or "
                                 "--force to start over)")
-    ckpt_seal = _checkpoint_seal(seal, secret, key_file)
-    if saved is not None:
-        synth = _resumed(saved, progress=not quiet)
-    else:
-        synth = _synthesizer(opts, progress=not quiet)
+    private = opts["epsilon"] is not None if saved is None else bool(saved.body.get("privacy"))
+    ckpt_seal, unsealed = _checkpoint_seal(seal, secret, key_file, identity, private=private,
+                                           resumed_sealed=resume is not None and _is_encrypted(resume))
+    if unsealed and checkpoint_every:
+        raise click.UsageError(f"--checkpoint-every: {unsealed}, and nothing can encrypt the checkpoint (fix: "
+                               f"{_SEAL_FIX}, or drop --checkpoint-every)")
+    synth = _resumed(saved, progress=not quiet) if saved is not None else _synthesizer(opts, progress=not quiet)
     stream_args = {"stream": True, **({"sample_rows": sample_rows} if sample_rows else {})} if stream else {}
     try:
-        synth.fit(table, checkpoint=ckpt, checkpoint_every=checkpoint_every or 0, resume_from=saved,
-                  seal=ckpt_seal, **stream_args)
+        synth.fit(table, checkpoint=None if unsealed else ckpt, checkpoint_every=checkpoint_every or 0,
+                  resume_from=saved, seal=ckpt_seal, **stream_args)
     except TrainingInterrupted as exc:
         hint = f"synthgen train {data} --out {out} --resume {ckpt}"
         raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None
+    except KeyboardInterrupt:
+        if not unsealed:
+            raise
+        raise TrainingInterrupted(f"interrupted; no checkpoint was written: {unsealed}, and nothing can encrypt "
+                                  f"one (fix: {_SEAL_FIX} to be able to resume)") from None
     finally:
         distributed.stop()
     if not distributed.current().main:  # under torchrun, rank 0 writes the model
@@ -212,13 +220,59 @@ def _resumed(saved: Checkpoint, *, progress: bool) -> Any:
     return Synthesizer.from_checkpoint(saved, progress=progress)
 
 
-def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_file: Path | None) -> dict | None:
-    """Checkpoints are encrypted with the owner's key when the data or the model is encrypted and a key is
-    at hand (a checkpoint encrypted to a --recipient could not be resumed by its owner)."""
-    if "key" in seal:
-        return seal
-    key = optional_key(key_file) if seal or secret else None
-    return {"key": key} if key is not None else None
+_SEAL_FIX = "give --key-file or set SYNTHGEN_KEY (your key), --identity (your key pair), or set SYNTHGEN_PASSPHRASE"
+
+
+def _is_encrypted(path: Path) -> bool:
+    from synthgen.privacy.crypto import is_encrypted
+
+    return is_encrypted(path)
+
+
+def _resume_secret(resume: Path, data_secret: dict[str, Any] | None, key_file: Path | None,
+                   identity: Path | None) -> dict[str, Any] | None:
+    """The secret that opens the checkpoint: the data's own when it is of the kind the checkpoint asks
+    for (a passphrase is asked for once), else the one its header names."""
+    from synthgen.privacy.crypto import encryption_mode
+
+    if data_secret and _is_encrypted(resume):
+        kind = {"key": "key", "scrypt": "passphrase", "x25519": "private_key"}[encryption_mode(resume)]
+        if kind in data_secret:
+            return data_secret
+    return input_secret(resume, key_file, identity)
+
+
+def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_file: Path | None,
+                     identity: Path | None, *, private: bool, resumed_sealed: bool
+                     ) -> tuple[dict[str, Any] | None, str | None]:
+    """How a checkpoint is encrypted, and why it cannot be written when nothing can encrypt it.
+
+    A checkpoint holds what the model file holds and more (the critic / encoder, exact category
+    values and bounds, under DP the noise generators' state), so it is never written in plain text
+    when the data or the model is encrypted, or under DP. It is sealed with what the owner can open
+    again: the owner's key, the public key of ``--identity``, or the passphrase (the data's own, or
+    ``$SYNTHGEN_PASSPHRASE``); never to a ``--recipient``, who could not resume it.
+    """
+    from synthgen.cli.secrets import PASSPHRASE_ENV
+
+    why = ("the data is encrypted" if secret else "the model file is encrypted" if seal
+           else "training is differentially private (the checkpoint holds the noise generators' state)"
+           if private else "the checkpoint resumed from was encrypted" if resumed_sealed else None)
+    if why is None:
+        return None, None
+    key = seal.get("key") or (secret or {}).get("key") or optional_key(key_file)
+    if key is not None:
+        return {"key": key}, None
+    if secret and "private_key" in secret:
+        return {"recipient": secret["private_key"].public_key()}, None
+    if identity is not None:
+        from synthgen.cli.secrets import private_key
+
+        return {"recipient": private_key(identity).public_key()}, None
+    phrase = (secret or {}).get("passphrase") or os.environ.get(PASSPHRASE_ENV)
+    if phrase:
+        return {"passphrase": phrase}, None
+    return None, why
 
 
 @main.command()

@@ -11,6 +11,7 @@ from synthgen import Synthesizer
 from synthgen.checkpoints import read_checkpoint, write_checkpoint
 from synthgen.datasets import load_adult
 from synthgen.errors import ConfigError, IntegrityError, TrainingInterrupted
+from synthgen.privacy.keys import generate_key
 
 SMALL = {"tvae": {"compress_dims": (32,), "decompress_dims": (32,)},
          "ctgan": {"generator_dim": (32, 32), "discriminator_dim": (32, 32)}}
@@ -51,10 +52,10 @@ def test_dp_resume_counts_every_step_once(tmp_path, table):
 
     settings = _settings("tvae", epsilon=4.0, metadata=adult_metadata_path(), deterministic=True)
     whole = Synthesizer(**settings).fit(table)
-    ckpt = tmp_path / "dp.ckpt"
-    Synthesizer(**settings).fit(table, checkpoint=ckpt, checkpoint_every=1)
-    assert read_checkpoint(ckpt)[0]["state"]["dp"]["steps_taken"] == 2 * whole.ledger["steps"] // 3
-    resumed = Synthesizer.from_checkpoint(ckpt).fit(table, resume_from=ckpt)
+    ckpt, secret = tmp_path / "dp.ckpt", {"key": generate_key()}  # a DP checkpoint is always sealed
+    Synthesizer(**settings).fit(table, checkpoint=ckpt, checkpoint_every=1, seal=secret)
+    assert read_checkpoint(ckpt, secret=secret)[0]["state"]["dp"]["steps_taken"] == 2 * whole.ledger["steps"] // 3
+    resumed = Synthesizer.from_checkpoint(ckpt, secret=secret).fit(table, resume_from=ckpt, secret=secret)
     assert _same_weights(whole, resumed)
     assert resumed.ledger["steps"] == resumed.ledger["steps_planned"] == whole.ledger["steps"]
     assert resumed.ledger["epsilon"] == whole.ledger["epsilon"]
