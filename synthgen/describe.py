@@ -51,7 +51,9 @@ def describe_privacy(privacy: dict[str, Any]) -> list[str]:
     sources: dict[str, dict[str, str]] = privacy.get("sources", {})
     for column, parts in sources.items():
         lines.append(f"  {column:<24} " + ", ".join(f"{k}: {v}" for k, v in parts.items()))
-    return [*lines, raw]
+    if privacy.get("outside_domain"):
+        lines.append(f"  outside      {privacy['outside_domain']}")
+    return [*lines, raw, "  statement    " + privacy["statement"]]
 
 
 def _sampling(privacy: dict[str, Any]) -> str:

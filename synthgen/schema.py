@@ -85,10 +85,14 @@ class TableSchema:
         return cls([ColumnSpec(**c) for c in data["columns"]])
 
     @classmethod
-    def detect(cls, df: pd.DataFrame) -> TableSchema:
-        """Guess each column's kind from its values (a duplicated name once; validate reports it)."""
-        return cls([detect_column(df.iloc[:, i], str(df.columns[i]))
-                    for i in _first_occurrences(df)])
+    def detect(cls, df: pd.DataFrame, *, private: bool = False) -> TableSchema:
+        """Guess each column's kind from its values (a duplicated name once; validate reports it).
+
+        ``private`` (differentially private training): from each column's storage dtype alone, so
+        that no row can change a kind (see :func:`kind_from_dtype`).
+        """
+        detect = kind_from_dtype if private else detect_column
+        return cls([detect(df.iloc[:, i], str(df.columns[i])) for i in _first_occurrences(df)])
 
     def to_sdv_metadata(self) -> dict[str, Any]:
         """Export as SDV single-table metadata (``METADATA_SPEC_VERSION: SINGLE_TABLE_V1``)."""
@@ -135,6 +139,27 @@ def detect_column(series: pd.Series, name: str) -> ColumnSpec:
     if fmt is not None:
         return ColumnSpec(name, "datetime", dtype, datetime_format=_fixed_offset(fmt, values, name))
     return ColumnSpec(name, "categorical", dtype)
+
+
+def kind_from_dtype(series: pd.Series, name: str) -> ColumnSpec:
+    """A column's kind from its storage dtype alone, reading no value (the DP path without metadata).
+
+    Booleans are boolean, datetime64 columns datetime, integer dtypes integer, other numbers
+    continuous, everything else (text, objects, categoricals) categorical: no low-cardinality
+    integer becomes a category and no datetime format is guessed, since one row could flip either.
+    """
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        kind = "boolean"
+    elif pd.api.types.is_datetime64_any_dtype(dtype):
+        kind = "datetime"
+    elif pd.api.types.is_integer_dtype(dtype):
+        kind = "integer"
+    elif pd.api.types.is_numeric_dtype(dtype):
+        kind = "continuous"
+    else:
+        kind = "categorical"
+    return ColumnSpec(name, kind, dtype_name(dtype))
 
 
 def _datetime_objects(values: pd.Series, name: str) -> str | None:
@@ -234,18 +259,21 @@ def parse_datetimes(series: pd.Series, fmt: str | None) -> pd.Series:
 _SDTYPE_TO_KIND = {"categorical": "categorical", "boolean": "boolean", "datetime": "datetime"}
 
 
-def load_metadata(path: str | Path, df: pd.DataFrame) -> TableSchema:
-    """Read an SDV single-table metadata JSON file (plain JSON, no SDV import) against ``df``."""
+def load_metadata(path: str | Path, df: pd.DataFrame, *, private: bool = False) -> TableSchema:
+    """Read an SDV single-table metadata JSON file (plain JSON, no SDV import) against ``df``.
+
+    ``private``: nothing is read from the values (a datetime format must then be declared).
+    """
     try:
         meta = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidDataError(Problem(None, f"metadata file {path} not found", "check the path")) from None
     except json.JSONDecodeError as exc:
         raise InvalidDataError(Problem(None, f"metadata {path} is not valid JSON ({exc})", "fix the JSON")) from None
-    return schema_from_metadata(meta, df)
+    return schema_from_metadata(meta, df, private=private)
 
 
-def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
+def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame, *, private: bool = False) -> TableSchema:
     """Build a schema from an SDV metadata dict (single-table or a one-table multi-table file)."""
     if "tables" in meta:
         tables = meta["tables"]
@@ -266,7 +294,7 @@ def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
         if entry is None:
             problems.append(Problem(str(name), "missing from the metadata", "add it or drop the column"))
             continue
-        spec = _spec_from_entry(df.iloc[:, i], str(name), entry, problems)
+        spec = _spec_from_entry(df.iloc[:, i], str(name), entry, problems, private=private)
         if spec is not None:
             _declared(spec, entry, public, problems)
             specs.append(spec)
@@ -278,8 +306,8 @@ def schema_from_metadata(meta: dict[str, Any], df: pd.DataFrame) -> TableSchema:
     return TableSchema(specs)
 
 
-def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any],
-                     problems: list[Problem]) -> ColumnSpec | None:
+def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any], problems: list[Problem], *,
+                     private: bool = False) -> ColumnSpec | None:
     sdtype = entry.get("sdtype")
     dtype = dtype_name(series.dtype)
     bounds = {"min_value": entry.get("min_value"), "max_value": entry.get("max_value")}
@@ -295,6 +323,11 @@ def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any],
                                     "declare it numerical (epoch seconds then stay whole numbers)"))
             return None
         if fmt is None and not pd.api.types.is_datetime64_any_dtype(series.dtype):
+            if private:
+                problems.append(Problem(name, "is declared datetime without a datetime_format, and under DP the "
+                                        "format is not guessed from the private values",
+                                        "add its datetime_format to the metadata, e.g. \"%Y-%m-%d\""))
+                return None
             fmt = _datetime_format(series.dropna())
         return ColumnSpec(name, "datetime", dtype, datetime_format=fmt, **bounds)
     if sdtype in _SDTYPE_TO_KIND:
@@ -324,13 +357,18 @@ def _declared(spec: ColumnSpec, entry: dict[str, Any], public: bool, problems: l
 
 # ----------------------------------------------------------------------------- validation
 def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = None,
-             allow: Collection[str] = (), findings: list[Finding] | None = None) -> None:
+             allow: Collection[str] = (), findings: list[Finding] | None = None, private: bool = False) -> None:
     """Check ``df`` against every rule at once; raise one ``InvalidDataError`` listing all problems.
 
     Args:
         allow: columns the user keeps on purpose although they look like IDs.
         findings: ``identifiers.scan(df)`` when the caller has it; ID-like ones are refused too.
+        private: differentially private training: only rules that read no value refuse (names,
+            storage dtypes, the row count); the rules that read values (a single value, an ID, too
+            many categories, ...) could flip with one row, so they only warn, with no count or value.
     """
+    if private:
+        return _validate_private(df, schema, batch_size=batch_size, allow=allow, findings=findings)
     _refuse_empty(df)
     problems = structure_problems(df)
     structural = bool(problems)
@@ -379,49 +417,105 @@ def _refuse_empty(df: pd.DataFrame) -> None:
         raise InvalidDataError(Problem(None, "the table is empty", "give a table with rows and columns"))
 
 
+#: what differentially private training does with a column a value-reading rule would refuse:
+#: warned about by rule, with no count or value of the private table
+_PRIVATE_NOTES = {
+    "null": "holds no value to learn: under DP it is trained on as it is (drop it to save budget)",
+    "constant": "holds a single value: under DP it is trained on as it is (drop it to save budget)",
+    "infinite": "holds infinite values: under DP they are clipped to the column's bounds",
+    "unreadable": "holds values that cannot be read as datetimes: under DP they are modelled as nulls",
+    "mixed": "mixes numbers and text: under DP it is modelled as categories",
+    "id": "looks like an ID: under DP its rare values fall below the noise threshold and come back as the "
+          "column's null or most frequent value (fix: drop or mask it)",
+    "too_many": f"has very many categories: under DP only those whose noisy count clears the threshold, at most "
+                f"{MAX_CATEGORIES}, are kept (fix: group rare categories)",
+}
+
+
+def _validate_private(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None, allow: Collection[str],
+                      findings: list[Finding] | None) -> None:
+    """``validate`` under DP: refuse only on names, storage dtypes and the row count; warn on the rest."""
+    _refuse_empty(df)
+    problems = structure_problems(df)
+    if len(df) < MIN_ROWS:
+        problems.append(Problem(None, f"only {len(df)} row{'s' * (len(df) != 1)}: too few to learn from",
+                                f"give at least {MIN_ROWS} rows"))
+    if batch_size is not None and len(df) < batch_size:
+        problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
+                                f"pass a batch size of at most {len(df)} or give more rows"))
+    if problems:
+        raise InvalidDataError(problems)
+    for spec in schema.columns:
+        problem = _dtype_problem(df[spec.name], spec)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        rules = [rule for rule, _ in _coded_problems(df[spec.name], spec, allowed=spec.name in allow)]
+        rules += ["id" for f in findings or () if f.column == spec.name and f.role == "id" and f.column not in allow]
+        for rule in dict.fromkeys(rules):
+            warnings.warn(DataWarning(f"column {spec.name!r} {_PRIVATE_NOTES[rule]}"), stacklevel=4)
+    if problems:
+        raise InvalidDataError(problems)
+
+
+def _dtype_problem(series: pd.Series, spec: ColumnSpec) -> Problem | None:
+    """A numeric kind over a column whose storage dtype is not numeric (reads no value)."""
+    if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
+        return Problem(spec.name, f"is declared {spec.kind} but holds non-numbers",
+                       "clean the column or declare it categorical")
+    return None
+
+
 def _column_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = False) -> list[Problem]:
+    return [problem for _, problem in _coded_problems(series, spec, allowed=allowed)]
+
+
+def _coded_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = False) -> list[tuple[str, Problem]]:
+    """The first rule the column breaks, as (rule code, problem); the codes key ``_PRIVATE_NOTES``."""
     name = spec.name
     values = series.dropna()
     if len(values) == 0:
-        return [Problem(name, "all values are null", "drop the column")]
+        return [("null", Problem(name, "all values are null", "drop the column"))]
     distinct = values.nunique()
     if distinct == 1 and not series.isna().any() and len(series) >= MIN_ROWS:  # else: too few rows
-        return [Problem(name, f"has a single value ({_plain(values.iloc[0])!r})",
-                        "drop it and add it back as a constant after sampling")]
-    if spec.kind in ("continuous", "integer") and not pd.api.types.is_numeric_dtype(series.dtype):
-        return [Problem(name, f"is declared {spec.kind} but holds non-numbers",
-                        "clean the column or declare it categorical")]
+        return [("constant", Problem(name, f"has a single value ({_plain(values.iloc[0])!r})",
+                                     "drop it and add it back as a constant after sampling"))]
+    dtype = _dtype_problem(series, spec)
+    if dtype is not None:
+        return [("dtype", dtype)]
     count = int(np.isinf(values.to_numpy(dtype=float)).sum()) if _is_number(series) else 0
     if count:
-        return [Problem(name, f"holds {count} infinite value{'s' * (count > 1)}",
-                        f"replace them with nulls or finite numbers, e.g. df[{name!r}].replace([np.inf, -np.inf], "
-                        "np.nan)")]
+        return [("infinite", Problem(name, f"holds {count} infinite value{'s' * (count > 1)}",
+                                     f"replace them with nulls or finite numbers, e.g. df[{name!r}].replace("
+                                     "[np.inf, -np.inf], np.nan)"))]
     if spec.kind == "datetime":
         misfits = parse_datetimes(series, spec.datetime_format).isna().to_numpy() & series.notna().to_numpy()
         unparsed = int(misfits.sum())
         if unparsed:
             example = series[misfits].iloc[0]
             how = f"the format {spec.datetime_format!r}" if spec.datetime_format else "a datetime"
-            return [Problem(name, f"{unparsed} value{'s' * (unparsed > 1)} cannot be read as {how} "
-                            f"(e.g. {_plain(example)!r})", "fix those values or the datetime_format in the metadata")]
+            return [("unreadable", Problem(name, f"{unparsed} value{'s' * (unparsed > 1)} cannot be read as {how} "
+                                           f"(e.g. {_plain(example)!r})",
+                                           "fix those values or the datetime_format in the metadata"))]
     too_many = spec.kind == "categorical" and distinct > MAX_CATEGORIES
     id_like = spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values) and not allowed
     if (too_many or id_like) and series.dtype == object:
         mixed = _numbers_and_text(values)
         if mixed is not None:
             numbers, texts, example = mixed
-            return [Problem(name, f"mixes numbers and text ({numbers} numbers, {texts} text values such as "
-                            f"{example!r})", f"turn the text into nulls to model it as a number, e.g. "
-                            f"df[{name!r}] = pd.to_numeric(df[{name!r}], errors='coerce'), or drop the column")]
+            return [("mixed", Problem(name, f"mixes numbers and text ({numbers} numbers, {texts} text values such "
+                                      f"as {example!r})", f"turn the text into nulls to model it as a number, e.g. "
+                                      f"df[{name!r}] = pd.to_numeric(df[{name!r}], errors='coerce'), or drop the "
+                                      "column"))]
     if id_like:
-        return [Problem(name, f"looks like an ID ({distinct} distinct values in {len(values)} rows)",
-                        _ID_FIX.format(name))]
+        return [("id", Problem(name, f"looks like an ID ({distinct} distinct values in {len(values)} rows)",
+                               _ID_FIX.format(name)))]
     if too_many:
-        return [Problem(name, f"has {distinct} categories (more than {MAX_CATEGORIES})",
-                        "group rare categories or drop the column")]
+        return [("too_many", Problem(name, f"has {distinct} categories (more than {MAX_CATEGORIES})",
+                                     "group rare categories or drop the column"))]
     if spec.kind == "integer" and not allowed and _looks_like_int_id(values, name):
-        return [Problem(name, f"looks like an ID ({distinct} distinct integers in {len(values)} rows)",
-                        _ID_FIX.format(name))]
+        return [("id", Problem(name, f"looks like an ID ({distinct} distinct integers in {len(values)} rows)",
+                               _ID_FIX.format(name)))]
     return []
 
 

@@ -177,10 +177,7 @@ class Synthesizer:
         if stream:
             return self._fit_stream(data, sample_rows, saved, checkpoint, checkpoint_every, seal)
         df = read_table(data)
-        check_structure(df)  # names must be usable before anything looks columns up
-        schema = given_schema = self._schema(df)
-        findings = self._identifiers(df)
-        validate(df, schema, batch_size=self._batch_given, allow=self.allow, findings=findings)
+        schema = self._checked_schema(df)
         if saved is not None:
             self._check_resumed_data(saved, fingerprint(df))
         world = distributed.current()
@@ -188,15 +185,8 @@ class Synthesizer:
         start = time.perf_counter()
         options = FitOptions(seed=self.seed, device=distributed.start(world, self.device),
                              progress=self.progress and world.main, world=world, total_rows=len(df))
-        domain = None
-        if self.privacy is None:
-            self.transformer = (TabularTransformer.from_dict(saved.body["transformer"]) if saved
-                                else TabularTransformer(seed=self.seed).fit(df, schema))
-        else:
-            plan, domain = self._private_domain(df, schema, saved.body["domain"] if saved else None, world)
-            schema = private_schema(schema, domain)
-            self.transformer = (TabularTransformer.from_dict(saved.body["transformer"]) if saved
-                                else TabularTransformer(seed=self.seed).fit(df, schema, domain=domain))
+        plan, domain = self._fit_transformer(df, schema, saved, world)
+        if plan is not None:
             freq = self.transformer.cond_frequencies(domain) if self.model.dp_needs_frequencies else None
             options.dp = sgd_spec(plan, seed=self.seed, cond_frequencies=freq)
         matrix = self.transformer.transform(df, seed=self.seed)
@@ -206,12 +196,27 @@ class Synthesizer:
         body = None
         if checkpoint is not None:
             data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": fingerprint(df)}
-            body = self._checkpoint_body(data_id, domain, given_schema)
+            body = self._checkpoint_body(data_id, domain, schema)
         self._train(matrix, options, checkpoint, checkpoint_every, seal, saved, body)
         if self.privacy is not None:
-            self.ledger = ledger(plan, self.model.private, domain, len(df))
+            self.ledger = ledger(plan, self.model.private, domain, len(df),
+                                 kinds_from_metadata=self.metadata is not None)
         self.summary = self._summary(len(df), df.shape[1], start, transform_s, saved)
         return self
+
+    def _fit_transformer(self, df: pd.DataFrame, schema: TableSchema, saved: Checkpoint | None = None,
+                         world: distributed.World | None = None) -> tuple[PrivacyPlan | None, dict | None]:
+        """Fit ``self.transformer`` (or take it from ``saved``); under DP first plan the budget and measure
+        the private domain, the transformer's only source. Returns the plan and domain (None without DP)."""
+        if self.privacy is None:
+            self.transformer = (TabularTransformer.from_dict(saved.body["transformer"]) if saved
+                                else TabularTransformer(seed=self.seed).fit(df, schema))
+            return None, None
+        plan, domain = self._private_domain(df, schema, saved.body["domain"] if saved else None, world)
+        self.transformer = (TabularTransformer.from_dict(saved.body["transformer"]) if saved
+                            else TabularTransformer(seed=self.seed).fit(df, private_schema(schema, domain),
+                                                                        domain=domain))
+        return plan, domain
 
     def _fit_stream(self, path: TableLike, sample_rows: int, saved: Checkpoint | None,
                     checkpoint: str | os.PathLike | None, checkpoint_every: int,
@@ -371,9 +376,10 @@ class Synthesizer:
         findings = scan(df)
         for f in findings:
             if f.role == "direct" and f.column not in self.allow:
+                evidence = "" if self.privacy is not None else f" ({f.evidence})"  # DP: no count of the rows
                 warnings.warn(IdentifierWarning(
-                    f"column {f.column!r} looks like {f.what} ({f.evidence}), a direct identifier left unmasked "
-                    f"(fix: mask it first, see synthgen mask --suggest; or --allow {f.column})"), stacklevel=3)
+                    f"column {f.column!r} looks like {f.what}{evidence}, a direct identifier left unmasked "
+                    f"(fix: mask it first, see synthgen mask --suggest; or --allow {f.column})"), stacklevel=4)
         return findings
 
     def _private_domain(self, df: pd.DataFrame, schema: TableSchema, saved: dict | None = None,
@@ -396,12 +402,23 @@ class Synthesizer:
                                 secure=not self.privacy.deterministic)
         return plan, domain
 
+    def _checked_schema(self, df: pd.DataFrame) -> TableSchema:
+        """The table's schema, after every check of its names and values (under DP: only those that read
+        no value refuse; see ``validate``)."""
+        check_structure(df)  # names must be usable before anything looks columns up
+        schema = self._schema(df)
+        validate(df, schema, batch_size=self._batch_given, allow=self.allow, findings=self._identifiers(df),
+                 private=self.privacy is not None)
+        return schema
+
     def _schema(self, df: pd.DataFrame) -> TableSchema:
+        """Column kinds from the metadata, else detected (under DP from the storage dtypes alone)."""
+        private = self.privacy is not None
         if isinstance(self.metadata, TableSchema):
             return self.metadata
         if self.metadata is not None:
-            return load_metadata(self.metadata, df)
-        return TableSchema.detect(df)
+            return load_metadata(self.metadata, df, private=private)
+        return TableSchema.detect(df, private=private)
 
     def manifest(self) -> dict[str, Any]:
         """Everything but the weights: versions, model, transformer, training summary, privacy."""

@@ -170,6 +170,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
         led = synth.ledger
         click.echo(f"differential privacy: epsilon {led['epsilon']:.3g} (target {led['epsilon_target']:g}), "
                    f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
+        click.echo(f"statement: {led['statement']}")
         if opts["deterministic"]:
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
 

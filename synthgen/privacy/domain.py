@@ -20,6 +20,7 @@ one cell of each), so the accountant can charge for them:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from synthgen.errors import InvalidDataError, PrivacyError, Problem
-from synthgen.schema import ColumnSpec, TableSchema
+from synthgen.errors import DataWarning, InvalidDataError, PrivacyError, Problem
+from synthgen.schema import MAX_CATEGORIES, ColumnSpec, TableSchema
 
 #: signed powers-of-two buckets for bounds: |v| in [2^e, 2^(e+1)) for e in this range
 EXPONENTS = range(-20, 64)
@@ -136,9 +137,12 @@ def private_domain(df: pd.DataFrame, schema: TableSchema, *, sigma: float, categ
                    secure: bool = True) -> dict[str, ColumnDomain]:
     """Measure each column's domain with Gaussian noise of std ``sigma`` per histogram cell.
 
+    Values outside what the public metadata declares (numbers beyond its bounds, unknown categories,
+    nulls in a column declared without) are clipped or mapped, with a warning that counts nothing:
+    refusing them would let one row decide whether a model exists.
+
     Raises:
-        InvalidDataError: values outside what the public metadata declares, or a column whose noisy
-            statistics are all below the noise (too little budget).
+        InvalidDataError: a column whose noisy statistics are all below the noise (too little budget).
         PrivacyError: more histograms measured than the plan charged (a bug; never silently).
     """
     measure = sigma > 0
@@ -205,7 +209,7 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
                                     f"({category_threshold:.0f} rows)", "declare its categories in public "
                                     "metadata, raise epsilon or the stats share, or drop the column"))
             return dom
-        keep = keep[np.argsort(-counts[keep], kind="stable")]
+        keep = keep[np.argsort(-counts[keep], kind="stable")][:MAX_CATEGORIES]  # the rest: null, as suppressed
         dom.categories = [_plain(uniques[i]) for i in keep]
         dom.counts = np.maximum(np.append(counts[keep], counts[-1]), 0).tolist()
         dom.sources.update({"categories": "dp", "nullable": "fixed", "frequencies": "dp"})
@@ -214,12 +218,12 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
     else:
         dom.categories = list(spec.categories) if spec.categories else [False, True]
         dom.sources["categories"] = "public" if spec.categories else "fixed"
-        unknown = _unknown(values[~null], dom.categories)
-        if unknown:
-            problems.append(Problem(spec.name, f"holds values missing from the public categories: {unknown}",
-                                    "add them to the metadata's 'categories' or map them before training"))
+        if _has_unknown(values[~null], dom.categories):
+            _outside(spec.name, "holds values missing from the public categories: they are encoded as null, or "
+                     "as no category where the metadata says it has no nulls",
+                     "add them to the metadata's 'categories' or map them before training")
     if "nulls" not in need:
-        _public_nullable(dom, spec, null, problems)
+        _public_nullable(dom, spec, null)
     if "nulls" in need or "frequencies" in need:
         _measure_slots(dom, _slot_codes(values, null, dom.categories), need, noisy)
     return dom
@@ -263,13 +267,22 @@ def _private_dtype(spec: ColumnSpec, dom: ColumnDomain) -> str:
     return spec.dtype  # strings, categories and datetimes keep their type whether nulls are present or not
 
 
-def _public_nullable(dom: ColumnDomain, spec: ColumnSpec, null: np.ndarray, problems: list[Problem]) -> None:
-    """Nullability as the public metadata declares it; nulls in a column declared not nullable are an error."""
+def _public_nullable(dom: ColumnDomain, spec: ColumnSpec, null: np.ndarray) -> None:
+    """Nullability as the public metadata declares it; nulls in a column declared not nullable are modelled
+    as a fixed value (never refused: one row would decide it)."""
     dom.nullable = bool(spec.nullable)
     dom.sources["nullable"] = "public"
     if null.any() and not dom.nullable:
-        problems.append(Problem(spec.name, "has nulls but the public metadata says it is not nullable",
-                                "set \"nullable\": true in the metadata"))
+        _outside(spec.name, "has nulls although the public metadata says it has none: they are encoded as no "
+                 "category, or at its main interval", 'set "nullable": true in the metadata')
+
+
+def _outside(column: str, what: str, fix: str) -> None:
+    """A value outside the public domain under DP: handled without a refusal, and said without a count.
+
+    Refusing would make whether a model exists depend on one row without noise.
+    """
+    warnings.warn(DataWarning(f"column {column!r} {what} (fix: {fix})"), stacklevel=5)
 
 
 def _slot_codes(values: np.ndarray, null: np.ndarray, categories: list[Any]) -> np.ndarray:
@@ -280,10 +293,9 @@ def _slot_codes(values: np.ndarray, null: np.ndarray, categories: list[Any]) -> 
     return codes
 
 
-def _unknown(values: np.ndarray, categories: list[Any]) -> list[Any]:
+def _has_unknown(values: np.ndarray, categories: list[Any]) -> bool:
     known = set(categories)
-    seen = {_plain(v) for v in pd.unique(values)}
-    return sorted((v for v in seen if v not in known), key=str)[:5]
+    return any(_plain(v) not in known for v in pd.unique(values))
 
 
 # ----------------------------------------------------------------------------- numeric columns
@@ -308,16 +320,15 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
     else:
         dom.lower, dom.upper = float(spec.min_value), float(spec.max_value)
         dom.sources["bounds"] = "public"
-        outside = int(((present < dom.lower) | (present > dom.upper)).sum())
-        if outside:
-            problems.append(Problem(spec.name, f"{outside} values lie outside the public bounds "
-                                    f"[{dom.lower:g}, {dom.upper:g}]", "widen min_value/max_value"))
+        if ((present < dom.lower) | (present > dom.upper)).any():
+            _outside(spec.name, f"has values outside the public bounds [{dom.lower:g}, {dom.upper:g}]: they are "
+                     "clipped to them", "widen min_value/max_value")
     if integer:  # whole numbers, kept as floats: a noisy bound may be 2^64, past int64
         dom.lower, dom.upper = float(math.floor(dom.lower)), float(math.ceil(dom.upper))
     clipped = np.clip(present, dom.lower, dom.upper)
     if spec.kind == "integer" and dom.upper - dom.lower + 1 <= DISCRETE_RANGE:
         if "nulls" not in need:
-            _public_nullable(dom, spec, null, problems)
+            _public_nullable(dom, spec, null)
         return _discrete_domain(dom, clipped, null, need, noisy)
     edges, points = _grid(dom.lower, dom.upper, integer=integer)
     if "bins" in need:
@@ -339,7 +350,7 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
         mass = np.ones(max_modes)
         dom.sources["bins"] = "fixed"
     if "nulls" not in need:
-        _public_nullable(dom, spec, null, problems)
+        _public_nullable(dom, spec, null)
     dom.lows, dom.highs, dom.weights = _intervals(edges, points, mass, max_modes)
     return dom
 

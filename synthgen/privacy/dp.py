@@ -276,7 +276,26 @@ class PrivateTraining:
 
 
 # ----------------------------------------------------------------------------- the ledger
-def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int) -> dict[str, Any]:
+#: what a DP fit does with values outside the domain it may know (public or noisy); never a refusal
+OUTSIDE_DOMAIN = ("numbers beyond the bounds are clipped to them; categories outside the released or public set "
+                  "are encoded as null, or, in a column without a null slot, as no category (that row teaches "
+                  "the column nothing), as are nulls there; nulls in a numeric column without a null slot are "
+                  "encoded at its main interval")
+
+
+def raw_quantities(n_rows: int, *, kinds_from_metadata: bool) -> list[str]:
+    """What a DP fit reads from the private table without noise: the schema's names and storage dtypes, and
+    the row count. Nothing else decides anything before training."""
+    kinds = ("column kinds and datetime formats from the metadata" if kinds_from_metadata
+             else "column kinds from the storage dtypes alone (no value read)")
+    return [
+        f"column names and their storage dtypes ({kinds}), treated as public",
+        f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
+    ]
+
+
+def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int, *,
+           kinds_from_metadata: bool) -> dict[str, Any]:
     """The privacy ledger written into the model file's manifest, from what training really did."""
     s = plan.settings
     sched = plan.schedule
@@ -314,13 +333,12 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: i
         },
         "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
         "sources": sources,
-        "raw_quantities": [
-            "column names and kinds, and datetime formats, where no public metadata gave them (the schema, "
-            "treated as public)",
-            f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
-        ],
+        "outside_domain": OUTSIDE_DOMAIN,
+        "raw_quantities": raw_quantities(n_rows, kinds_from_metadata=kinds_from_metadata),
         "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "
-                     "the training table, by the accountant over every noisy release listed in mechanisms.",
+                     "the training table, by the accountant over every noisy release listed in mechanisms, "
+                     "given the column names, their storage dtypes and the row count, which were read without "
+                     "noise (raw_quantities).",
     }
 
 

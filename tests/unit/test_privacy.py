@@ -13,7 +13,7 @@ from opacus.accountants.utils import get_noise_multiplier
 
 from synthgen import Sampler, Synthesizer
 from synthgen.datasets import adult_metadata_path
-from synthgen.errors import ConfigError, InvalidDataError, PrivacyError
+from synthgen.errors import ConfigError, DataWarning, PrivacyError
 from synthgen.privacy.accounting import Mechanism, calibrate, default_delta, epsilon
 from synthgen.privacy.domain import private_domain, threshold
 from synthgen.privacy.dp import DPSGD, DPSettings, PrivateTraining, Schedule, plan_privacy
@@ -120,14 +120,17 @@ def test_public_domain_reads_no_statistics(adult):
     assert domain["education-num"].categories == list(range(1, 17))
 
 
-def test_public_domain_violations_name_the_column(adult):
+def test_public_domain_violations_are_clipped_or_mapped_and_named_without_values(adult):
+    """Refusing them would let one row decide whether a model exists; the warning names no private value."""
     adult.loc[0, "workclass"] = "Astronaut"
     adult.loc[1, "age"] = 120
-    with pytest.raises(InvalidDataError) as err:
-        private_domain(adult, public_schema(adult), sigma=0.0, category_threshold=np.inf, frequencies=False,
-                       rng=np.random.default_rng(0))
-    text = str(err.value)
-    assert "'workclass'" in text and "Astronaut" in text and "'age'" in text and "bounds" in text
+    with pytest.warns(DataWarning) as caught:
+        domain = private_domain(adult, public_schema(adult), sigma=0.0, category_threshold=np.inf,
+                                frequencies=False, rng=np.random.default_rng(0))
+    text = " ".join(str(w.message) for w in caught)
+    assert "'workclass'" in text and "'age'" in text and "clipped" in text
+    assert "Astronaut" not in text and "120" not in text
+    assert domain["age"].upper == 90 and "Astronaut" not in domain["workclass"].categories
 
 
 def test_noisy_domain_keeps_zero_spike_and_suppresses_rare_categories():
