@@ -264,6 +264,19 @@ def test_keys_of_the_wrong_kind_are_named(pair):
         decrypt_bytes(encrypt(b"x", recipient=public), private_key=public)
 
 
+
+def test_kinds_named_without_their_classes():
+    """DSA and DH keys are named from their class (keys.py no longer refers to cryptography's DSA / DH classes)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    from synthgen.privacy.keys import key_kind
+
+    private = dsa.generate_private_key(1024)
+    assert (key_kind(private), key_kind(private.public_key())) == ("a DSA private key", "a DSA public key")
+    with pytest.raises(ConfigError, match=r"recipient key is a DSA public key; an X25519 \(encryption\) public"):
+        encrypt(b"x", recipient=private.public_key())
+    assert key_kind(b"k" * 32) == "a bytes (not a key)"
+
 @pytest.mark.parametrize("field", ["epk", "wrapped", "recipient"])
 def test_hybrid_header_tamper_fails_before_any_plaintext(pair, field):
     private, public = pair
