@@ -421,6 +421,39 @@ def test_forged_header_costs_are_refused_before_any_work(changes):
         decrypt_bytes(blob, **secret)
 
 
+@pytest.mark.parametrize("n, r", [(2**19, 8), (2**20, 4), (2**18, 16)])
+def test_scrypt_memory_over_256_mib_is_refused_before_deriving(tmp_path, monkeypatch, n, r):
+    derived = []
+    monkeypatch.setattr(crypto, "_scrypt", lambda *args: derived.append(args) or bytes(32))
+    blob = _forge_header(crypto.encrypt_bytes(b"x" * 100, key=generate_key()), kdf={
+        "name": "scrypt", "salt": base64.b64encode(os.urandom(16)).decode(), "n": n, "r": r, "p": 1})
+    (tmp_path / "forged.enc").write_bytes(blob)  # the CLI reads the mode before it asks for a passphrase
+    for attempt in (lambda: decrypt_bytes(blob, passphrase="pw"), lambda: encryption_mode(tmp_path / "forged.enc")):
+        with pytest.raises(IntegrityError, match="asks scrypt for 512 MiB of memory, more than the 256 MiB"):
+            attempt()
+    assert derived == []
+    at_limit = _forge_header(blob, n=2**18, r=8)  # 256 MiB: allowed (then the wrong key fails authentication)
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        decrypt_bytes(at_limit, passphrase="pw")
+    assert len(derived) == 1
+
+
+#: written by synthgen with scrypt at n = 2^15 (the cost before 2^17), passphrase "correct horse"
+SCRYPT_2_15_BLOB = (
+    "U0dFTkMBAAAAmnsiYWxnIjoiQUVTLTI1Ni1HQ00tU1RSRUFNIiwiY2h1bmsiOjEwNDg1NzYsImtkZiI6eyJuIjozMjc2OCwibmFtZSI6InNjcnlw"
+    "dCIsInAiOjEsInIiOjgsInNhbHQiOiJnUDdjWXFZUFlaR0x0SlRoRjMzWVpRPT0ifSwibm9uY2VfcHJlZml4IjoiTnVxYUNmREN6Zz09In3oQvfO"
+    "5JhBBiLaQzbsKrwVZkBkyMWtUE5fI3dZuIMS8JaH")
+
+
+def test_passphrase_files_use_scrypt_2_17_and_older_ones_open():
+    blob = crypto.encrypt_bytes(b"new rows", passphrase="correct horse")
+    kdf = _header(blob)[0]["kdf"]
+    assert kdf["n"] >= 2**17 and 128 * kdf["n"] * kdf["r"] <= crypto.SCRYPT_MAX_MEMORY
+    assert decrypt_bytes(blob, passphrase="correct horse") == b"new rows"
+    old = base64.b64decode(SCRYPT_2_15_BLOB)
+    assert _header(old)[0]["kdf"]["n"] == 2**15
+    assert decrypt_bytes(old, passphrase="correct horse") == b"sealed at n = 2^15"
+
 def test_each_file_gets_its_own_key_from_a_salt():
     key = generate_key()
     blobs = [crypto.encrypt_bytes(b"same plaintext", key=key) for _ in range(2)]
