@@ -64,5 +64,9 @@ class DataWarning(SynthgenWarning):
     """synthgen changed how a column is represented (e.g. mixed time zones converted to UTC) and says so."""
 
 
+class SignatureWarning(SynthgenWarning):
+    """A signature was accepted on weaker terms the caller allowed (a renamed file, a version 1 signature)."""
+
+
 class TrainingInterrupted(SynthgenError):
     """Training stopped on request (Ctrl-C) after saving a checkpoint; resume from it."""

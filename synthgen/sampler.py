@@ -39,7 +39,8 @@ class Sampler:
 
     @classmethod
     def load(cls, path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
-             verify_key: Any = None, signature: str | os.PathLike | None = None) -> Sampler:
+             verify_key: Any = None, signature: str | os.PathLike | None = None,
+             allow_rename: bool = False) -> Sampler:
         """Open and verify a model file.
 
         Args:
@@ -47,14 +48,17 @@ class Sampler:
             key: the key of a file saved encrypted with ``Synthesizer.save(..., key=)``.
             private_key: the X25519 private key of a file saved with ``recipient=``.
             verify_key: an Ed25519 public key: the file must carry a valid signature by it
-                (``synthgen sign``; ``<path>.sig`` unless ``signature`` names the file).
+                (``synthgen sign``; ``<path>.sig`` unless ``signature`` names the file) under the name
+                it was signed as.
+            allow_rename: with ``verify_key``, also accept a file signed under another name, or a
+                version 1 signature (see ``synthgen.privacy.signing``).
         """
         data = None
         if verify_key is not None:  # read once: the bytes verified are the bytes loaded
             from synthgen.privacy.signing import verify_data
 
             data = _read_bytes(path)
-            verify_data(path, data, verify_key, signature=signature)
+            verify_data(path, data, verify_key, signature=signature, allow_rename=allow_rename)
         manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])

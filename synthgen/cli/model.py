@@ -341,18 +341,19 @@ def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None,
-          signature: Path | None) -> Any:
+          signature: Path | None, allow_rename: bool = False) -> Any:
     """A Sampler from a plain, encrypted and/or signed model file."""
     from synthgen.sampler import Sampler
 
-    if signature is not None and verify is None:
-        raise click.UsageError("--signature needs --verify SIGNER_PUB")
+    for flag, given in (("--signature", signature is not None), ("--allow-rename", allow_rename)):
+        if given and verify is None:
+            raise click.UsageError(f"{flag} needs --verify SIGNER_PUB")
     if not model_file.exists() and model_file.parent == Path(".") and not model_file.suffix:
         from synthgen.shipped import models_dir  # a shipped model by name: synthgen sample adult-tvae
 
         if (models_dir() / f"{model_file}.sgm").is_file():
             model_file = models_dir() / f"{model_file}.sgm"
-    return Sampler.load(model_file, verify_key=verify_key(verify), signature=signature,
+    return Sampler.load(model_file, verify_key=verify_key(verify), signature=signature, allow_rename=allow_rename,
                         **(input_secret(model_file, key_file, identity) or {}))
 
 
@@ -374,7 +375,7 @@ def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify
 @handle_errors
 def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], shard: str | None,
            key_file: Path | None, identity: Path | None, encrypt: bool, recipient: Path | None,
-           verify_key: Path | None, signature: Path | None, force: bool, quiet: bool) -> None:
+           verify_key: Path | None, signature: Path | None, allow_rename: bool, force: bool, quiet: bool) -> None:
     """Generate synthetic rows from MODEL_FILE.
 
     \b
@@ -388,7 +389,7 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
     conditions, part = _parse_where(where), _parse_shard(shard)
     check_writable(out, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
-    sampler = _load(model_file, key_file, identity, verify_key, signature)
+    sampler = _load(model_file, key_file, identity, verify_key, signature, allow_rename)
     sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal,
                       shard=part)
     what = f"shard {part[0]}/{part[1]} of {rows:,} rows" if part else f"{rows:,} rows"
@@ -402,7 +403,7 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
 @verify_option
 @handle_errors
 def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Path | None,
-            verify_key: Path | None, signature: Path | None) -> None:
+            verify_key: Path | None, signature: Path | None, allow_rename: bool) -> None:
     """Show what a model file holds: model, schema, training summary, privacy ledger.
 
     \b
@@ -411,7 +412,7 @@ def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Pa
     """
     from synthgen.describe import describe_manifest
 
-    manifest = _load(model_file, key_file, identity, verify_key, signature).manifest
+    manifest = _load(model_file, key_file, identity, verify_key, signature, allow_rename).manifest
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
     else:

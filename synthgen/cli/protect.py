@@ -9,7 +9,15 @@ from typing import Any
 import click
 
 from synthgen.cli.app import handle_errors, main
-from synthgen.cli.secrets import PASSPHRASE_ENV, input_secret, key_options, optional_key, output_seal, passphrase
+from synthgen.cli.secrets import (
+    PASSPHRASE_ENV,
+    allow_rename_option,
+    input_secret,
+    key_options,
+    optional_key,
+    output_seal,
+    passphrase,
+)
 from synthgen.cli.secrets import signing_key as read_signer
 
 _OUT = click.Path(dir_okay=False, path_type=Path)
@@ -225,9 +233,11 @@ def sign(file: Path, signing_key: Path, out: Path | None, force: bool) -> None:
 @click.argument("file", type=_IN)
 @click.option("--signer", required=True, type=_IN, help="The signer's public key (<key>.pub).")
 @click.option("--signature", type=_IN, default=None, help="Signature file (default: FILE.sig).")
+@allow_rename_option
 @handle_errors
-def verify(file: Path, signer: Path, signature: Path | None) -> None:
-    """Check that FILE carries a valid signature by SIGNER and is unchanged since (exit code 1 if not).
+def verify(file: Path, signer: Path, signature: Path | None, allow_rename: bool) -> None:
+    """Check that FILE carries a valid signature by SIGNER, under the name it was signed as, and is unchanged
+    since (exit code 1 if not).
 
     \b
     Example:
@@ -235,6 +245,7 @@ def verify(file: Path, signer: Path, signature: Path | None) -> None:
     """
     from synthgen.privacy.signing import read_verify_key, verify_file
 
-    record = verify_file(file, read_verify_key(signer), signature=signature)
-    click.echo(f"{file}: valid signature by key {record['signer']} ({record['size']:,} bytes, SHA-256 "
+    record = verify_file(file, read_verify_key(signer), signature=signature, allow_rename=allow_rename)
+    signed = f", signed as {record['name']} at {record['signed_at']}" if record["version"] > 1 else ""
+    click.echo(f"{file}: valid signature by key {record['signer']}{signed} ({record['size']:,} bytes, SHA-256 "
                f"{record['sha256'][:16]}...)")

@@ -112,8 +112,16 @@ def key_options(*, inputs: bool = True, outputs: bool = False) -> Callable[[Call
     return decorate
 
 
+def allow_rename_option(func: Callable) -> Callable:
+    """--allow-rename: accept a signed file under another name than it was signed as (or a version 1 signature)."""
+    return click.option("--allow-rename", is_flag=True,
+                        help="Accept a file signed under another name, or an old (version 1) signature that names "
+                             "none: content and signer are still checked.")(func)
+
+
 def verify_option(func: Callable) -> Callable:
-    """--verify PUB [--signature SIG]: refuse a model file without a valid signature by that key."""
+    """--verify PUB [--signature SIG] [--allow-rename]: refuse a model file without a valid signature by that key."""
+    func = allow_rename_option(func)
     func = click.option("--signature", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                         help="Signature file for --verify (default: <model file>.sig).")(func)
     return click.option("--verify", "verify_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),

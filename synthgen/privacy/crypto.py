@@ -6,7 +6,8 @@ File layout (version 1)::
 
 The header names the algorithm, the chunk size, a random nonce prefix and how the key is
 obtained (a key file / environment key, or a passphrase through scrypt with the salt and cost
-stored here). Each chunk is AES-256-GCM over at most ``chunk`` plaintext bytes with nonce
+stored here; a cost over 256 MiB of scrypt memory is refused before any derivation). Each chunk
+is AES-256-GCM over at most ``chunk`` plaintext bytes with nonce
 ``prefix (7 bytes) | chunk counter (4 bytes) | last-chunk flag (1 byte)`` and the whole
 preamble (magic, version, length, header) as associated data. So any change to the header,
 any flipped byte, reordered, dropped or appended chunk, or a truncation (no chunk flagged last)
@@ -62,14 +63,17 @@ from synthgen.privacy.keys import (
 MAGIC, VERSION = b"SGENC", 1
 CHUNK = 1 << 20  # plaintext bytes per chunk: streams files larger than memory
 TAG_BYTES, PREFIX_BYTES = 16, 7
-#: scrypt cost (n = 2^15, r = 8, p = 1: 32 MiB and about 0.06 s per derivation on the dev machine)
-SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+#: scrypt cost of new files (n = 2^17, r = 8, p = 1: 128 MiB and about 0.28 s per derivation on the dev machine;
+#: files written at 2^15 before still open)
+SCRYPT = {"n": 2**17, "r": 8, "p": 1}
 HYBRID_INFO = b"synthgen hybrid v1"
 STREAM_INFO = b"synthgen stream v1"
 SALT_BYTES = 32
 #: what a header may ask for before anything is authenticated (a forged header must not cost GBs)
 MAX_CHUNK = 64 << 20
 SCRYPT_LIMITS = {"n": (2**10, 2**20), "r": (1, 16), "p": (1, 4)}
+#: the most memory (128 * n * r bytes) a header may make scrypt use, checked before any derivation
+SCRYPT_MAX_MEMORY = 256 << 20
 WRAPPED_BYTES = KEY_BYTES + 8  # RFC 3394 key wrap adds one 8-byte block
 
 
@@ -369,7 +373,19 @@ def _read_header(src: BinaryIO) -> tuple[dict, bytes]:
             raise ValueError
     except (ValueError, KeyError, TypeError, AttributeError):
         raise IntegrityError("the encrypted file's header is damaged (fix: get an intact copy)") from None
+    _check_scrypt_memory(header["kdf"])
     return header, head + body
+
+
+def _check_scrypt_memory(kdf: dict) -> None:
+    """Refuse a passphrase header whose scrypt cost needs more than ``SCRYPT_MAX_MEMORY`` (before deriving)."""
+    if kdf["name"] != "scrypt":
+        return
+    memory = 128 * int(kdf["n"]) * int(kdf["r"])
+    if memory > SCRYPT_MAX_MEMORY:
+        raise IntegrityError(f"the encrypted file's header asks scrypt for {memory >> 20} MiB of memory, more than "
+                             f"the {SCRYPT_MAX_MEMORY >> 20} MiB synthgen allows; synthgen never writes such a "
+                             f"header (fix: get an intact copy from whoever encrypted the file)")
 
 
 def _valid_kdf(kdf: dict) -> bool:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dh, dsa, ec, ed448, ed25519, rsa, x448
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from synthgen.errors import ConfigError, IntegrityError
@@ -30,14 +30,15 @@ KEY_ENV = "SYNTHGEN_KEY"
 FINGERPRINT_HEX = 16
 #: how the user makes an X25519 key pair (named in error messages)
 KEYPAIR_HINT = "synthgen keygen --public"
-#: key kinds for messages: (private class, public class, article and name)
+#: key kinds for messages: (private class, public class, article and name). Others (DSA, DH) are named from
+#: their class name: referring to cryptography's deprecated classes would print deprecation warnings on every run
 _KINDS = [(X25519PrivateKey, X25519PublicKey, "an X25519 (encryption)"),
           (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey, "an Ed25519 (signing)"),
           (rsa.RSAPrivateKey, rsa.RSAPublicKey, "an RSA"),
           (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey, "an EC"),
           (ed448.Ed448PrivateKey, ed448.Ed448PublicKey, "an Ed448"),
-          (x448.X448PrivateKey, x448.X448PublicKey, "an X448"),
-          (dsa.DSAPrivateKey, dsa.DSAPublicKey, "a DSA"), (dh.DHPrivateKey, dh.DHPublicKey, "a DH")]
+          (x448.X448PrivateKey, x448.X448PublicKey, "an X448")]
+_OTHER_KEY = re.compile(r"(?P<name>[A-Z][A-Za-z0-9]*)(?P<side>Private|Public)Key")
 K = TypeVar("K")
 
 
@@ -112,6 +113,10 @@ def kind_name(cls: type) -> str:
     for private, public, name in _KINDS:
         if issubclass(cls, private | public):
             return f"{name} {'private' if issubclass(cls, private) else 'public'} key"
+    for base in cls.__mro__:  # a key class of another kind (DSA, DH), e.g. cryptography's DSAPrivateKey
+        match = _OTHER_KEY.fullmatch(base.__name__)
+        if match and base.__module__.startswith("cryptography."):
+            return f"a {match['name']} {match['side'].lower()} key"
     return f"a {cls.__name__} (not a key)"
 
 

@@ -22,7 +22,7 @@ POLICY_KEYS = {"version", "columns", "k_anonymity", "locale", "reason", "note"}
 OPTIONS = {
     "drop": set(),
     "replace": {"kind", "locale"},
-    "pseudonymize": {"reversible", "prefix", "length"},
+    "pseudonymize": {"reversible", "prefix", "length", "domain"},
     "mask": {"keep_first", "keep_last", "char", "keep_separators"},
     "generalize": {"bins", "width", "origin", "top", "bottom", "as", "truncate", "hierarchy", "min_count", "other"},
     "noise": {"scale", "distribution", "bound", "clip"},
@@ -70,6 +70,7 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "reversible": (lambda v: isinstance(v, bool), "true or false", "true"),
     "prefix": (lambda v: isinstance(v, str), "a string", '"u-"'),
     "length": (_whole, "a whole number", "16"),
+    "domain": (lambda v: isinstance(v, str) and bool(v), "a non-empty string", '"customer"'),
     "keep_first": (lambda v: _whole(v) and v >= 0, "a whole number >= 0", "2"),
     "keep_last": (lambda v: _whole(v) and v >= 0, "a whole number >= 0", "4"),
     "char": (lambda v: isinstance(v, str) and len(v) == 1, "one character", '"*"'),
@@ -226,6 +227,9 @@ def _check_pseudonymize(series: pd.Series, name: str, opts: dict) -> list[Proble
     length = opts.get("length", 16)
     if not 8 <= length <= 52:
         return [Problem(name, f"pseudonym length {length!r} is out of range", "use an integer from 8 to 52")]
+    if "domain" in opts and not opts.get("reversible"):
+        return [Problem(name, "domain is the key domain of reversible pseudonyms (one-way ones join across all "
+                              "columns already)", 'add "reversible": true, or remove "domain"')]
     return []
 
 

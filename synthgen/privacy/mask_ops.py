@@ -44,7 +44,10 @@ FAKE_KINDS = {
 }
 #: kinds whose fakes are digits only once separators are removed, so they can fill integer columns
 NUMERIC_KINDS = {"zip", "postcode", "phone", "ssn", "credit_card"}
-REVERSIBLE_PREFIX = "rv1."
+#: token versions of reversible pseudonyms: rv2 (padded, per key domain) is written; rv1 (neither) is still revealed
+REVERSIBLE_PREFIX, LEGACY_REVERSIBLE_PREFIX = "rv2.", "rv1."
+#: reversible plaintexts are padded to 16, 32, 64, ... bytes, so a token shows a length bucket, not the length
+PAD_BUCKET = 16
 #: draws per value before a replacement gives up finding a fake that differs from the value itself
 ATTEMPTS = 20
 _EXTENSION = re.compile(r"\s*(x|ext\.?)\s*\d+$", re.IGNORECASE)
@@ -153,15 +156,19 @@ def pseudonymize(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
     One-way tokens of an integer column are 56-bit integers, as int64 (``Int64`` with nulls); text
     and reversible tokens are strings (text columns keep their dtype family; numbers, dates and
     booleans become object). Equal inputs give equal tokens (``1`` and ``1.0`` alike, ``"1"`` and
-    ``True`` apart), so joins across tables masked with one key still work.
+    ``True`` apart), so joins across tables masked with one key still work. A reversible token
+    (``rv2.``) encrypts the value padded to a length bucket (16, 32, 64, ... bytes) with its key
+    domain as associated data: the column's name (``series.name``), or the policy's ``domain`` for
+    columns that must stay joinable (a primary key and the foreign keys that reference it), so equal
+    values in other domains give unrelated tokens and a token moved to another domain does not reveal.
     """
     prefix = str(opts.get("prefix", ""))
     if opts.get("reversible"):
         if ctx.key is None:
             raise ConfigError("reversible pseudonyms need a key (fix: --key-file PATH or $SYNTHGEN_KEY)")
-        siv = AESSIV(ctx.subkey("reversible", 64))
+        siv, domain = AESSIV(ctx.subkey("reversible", 64)), _key_domain(series, opts)
         return apply(series, lambda v: prefix + REVERSIBLE_PREFIX + base64.urlsafe_b64encode(
-            siv.encrypt(_typed(v), None)).decode().rstrip("="))
+            siv.encrypt(_pad(canonical(v)), domain)).decode().rstrip("="))
     key = ctx.subkey("pseudonym")
     digest = lambda v: hmac.new(key, canonical(v), hashlib.sha256).digest()  # noqa: E731
     if pd.api.types.is_integer_dtype(series.dtype) and not prefix:
@@ -170,39 +177,63 @@ def pseudonymize(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
     return apply(series, lambda v: prefix + base64.b32encode(digest(v)).decode().lower()[:length])
 
 
-def _typed(value: Any) -> bytes:
-    """A value with its type marker, so reveal returns ints as ints."""
-    if isinstance(value, bool | np.bool_):
-        return b"b:" + str(bool(value)).encode()
-    if isinstance(value, int | np.integer):
-        return b"i:" + str(int(value)).encode()
-    if isinstance(value, float | np.floating):
-        return b"f:" + repr(float(value)).encode()
-    return b"s:" + str(value).encode("utf-8")
+def _key_domain(series: pd.Series, opts: dict) -> list[bytes]:
+    """The associated data of a column's reversible tokens: its key domain (the policy's, else the column name)."""
+    domain = opts.get("domain", series.name)
+    if domain is None:
+        raise ConfigError("reversible pseudonyms need a key domain (fix: give the column a name, or a domain in "
+                          "the policy)")
+    return [b"synthgen pseudonym domain\0" + str(domain).encode("utf-8")]
+
+
+def _pad(data: bytes) -> bytes:
+    """``data``, a 0x80 byte and zeros up to the next bucket: 16, 32, 64, ... bytes (ISO/IEC 7816-4 padding)."""
+    size = PAD_BUCKET
+    while size <= len(data):
+        size *= 2
+    return data + b"\x80" + bytes(size - len(data) - 1)
+
+
+def _unpad(data: bytes) -> bytes:
+    body = data.rstrip(b"\0")
+    if not body.endswith(b"\x80"):
+        raise ValueError("bad padding")
+    return body[:-1]
 
 
 def reveal_values(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
-    """Undo ``pseudonymize(reversible=True)`` with the same key; any altered token raises IntegrityError."""
-    siv, prefix = AESSIV(ctx.subkey("reversible", 64)), str(opts.get("prefix", "")) + REVERSIBLE_PREFIX
+    """Undo ``pseudonymize(reversible=True)`` with the same key and key domain; tokens from before padding and
+    key domains (``rv1.``) reveal too. Any altered token, or one from another domain, raises IntegrityError."""
+    siv, prefix = AESSIV(ctx.subkey("reversible", 64)), str(opts.get("prefix", ""))
+    domain = _key_domain(series, opts)
 
     def undo(token: Any) -> Any:
-        text = str(token)
-        if not text.startswith(prefix):
-            raise IntegrityError(f"{text[:20]!r} is not a reversible pseudonym (fix: reveal only columns "
-                                 "masked with reversible: true)")
-        try:
-            raw = siv.decrypt(base64.urlsafe_b64decode(text[len(prefix):] + "=" * (-len(text) % 4)), None)
-        except Exception:
-            raise IntegrityError("a pseudonym did not decrypt: wrong key or an altered token "
-                                 "(fix: use the key the table was masked with)") from None
+        raw = _open_token(siv, str(token), prefix, domain)
         tag, body = raw[:2], raw[2:].decode("utf-8")
-        return {b"i:": int, b"f:": float, b"b:": lambda s: s == "True"}.get(tag, str)(body)
+        return {b"i:": int, b"f:": float, b"b:": lambda s: s == "True", b"t:": pd.Timestamp}.get(tag, str)(body)
 
     values = apply(series, undo)
     kinds = {type(v) for v in values.dropna()}
     if kinds == {int}:
         return values.astype("Int64" if values.isna().any() else "int64")
     return values if values.dtype != object else values.infer_objects()
+
+
+def _open_token(siv: AESSIV, text: str, prefix: str, domain: list[bytes]) -> bytes:
+    """The typed plaintext of one reversible token: ``rv2.`` (padded, bound to ``domain``) or ``rv1.``."""
+    version = text[len(prefix):len(prefix) + len(REVERSIBLE_PREFIX)] if text.startswith(prefix) else None
+    if version not in (REVERSIBLE_PREFIX, LEGACY_REVERSIBLE_PREFIX):
+        raise IntegrityError(f"{text[:20]!r} is not a reversible pseudonym (fix: reveal only columns "
+                             "masked with reversible: true)")
+    body = text[len(prefix) + len(version):]
+    try:
+        sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        if version == LEGACY_REVERSIBLE_PREFIX:
+            return siv.decrypt(sealed, None)
+        return _unpad(siv.decrypt(sealed, domain))
+    except Exception:
+        raise IntegrityError("a pseudonym did not decrypt: wrong key, another key domain, or an altered token "
+                             "(fix: use the key and the policy the table was masked with)") from None
 
 
 # ----------------------------------------------------------------------------- mask

@@ -20,6 +20,8 @@ option of the wrong type, an operation that does not fit the column's type) is r
 masked with one key, but distinct values may share a fake (small pools: states, countries, first
 names) and a fake may equal another row's real value; it never equals the value it replaces. Use
 ``pseudonymize`` where distinct values must stay distinct (join keys, counts of distinct people).
+Reversible pseudonyms are bound to a key domain, the column by default: give a primary key and the
+foreign keys that reference it one ``"domain"`` (in every table's policy) to keep them joinable.
 Dtype changes (integer tokens widened to int64, numbers or dates turned into text tokens, bins
 turned into labels) are listed in the ``MaskReport``.
 """

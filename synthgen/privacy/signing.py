@@ -2,14 +2,19 @@
 
 A signature file (``<file>.sig`` by default) is JSON::
 
-    {"format": "synthgen-signature", "version": 1, "alg": "Ed25519", "signer": fingerprint,
+    {"format": "synthgen-signature", "version": 2, "alg": "Ed25519", "purpose": PURPOSE,
+     "name": the file's name (no folder), "signed_at": "2025-06-01T12:00:00Z" (UTC), "signer": fingerprint,
      "sha256": hex digest of the file, "size": bytes, "signature": base64}
 
-The signature is over ``b"synthgen-signature-v1\\0"`` followed by the canonical JSON (sorted keys, no
-spaces) of every other field, so the file's hash and size and the signer's fingerprint are all
-covered. Files are hashed in 1 MiB reads, so a large file never has to fit in memory. Key pairs are
-PEM files like the encryption ones (``synthgen.privacy.crypto``): the private key PKCS8 (0600,
-optionally passphrase-protected), the public key ``<private>.pub`` (0644).
+The signature is over ``b"synthgen-signature-v2\\0"`` followed by the canonical JSON (sorted keys, no
+spaces) of every other field, so the purpose, the file's name, hash and size, the time and the
+signer's fingerprint are all covered. ``verify`` refuses a file whose name is not the signed one
+(a signed non-DP model renamed ``adult-dp.sgm`` beside its ``.sig``) unless ``allow_rename``.
+Version 1 signatures (no purpose, name or time; domain ``b"synthgen-signature-v1\\0"``) cannot show
+that, so they are refused unless ``allow_rename`` accepts them by content and signer alone, with a
+``SignatureWarning``, as is a renamed file. Files are hashed in 1 MiB reads, so a large file never
+has to fit in memory. Key pairs are PEM files like the encryption ones (``synthgen.privacy.crypto``):
+the private key PKCS8 (0600, optionally passphrase-protected), the public key ``<private>.pub`` (0644).
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import hashlib
 import json
 import os
 import re
+import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from synthgen.errors import IntegrityError, SynthgenError
+from synthgen.errors import IntegrityError, SignatureWarning, SynthgenError
 from synthgen.io import check_writable, write_bytes_atomic
 from synthgen.privacy.keys import (
     fingerprint,
@@ -38,8 +45,11 @@ from synthgen.privacy.keys import (
 
 __all__ = ["fingerprint", "read_signing_key", "read_verify_key", "sign_file", "verify_file", "write_signing_keypair"]
 
-FORMAT, VERSION, ALG = "synthgen-signature", 1, "Ed25519"
-DOMAIN = b"synthgen-signature-v1\0"
+FORMAT, VERSION, ALG = "synthgen-signature", 2, "Ed25519"
+#: what a signature says, signed with it: not a signature over some other message made with the same key
+PURPOSE = "synthgen signature of a named file"
+#: signed prefix per format version (version 1: read only)
+DOMAINS = {1: b"synthgen-signature-v1\0", 2: b"synthgen-signature-v2\0"}
 READ_BYTES = 1 << 20
 SIGNATURE_BYTES = 64
 #: how the user makes an Ed25519 key pair (named in error messages)
@@ -77,47 +87,57 @@ def sign_file(path: str | os.PathLike, private_key: Ed25519PrivateKey, *, out: s
     require_key_kind(private_key, Ed25519PrivateKey, "the signing key is", SIGNING_KEYPAIR_HINT)
     out = check_writable(out if out is not None else _default_sig(path), force=force)  # fail before hashing
     digest, size = _hash_file(path)
-    record: dict[str, Any] = {"format": FORMAT, "version": VERSION, "alg": ALG,
+    signed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record: dict[str, Any] = {"format": FORMAT, "version": VERSION, "alg": ALG, "purpose": PURPOSE,
+                              "name": Path(path).name, "signed_at": signed_at,
                               "signer": fingerprint(private_key.public_key()), "sha256": digest, "size": size}
     record["signature"] = base64.b64encode(private_key.sign(_message(record))).decode()
     return write_bytes_atomic(out, (json.dumps(record, indent=1) + "\n").encode(), force=force)
 
 
 def verify_file(path: str | os.PathLike, public_key: Ed25519PublicKey, *,
-                signature: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Check that ``path`` is unchanged since ``public_key``'s owner signed it.
+                signature: str | os.PathLike | None = None, allow_rename: bool = False) -> dict[str, Any]:
+    """Check that ``path``, under its current name, is unchanged since ``public_key``'s owner signed it.
 
     Args:
         path: the signed file.
         public_key: the signer's Ed25519 public key.
         signature: the signature file (default ``<path>.sig``).
+        allow_rename: accept a file signed under another name, or a version 1 signature (which names
+            none), with a ``SignatureWarning``; content and signer are still checked.
 
     Returns:
         The signature record.
 
     Raises:
         IntegrityError: the signature file is missing or malformed, made by another key, or does not
-            verify, or the file was modified.
+            verify; the file was modified; or it was renamed (or the signature is version 1) and
+            ``allow_rename`` is not set.
         ConfigError: ``public_key`` is not an Ed25519 public key.
     """
-    record, sig_path = _checked_record(path, public_key, signature)
+    record, note = _checked_record(path, public_key, signature, allow_rename)
     if _file_size(path) != record["size"] or _hash_file(path) != (record["sha256"], record["size"]):
         raise _modified(path)
+    if note:
+        warnings.warn(SignatureWarning(note), stacklevel=2)
     return record
 
 
 def verify_data(path: str | os.PathLike, data: bytes, public_key: Ed25519PublicKey, *,
-                signature: str | os.PathLike | None = None) -> dict[str, Any]:
+                signature: str | os.PathLike | None = None, allow_rename: bool = False) -> dict[str, Any]:
     """Like ``verify_file`` for the bytes already read from ``path``: check them, then use them (no second read)."""
-    record, _ = _checked_record(path, public_key, signature)
+    record, note = _checked_record(path, public_key, signature, allow_rename)
     if len(data) != record["size"] or hashlib.sha256(data).hexdigest() != record["sha256"]:
         raise _modified(path)
+    if note:
+        warnings.warn(SignatureWarning(note), stacklevel=2)
     return record
 
 
-def _checked_record(path: str | os.PathLike, public_key: Ed25519PublicKey,
-                    signature: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
-    """The signature record for ``path``, made by ``public_key`` and verified (the file itself not yet)."""
+def _checked_record(path: str | os.PathLike, public_key: Ed25519PublicKey, signature: str | os.PathLike | None,
+                    allow_rename: bool) -> tuple[dict[str, Any], str | None]:
+    """The signature record for ``path``, made by ``public_key``, verified and naming ``path`` (the file's
+    content not yet checked); with it, the warning to give once the content has been checked, if any."""
     require_key_kind(public_key, Ed25519PublicKey, "the verification key is", SIGNING_KEYPAIR_HINT)
     sig_path = Path(signature) if signature is not None else _default_sig(path)
     record = _read_record(sig_path, path)
@@ -130,7 +150,27 @@ def _checked_record(path: str | os.PathLike, public_key: Ed25519PublicKey,
     except InvalidSignature:
         raise IntegrityError(f"the signature in {sig_path} does not verify: it was modified or not made by key "
                              f"{mine} (fix: get an intact signature from the signer; do not trust {path})") from None
-    return record, sig_path
+    return record, _name_check(record, path, sig_path, allow_rename)
+
+
+def _name_check(record: dict[str, Any], path: str | os.PathLike, sig_path: Path, allow_rename: bool) -> str | None:
+    """Refuse a file signed under another name, or a version 1 signature (no name), unless ``allow_rename``;
+    then the warning to give."""
+    if record["version"] == 1:
+        if not allow_rename:
+            raise IntegrityError(f"{sig_path} is a version 1 signature: it covers the content and signer of {path} "
+                                 f"but not its name, so a renamed file would pass (fix: ask the signer to sign it "
+                                 f"again with this synthgen, or accept it by content and signer alone with "
+                                 f"--allow-rename / allow_rename=True)")
+        return f"{path}: a version 1 signature, accepted by content and signer only (it does not name the file)"
+    if record["name"] != Path(path).name:
+        if not allow_rename:
+            raise IntegrityError(f"{path} was signed under the name {record['name']!r}: a renamed file can pass for "
+                                 f"another (a non-DP model as adult-dp.sgm) (fix: rename it back to "
+                                 f"{record['name']}, or accept it under this name with --allow-rename / "
+                                 f"allow_rename=True if you know why it was renamed)")
+        return f"{path} was signed under the name {record['name']!r}; accepted under its new name (allow_rename)"
+    return None
 
 
 def _modified(path: str | os.PathLike) -> IntegrityError:
@@ -148,9 +188,9 @@ def _read_record(sig_path: Path, path: str | os.PathLike) -> dict[str, Any]:
     except (ValueError, OSError):  # not JSON, not UTF-8, a folder
         record = None
     if isinstance(record, dict) and record.get("format") == FORMAT and type(record.get("version")) is int \
-            and record["version"] != VERSION:
+            and record["version"] not in DOMAINS:
         raise IntegrityError(f"{sig_path} has signature format version {record.get('version')}; this synthgen "
-                             f"reads version {VERSION} (fix: upgrade synthgen)")
+                             f"reads versions 1 and {VERSION} (fix: upgrade synthgen)")
     if not _well_formed(record):
         raise IntegrityError(f"{sig_path} is not a valid synthgen signature file (fix: get an intact copy from "
                              f"the signer)")
@@ -159,7 +199,8 @@ def _read_record(sig_path: Path, path: str | os.PathLike) -> dict[str, Any]:
 
 def _well_formed(record: Any) -> bool:
     try:
-        return (record["format"] == FORMAT and record["version"] == VERSION and record["alg"] == ALG
+        return (record["format"] == FORMAT and type(record["version"]) is int and record["version"] in DOMAINS
+                and record["alg"] == ALG and (record["version"] == 1 or _well_formed_v2(record))
                 and is_fingerprint(record["signer"])
                 and re.fullmatch("[0-9a-f]{64}", record["sha256"]) is not None
                 and type(record["size"]) is int and record["size"] >= 0
@@ -168,10 +209,19 @@ def _well_formed(record: Any) -> bool:
         return False
 
 
+def _well_formed_v2(record: dict[str, Any]) -> bool:
+    """The version 2 fields: this purpose, a file name (no folder), a UTC time to the second."""
+    name = record["name"]
+    return (record["purpose"] == PURPOSE and isinstance(name, str) and name not in ("", ".", "..")
+            and "/" not in name and "\0" not in name
+            and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["signed_at"]) is not None)
+
+
 def _message(record: dict[str, Any]) -> bytes:
-    """What is signed: the domain prefix and the canonical JSON of every field but the signature."""
+    """What is signed: the version's domain prefix and the canonical JSON of every field but the signature."""
     fields = {k: v for k, v in record.items() if k != "signature"}
-    return DOMAIN + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return DOMAINS[record["version"]] + canonical.encode()
 
 
 def _hash_file(path: str | os.PathLike) -> tuple[str, int]:

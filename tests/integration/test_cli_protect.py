@@ -85,6 +85,29 @@ def test_sign_and_verify(tmp_path: Path, keys: dict[str, Path]) -> None:
     assert code == 1 and "Ed25519" in output
 
 
+def test_signed_model_renamed_beside_its_signature_is_refused(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """A signed non-DP model renamed adult-dp.sgm (with adult-dp.sgm.sig) must not pass for a DP one."""
+    from synthgen.shipped import models_dir
+
+    model = tmp_path / "adult.sgm"
+    model.write_bytes((models_dir() / "adult-tvae.sgm").read_bytes())
+    assert run("sign", model, "--signing-key", keys["sign"])[0] == 0
+    code, output = run("verify", model, "--signer", f"{keys['sign']}.pub")
+    assert code == 0 and "signed as adult.sgm at 20" in output, output
+    renamed = model.rename(tmp_path / "adult-dp.sgm")
+    (tmp_path / "adult.sgm.sig").rename(tmp_path / "adult-dp.sgm.sig")
+    pub = f"{keys['sign']}.pub"
+    for args in (("verify", renamed, "--signer", pub), ("inspect", renamed, "--verify", pub),
+                 ("sample", renamed, "--rows", 5, "--out", tmp_path / "rows.csv", "--verify", pub)):
+        code, output = run(*args)
+        assert code == 1 and "signed under the name 'adult.sgm'" in output and "--allow-rename" in output, output
+    assert not (tmp_path / "rows.csv").exists()
+    code, output = run("inspect", renamed, "--verify", pub, "--allow-rename")
+    assert code == 0 and "warning:" in output and "accepted under its new name" in output, output
+    code, output = run("inspect", renamed, "--allow-rename")
+    assert code == 2 and "--allow-rename needs --verify" in output
+
+
 def test_encrypted_train_sample_chain_with_signature(tmp_path: Path, keys: dict[str, Path],
                                                      adult_csv: Path) -> None:
     sym, partner = keys["sym"], f"{keys['enc']}.pub"

@@ -264,6 +264,19 @@ def test_keys_of_the_wrong_kind_are_named(pair):
         decrypt_bytes(encrypt(b"x", recipient=public), private_key=public)
 
 
+
+def test_kinds_named_without_their_classes():
+    """DSA and DH keys are named from their class (keys.py no longer refers to cryptography's DSA / DH classes)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    from synthgen.privacy.keys import key_kind
+
+    private = dsa.generate_private_key(1024)
+    assert (key_kind(private), key_kind(private.public_key())) == ("a DSA private key", "a DSA public key")
+    with pytest.raises(ConfigError, match=r"recipient key is a DSA public key; an X25519 \(encryption\) public"):
+        encrypt(b"x", recipient=private.public_key())
+    assert key_kind(b"k" * 32) == "a bytes (not a key)"
+
 @pytest.mark.parametrize("field", ["epk", "wrapped", "recipient"])
 def test_hybrid_header_tamper_fails_before_any_plaintext(pair, field):
     private, public = pair
@@ -407,6 +420,39 @@ def test_forged_header_costs_are_refused_before_any_work(changes):
     with pytest.raises(IntegrityError, match="header is damaged"):
         decrypt_bytes(blob, **secret)
 
+
+@pytest.mark.parametrize("n, r", [(2**19, 8), (2**20, 4), (2**18, 16)])
+def test_scrypt_memory_over_256_mib_is_refused_before_deriving(tmp_path, monkeypatch, n, r):
+    derived = []
+    monkeypatch.setattr(crypto, "_scrypt", lambda *args: derived.append(args) or bytes(32))
+    blob = _forge_header(crypto.encrypt_bytes(b"x" * 100, key=generate_key()), kdf={
+        "name": "scrypt", "salt": base64.b64encode(os.urandom(16)).decode(), "n": n, "r": r, "p": 1})
+    (tmp_path / "forged.enc").write_bytes(blob)  # the CLI reads the mode before it asks for a passphrase
+    for attempt in (lambda: decrypt_bytes(blob, passphrase="pw"), lambda: encryption_mode(tmp_path / "forged.enc")):
+        with pytest.raises(IntegrityError, match="asks scrypt for 512 MiB of memory, more than the 256 MiB"):
+            attempt()
+    assert derived == []
+    at_limit = _forge_header(blob, n=2**18, r=8)  # 256 MiB: allowed (then the wrong key fails authentication)
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        decrypt_bytes(at_limit, passphrase="pw")
+    assert len(derived) == 1
+
+
+#: written by synthgen with scrypt at n = 2^15 (the cost before 2^17), passphrase "correct horse"
+SCRYPT_2_15_BLOB = (
+    "U0dFTkMBAAAAmnsiYWxnIjoiQUVTLTI1Ni1HQ00tU1RSRUFNIiwiY2h1bmsiOjEwNDg1NzYsImtkZiI6eyJuIjozMjc2OCwibmFtZSI6InNjcnlw"
+    "dCIsInAiOjEsInIiOjgsInNhbHQiOiJnUDdjWXFZUFlaR0x0SlRoRjMzWVpRPT0ifSwibm9uY2VfcHJlZml4IjoiTnVxYUNmREN6Zz09In3oQvfO"
+    "5JhBBiLaQzbsKrwVZkBkyMWtUE5fI3dZuIMS8JaH")
+
+
+def test_passphrase_files_use_scrypt_2_17_and_older_ones_open():
+    blob = crypto.encrypt_bytes(b"new rows", passphrase="correct horse")
+    kdf = _header(blob)[0]["kdf"]
+    assert kdf["n"] >= 2**17 and 128 * kdf["n"] * kdf["r"] <= crypto.SCRYPT_MAX_MEMORY
+    assert decrypt_bytes(blob, passphrase="correct horse") == b"new rows"
+    old = base64.b64decode(SCRYPT_2_15_BLOB)
+    assert _header(old)[0]["kdf"]["n"] == 2**15
+    assert decrypt_bytes(old, passphrase="correct horse") == b"sealed at n = 2^15"
 
 def test_each_file_gets_its_own_key_from_a_salt():
     key = generate_key()

@@ -77,6 +77,57 @@ def test_reversible_integer_ids_come_back_as_integers(people):
     assert back["pid"].dtype == np.int64 and back["pid"].equals(people["pid"])
 
 
+def test_reversible_tokens_show_a_length_bucket_not_the_length():
+    values = pd.DataFrame({"v": ["x" * n for n in range(1, 40)]})
+    policy = {"columns": {"v": {"op": "pseudonymize", "reversible": True}}}
+    masker = Masker(policy, key=KEY)
+    out = masker.apply(values)
+    lengths = out["v"].str.len()
+    # "s:" + value + one padding byte: up to 13 characters fill 16 bytes, up to 29 fill 32, then 64
+    assert lengths[:13].nunique() == 1 and lengths[13:29].nunique() == 1 and lengths[29:].nunique() == 1
+    assert lengths[0] < lengths[13] < lengths[29]
+    assert out["v"].str.startswith("rv2.").all()
+    assert masker.reveal(out)["v"].equals(values["v"])
+
+
+def test_reversible_tokens_are_bound_to_a_key_domain():
+    """Per column by default; a domain named in the policy keeps a primary key and its foreign keys joinable."""
+    customers = pd.DataFrame({"id": [1, 2, 3], "referrer": [3, 1, 2]})
+    orders = pd.DataFrame({"customer_id": [3.0, 1.0, np.nan, 1.0]})  # a CSV round trip made it float
+    by_column = Masker({"columns": {c: {"op": "pseudonymize", "reversible": True} for c in customers}}, key=KEY)
+    masked = by_column.apply(customers)
+    assert not set(masked["id"]) & set(masked["referrer"])  # equal values, unrelated tokens
+    moved = masked.assign(referrer=masked["id"])  # a token moved to another column does not reveal
+    with pytest.raises(IntegrityError, match="another key domain"):
+        by_column.reveal(moved)
+    shared = {"op": "pseudonymize", "reversible": True, "domain": "customer"}
+    masked_customers = Masker({"columns": {"id": shared, "referrer": shared}}, key=KEY).apply(customers)
+    order_masker = Masker({"columns": {"customer_id": shared}}, key=KEY)
+    masked_orders = order_masker.apply(orders)
+    joined = masked_orders.merge(masked_customers, left_on="customer_id", right_on="id")
+    assert len(joined) == 3 and set(masked_customers["referrer"]) == set(masked_customers["id"])
+    assert order_masker.reveal(masked_orders)["customer_id"].tolist() == [3, 1, pd.NA, 1]
+
+
+#: reversible tokens as synthgen wrote them before padding and key domains (rv1), with KEY
+RV1_TOKENS = pd.DataFrame({"name": ["rv1.TVcgQa4McbrWM3_UcqDxo5-d_E2MAGSedQQm35vP",
+                                    "rv1.kIyf9Ks04x7jfaUKf8tD9-NXUWnePqfBC1udRlM"],
+                           "pid": ["p-rv1.lS-UxgcjTdECVV4sEtlQhS6Zgw", "p-rv1.b3K6meVw0XxGZf5jf5CKxrgZyOAgrnrH7w"]})
+
+
+def test_reversible_tokens_from_before_still_reveal():
+    policy = {"columns": {"name": {"op": "pseudonymize", "reversible": True},
+                          "pid": {"op": "pseudonymize", "reversible": True, "prefix": "p-"}}}
+    back = Masker(policy, key=KEY).reveal(RV1_TOKENS)
+    assert back["name"].tolist() == ["Ada Lovelace", "Alan Turing"] and back["pid"].tolist() == [7, 1234567]
+
+
+def test_key_domain_policy_checks(people):
+    for entry, problem in (({"op": "pseudonymize", "domain": "person"}, "domain is the key domain of reversible"),
+                           ({"op": "pseudonymize", "reversible": True, "domain": ""}, "must be a non-empty string")):
+        with pytest.raises(ConfigError, match=problem):
+            mask(people, {"columns": {"pid": entry}}, key=KEY)
+
 def test_reversible_needs_a_key(people):
     with pytest.raises(ConfigError, match="need a key"):
         mask(people, {"columns": {"pid": {"op": "pseudonymize", "reversible": True}}})
