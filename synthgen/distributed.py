@@ -7,8 +7,8 @@ partition of the rows (row ``i`` lives on rank ``i % world``) with DistributedDa
 CPU, NCCL on GPU; for ctgan, whose gradient penalty DDP cannot differentiate twice, the same
 averaging by one all-reduce after each backward, :func:`average_gradients`) or, under DP, Opacus' distributed
 optimizer (each rank Poisson-samples its rows at the global rate, noise is added once, on rank 0,
-to the summed clipped gradients, so the accounting is that of the global batch). Rank 0 writes the
-model file.
+to the summed clipped gradients, and every rank divides by the same expected batch round(q n / W),
+so the accounting is that of the global batch). Rank 0 writes the model file.
 """
 
 from __future__ import annotations

@@ -302,13 +302,17 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, k
     if json_out is not None and str(json_out) != "-":
         check_writable(json_out, force=force)
     table = read_table(data, secret=input_secret(data, key_file, identity))
+    if opts["epsilon"] is not None and opts["delta"] is None:  # the default for the largest training table
+        from synthgen.privacy.accounting import default_delta
+
+        opts["delta"] = default_delta(len(table) + canaries)
 
     def fit_and_sample(train_table: Any) -> Any:
         synth = _synthesizer(opts, progress=not quiet).fit(train_table)
         return synth.sample(len(train_table), seed=opts["seed"])
 
     result = run_audit(table, fit_and_sample, canaries=canaries, confidence=confidence, seed=opts["seed"],
-                       claimed_epsilon=opts["epsilon"])
+                       claimed_epsilon=opts["epsilon"], claimed_delta=opts["delta"] or 0.0)
     click.echo(result.summary())
     if json_out is not None:
         text = json.dumps(result.to_dict(), indent=2)

@@ -5,12 +5,14 @@ run"): ``m`` canaries (random combinations of each column's values, numbers unif
 range: outliers no real row resembles) are each put into the training table with probability
 1/2. After training, the attack scores every canary by its distance to the nearest synthetic row
 and guesses "member" for the closest ``guess_share`` of them and "non-member" for the farthest as
-many. Under epsilon-DP the number of correct guesses out of r is stochastically dominated by
-Binomial(r, e^eps / (1 + e^eps)); the audit reports the largest epsilon that this observation
-rejects at the given confidence. For a DP model it must stay at or below the claimed epsilon;
-for a non-DP model it measures how much the synthetic rows give away. (The bound ignores delta,
-whose share m * delta is negligible at the deltas synthgen allows, and it can only under-state
-the true epsilon: it is a lower bound.)
+many. Under (epsilon, delta)-DP the chance of ``v`` or more correct guesses out of ``r`` is at most
+``f(v) + 2 m delta * max_i (f(v - i) - f(v)) / i`` with ``f(v) = P[Binomial(r, e^eps / (1 + e^eps)) >= v]``
+(their Theorem 3.1; the delta term is at most ``2 m delta``); the audit reports the largest epsilon
+that this observation rejects at the given confidence, for the claimed delta. For a DP model it
+must stay at or below the claimed epsilon; for a non-DP model it measures how much the synthetic
+rows give away. It is a lower bound at that confidence: it exceeds the true epsilon with
+probability at most ``1 - confidence`` (ignoring delta would let it exceed the claim of a model
+that keeps its (epsilon, delta) promise).
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ class AuditResult:
     empirical_epsilon: float
     attack_auc: float
     claimed_epsilon: float | None
+    claimed_delta: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
-        claim = f"{self.claimed_epsilon:g}" if self.claimed_epsilon is not None else "none (trained without DP)"
+        claim = (f"{self.claimed_epsilon:g} (delta {self.claimed_delta:g})" if self.claimed_epsilon is not None
+                 else "none (trained without DP)")
         verdict = ""
         if self.claimed_epsilon is not None:
             ok = self.empirical_epsilon <= self.claimed_epsilon
@@ -63,7 +67,7 @@ class AuditResult:
 
 def audit(data: pd.DataFrame, fit_and_sample: Callable[[pd.DataFrame], pd.DataFrame], *, canaries: int = 500,
           guess_share: float = 0.1, confidence: float = 0.95, seed: int = 0,
-          claimed_epsilon: float | None = None) -> AuditResult:
+          claimed_epsilon: float | None = None, claimed_delta: float = 0.0) -> AuditResult:
     """Plant canaries in ``data``, call ``fit_and_sample(training table)``, attack, bound epsilon.
 
     Args:
@@ -73,6 +77,7 @@ def audit(data: pd.DataFrame, fit_and_sample: Callable[[pd.DataFrame], pd.DataFr
         guess_share: share of canaries guessed on each side (members / non-members).
         confidence: confidence of the lower bound.
         claimed_epsilon: the model's claim, shown beside the bound.
+        claimed_delta: the model's delta: the bound allows for it (0 for pure DP or no DP).
     """
     if canaries < 10 or not 0 < guess_share <= 0.5:
         raise InvalidDataError(Problem(None, "an audit needs at least 10 canaries and guess_share in (0, 0.5]",
@@ -93,16 +98,37 @@ def audit(data: pd.DataFrame, fit_and_sample: Callable[[pd.DataFrame], pd.DataFr
     from sklearn.metrics import roc_auc_score
 
     auc = float(roc_auc_score(member, -distance)) if 0 < member.sum() < canaries else float("nan")
-    return AuditResult(canaries, int(member.sum()), 2 * k, correct, confidence,
-                       round(epsilon_lower_bound(2 * k, correct, confidence), 4), round(auc, 4), claimed_epsilon)
+    bound = epsilon_lower_bound(2 * k, correct, confidence, delta=claimed_delta, canaries=canaries)
+    return AuditResult(canaries, int(member.sum()), 2 * k, correct, confidence, round(bound, 4), round(auc, 4),
+                       claimed_epsilon, claimed_delta)
 
 
-def epsilon_lower_bound(guesses: int, correct: int, confidence: float = 0.95) -> float:
-    """Largest epsilon rejected by ``correct`` right guesses out of ``guesses`` (0 if none is)."""
+def p_value(guesses: int, correct: int, epsilon: float, delta: float = 0.0, canaries: int | None = None) -> float:
+    """Most an (epsilon, delta)-DP model allows for ``correct`` or more right guesses out of ``guesses``.
+
+    Steinke, Nasr and Jagielski (2023), Theorem 3.1: ``f(v) + 2 m delta max_i (f(v - i) - f(v)) / i``
+    for ``v`` correct guesses, ``m`` canaries (default: ``guesses``), ``i`` from 1 to ``v`` and
+    ``f(v) = P[Binomial(guesses, e^eps / (1 + e^eps)) >= v]``.
+    """
+    p = 1 / (1 + math.exp(-epsilon))
+    tail = float(binom.sf(correct - 1, guesses, p))
+    if delta <= 0 or correct <= 0:
+        return tail
+    below = binom.pmf(np.arange(correct - 1, -1, -1), guesses, p)  # P[Bin = v - 1], P[Bin = v - 2], ...
+    alpha = float(np.max(np.cumsum(below) / np.arange(1, correct + 1)))  # f(v - i) - f(v) = P[v - i <= Bin < v]
+    return min(1.0, tail + 2 * (canaries or guesses) * delta * alpha)
+
+
+def epsilon_lower_bound(guesses: int, correct: int, confidence: float = 0.95, *, delta: float = 0.0,
+                        canaries: int | None = None) -> float:
+    """Largest epsilon that ``correct`` right guesses out of ``guesses`` reject under (epsilon, ``delta``)-DP.
+
+    0 if none is; ``canaries``: canaries planted or not (default: ``guesses``), see :func:`p_value`.
+    """
     beta = 1 - confidence
 
-    def tail(eps: float) -> float:  # P[Binomial(guesses, p_eps) >= correct]
-        return float(binom.sf(correct - 1, guesses, 1 / (1 + math.exp(-eps))))
+    def tail(eps: float) -> float:
+        return p_value(guesses, correct, eps, delta, canaries)
 
     if tail(0.0) >= beta:
         return 0.0

@@ -33,6 +33,9 @@ from synthgen.models.training import adam, resolve_device, scoped_seed
 from synthgen.privacy.dp import PrivateTraining, Schedule
 from synthgen.transform.layout import OutputLayout
 
+#: rows per counting pass of :func:`pair_counts` (float32 sums of ones are exact below 2^24; bounds the one-hot block)
+COUNT_ROWS = 1 << 16
+
 
 @dataclass
 class PairwiseConfig:
@@ -95,6 +98,31 @@ def attribute_codes(data: np.ndarray, layout: OutputLayout, attrs: list[Attribut
     return codes
 
 
+def pair_counts(codes: torch.Tensor, width: int) -> torch.Tensor:
+    """(width x width) float64 counts of every pair of slots in ``codes`` (rows x attributes of slot indices).
+
+    Exact at any row count: each pass counts at most ``COUNT_ROWS`` rows with a float32 matmul of
+    one-hot rows (exact below 2^24 per cell), and the passes add up in float64 (exact to 2^53), so
+    one row moves a cell by exactly 1, the sensitivity the DP noise is calibrated for.
+    """
+    counts = torch.zeros(width, width, dtype=torch.float64, device=codes.device)
+    for part in codes.split(COUNT_ROWS):
+        onehot = torch.zeros(part.shape[0], width, device=codes.device)
+        onehot.scatter_(1, part, 1.0)
+        counts += onehot.T @ onehot
+    return counts
+
+
+def shares(table: torch.Tensor, rows: int) -> torch.Tensor:
+    """A (noisy) count table as float32 shares of its own total, so that they add up to 1.
+
+    The total is kept within a factor 2 of ``rows``: a table whose noise swamps its total is not
+    blown up.
+    """
+    total = min(max(float(table.sum()), rows / 2), 2.0 * rows)
+    return (table / total).float()
+
+
 class PairwiseModel(Model):
     """Generator fitted to one- and two-way marginals (noisy under DP; see the module docstring)."""
 
@@ -130,20 +158,20 @@ class PairwiseModel(Model):
 
     def _measure(self, codes: torch.Tensor, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One-way shares (slots), two-way shares (slots x slots, symmetric) and the two-way block mask."""
-        onehot = torch.zeros(codes.shape[0], width, device=codes.device)
-        onehot.scatter_(1, codes, 1.0)
-        counts = onehot.T @ onehot  # block (a, b): the a x b table; its diagonal: the one-way tables
+        counts = pair_counts(codes, width)  # block (a, b): the a x b table; its diagonal: the one-way tables
         one_way = torch.zeros(width, device=codes.device)
-        two_way, mask = torch.zeros_like(counts), torch.zeros_like(counts)
+        two_way = torch.zeros(width, width, device=codes.device)
+        mask = torch.zeros_like(two_way)
         for a, sa in enumerate(self._slices):
             for b, sb in enumerate(self._slices[a:], start=a):
                 block = counts[sa, sb].diagonal() if a == b else counts[sa, sb]
                 if self.private is not None:
                     block = self.private.measure(block)
+                block = shares(block, n)
                 if a == b:
-                    one_way[sa] = block / n
+                    one_way[sa] = block
                 else:
-                    two_way[sa, sb], two_way[sb, sa] = block / n, block.T / n
+                    two_way[sa, sb], two_way[sb, sa] = block, block.T
                     mask[sa, sb] = mask[sb, sa] = 1.0
         return one_way, two_way, mask
 

@@ -97,7 +97,8 @@ class TorchModel(Model):
                               "--checkpoint-every / --resume, or train in one process)")
         if self.world.size > 1 and streamed:
             raise ConfigError("--stream trains in one process (fix: run it without torchrun, or drop --stream)")
-        self.private = PrivateTraining(options.dp, rows, device, self.world) if options.dp else None
+        self.private = (PrivateTraining(options.dp, rows, device, self.world, total_rows=self.total_rows)
+                        if options.dp else None)
         # bf16 matmuls (about 4x float32's speed on CPUs with native bf16) with float32 weights,
         # gradients and optimizer; not under DP, whose per-sample clipping we keep in float32
         fast = self.autocast_capable and self.private is None and fast_dtype(device) == torch.bfloat16

@@ -177,11 +177,13 @@ class PrivateTraining:
     Otherwise everything follows ``seed``: reproducible, and not for release.
     """
 
-    def __init__(self, spec: DPSGD, n_rows: int, device: torch.device, world: Any = None):
+    def __init__(self, spec: DPSGD, n_rows: int, device: torch.device, world: Any = None, *,
+                 total_rows: int | None = None):
         from opacus.accountants import create_accountant
 
         self.spec, self.n_rows, self.device = spec, n_rows, device
         self.distributed = world is not None and world.size > 1
+        self.total_rows, self.ranks = total_rows or n_rows, world.size if self.distributed else 1
         if self.distributed and not spec.secure:  # ranks must not draw the same Poisson batches and noise
             spec = dataclasses.replace(spec, seed=spec.seed + 7919 * world.rank)
             self.spec = spec
@@ -229,7 +231,13 @@ class PrivateTraining:
 
     @property
     def expected_batch(self) -> int:
-        return max(1, round(self.spec.sample_rate * self.n_rows))
+        """What the noisy gradient sum is divided by: ``round(q n / W)`` over all ``n`` rows and ``W`` ranks.
+
+        The same on every rank, so the ranks' averages add up to the planned noise on the whole
+        expected batch (each rank's own ``round(q n_r)`` would scale its rows' gradients up against
+        rank 0's noise wherever rounding differs: up to 1 / round(q n_0) less effective noise).
+        """
+        return max(1, round(self.spec.sample_rate * self.total_rows / self.ranks))
 
     @staticmethod
     def step(module: nn.Module, optimizer: Any, loss_per_row: torch.Tensor) -> None:

@@ -68,4 +68,5 @@ def test_audit_command(tmp_path: Path, adult_csv: Path) -> None:
     assert code == 0, output
     figures = json.loads(out.read_text())
     assert figures["claimed_epsilon"] == 1.0 and figures["empirical_epsilon"] <= 1.0
-    assert "empirical lower bound" in output
+    assert figures["claimed_delta"] == 5e-5  # the default for 1,500 rows and at most 100 canaries: the bound uses it
+    assert "empirical lower bound" in output and "claimed 1 (delta 5e-05)" in output

@@ -478,3 +478,30 @@ def test_tvae_trains_in_bfloat16_where_the_cpu_is_fast_at_it(matrix, adult_trans
     exact = fit("tvae", matrix, adult_transformer.layout, tiny)
     assert exact.precision == "float32"
     assert fit("ctgan", matrix, adult_transformer.layout, tiny).precision == "float32"
+
+
+def test_pairwise_counts_are_exact_beyond_float32s_integers():
+    from synthgen.models.pairwise import pair_counts
+
+    n = 2**24 + 1  # float32 stops at 2^24: one more row would leave the cell where it was (or move it by 2)
+    counts = pair_counts(torch.zeros(n, 1, dtype=torch.int64), 2)
+    assert counts.dtype == torch.float64 and counts[0, 0].item() == n and counts.sum().item() == n
+
+
+def test_pairwise_shares_are_fractions_of_each_noisy_tables_own_total(matrix, adult_transformer):
+    from synthgen.models.pairwise import attribute_codes, attributes
+
+    class Noise:  # stands in for PrivateTraining.measure: every table's cells move, and so does its total
+        def measure(self, table: torch.Tensor) -> torch.Tensor:
+            return table + torch.arange(table.numel(), dtype=table.dtype).view_as(table) % 2 * 0.1
+
+    model = get_model("pairwise")()
+    model.private, attrs = Noise(), attributes(adult_transformer.layout)
+    offsets = np.cumsum([0] + [a.width for a in attrs])
+    model._slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(attrs))]
+    codes = torch.as_tensor(attribute_codes(matrix, adult_transformer.layout, attrs) + offsets[:-1])
+    one_way, two_way, _ = model._measure(codes, int(offsets[-1]), len(matrix))
+    for a, sa in enumerate(model._slices):
+        assert float(one_way[sa].sum()) == pytest.approx(1.0, abs=1e-5)
+        for sb in model._slices[a + 1:]:
+            assert float(two_way[sa, sb].sum()) == pytest.approx(1.0, abs=1e-5)

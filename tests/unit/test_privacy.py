@@ -13,6 +13,7 @@ from opacus.accountants.utils import get_noise_multiplier
 
 from synthgen import Sampler, Synthesizer
 from synthgen.datasets import adult_metadata_path
+from synthgen.distributed import World
 from synthgen.errors import ConfigError, DataWarning, PrivacyError
 from synthgen.privacy.accounting import Mechanism, calibrate, default_delta, epsilon
 from synthgen.privacy.domain import private_domain, threshold
@@ -266,6 +267,42 @@ def test_dp_sgd_is_poisson_sampled(dp_fits):
     training = PrivateTraining(spec, 1000, torch.device("cpu"))
     sizes = [len(training.batch()) for _ in range(200)]
     assert 90 < np.mean(sizes) < 110 and np.std(sizes) > 3  # binomial, not a fixed batch size
+
+
+def _rank_gradient(rank: int, ranks: int, expected_batch: int, clipped_sum: torch.Tensor, sigma: float,
+                   monkeypatch) -> torch.Tensor:
+    """Rank ``rank``'s share of the step's gradient from Opacus' distributed DP optimizer (the all-reduce
+    adds the shares): rank 0 adds the noise to its clipped sum, each divides by its expected batch."""
+    from opacus.optimizers import DistributedDPOptimizerFastGradientClipping
+
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: rank)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: ranks)
+    param = torch.nn.Parameter(torch.zeros(clipped_sum.numel(), dtype=torch.float64))
+    opt = DistributedDPOptimizerFastGradientClipping(
+        torch.optim.SGD([param], lr=1.0), noise_multiplier=sigma, max_grad_norm=1.0,
+        expected_batch_size=expected_batch, generator=torch.Generator().manual_seed(rank))
+    param.summed_grad = clipped_sum.clone()
+    opt.add_noise()
+    opt.scale_grad()
+    return param.grad / ranks  # reduce_gradients: the sum over ranks, divided by the world size
+
+
+@pytest.mark.parametrize(("n", "batch", "ranks"), [(1001, 13, 2), (1001, 60, 8), (999, 500, 3)])
+def test_distributed_dp_sgd_noise_is_the_planned_sigma(n, batch, ranks, monkeypatch):
+    # effective sigma: the noise's std over the most one row (clipped to norm 1) moves the update;
+    # with each rank dividing by its own round(q n_r), n = 1001, batch 13 on 2 ranks gave 6/7 sigma
+    sigma = 1.3
+    spec = DPSGD(noise_multiplier=sigma, max_grad_norm=1.0, sample_rate=batch / n, steps_per_epoch=1, epochs=1,
+                 accountant="rdp", secure=False, seed=0)
+    worlds = [World(rank, ranks) for rank in range(ranks)]
+    batches = [PrivateTraining(spec, len(w.rows(n)), torch.device("cpu"), w, total_rows=n).expected_batch
+               for w in worlds]
+    assert len(set(batches)) == 1 and batches[0] == round(batch / ranks)
+    zeros = torch.zeros(200_000, dtype=torch.float64)
+    noise = sum(_rank_gradient(r, ranks, b, zeros, sigma, monkeypatch) for r, b in enumerate(batches))
+    one_row = max(float(_rank_gradient(r, ranks, b, torch.ones(1, dtype=torch.float64), 0.0, monkeypatch))
+                  for r, b in enumerate(batches))
+    assert float(noise.std()) / one_row == pytest.approx(sigma, rel=0.01)
 
 
 @pytest.mark.parametrize("name", DP_MODELS)
