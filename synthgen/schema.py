@@ -45,6 +45,8 @@ class ColumnSpec:
         nullable: user-declared: whether the column may hold nulls.
         public: the declarations above come from public knowledge, not from the private table,
             so differentially private training may use them without spending budget.
+        point_masses: user-declared values a numeric column piles up on (sentinels, top codes):
+            under DP with public metadata each gets an exact-value cell of its own.
     """
 
     name: str
@@ -56,6 +58,7 @@ class ColumnSpec:
     categories: list[Any] | None = None
     nullable: bool | None = None
     public: bool = False
+    point_masses: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and not (k == "public" and not v)}
@@ -350,6 +353,15 @@ def _declared(spec: ColumnSpec, entry: dict[str, Any], public: bool, problems: l
                                     "boolean column", "fix or remove 'categories'"))
         else:
             spec.categories = categories
+    masses = entry.get("point_masses")
+    if masses is not None:
+        numbers = isinstance(masses, list) and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                   and np.isfinite(v) for v in masses)
+        if spec.kind not in ("continuous", "integer") or not numbers:
+            problems.append(Problem(spec.name, "'point_masses' must be a list of finite numbers on a numerical "
+                                    "column", "fix or remove 'point_masses'"))
+        else:
+            spec.point_masses = [float(v) for v in masses]
     if "nullable" in entry:
         spec.nullable = bool(entry["nullable"])
     spec.public = bool(entry.get("public", public))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from synthgen.evaluation.prep import NUMERIC_KINDS, Featurizer, Tables, category_keys, numbers
+from synthgen.transform.encoders import point_masses
 
 #: sdmetrics subsamples contingency tables above this many rows
 CONTINGENCY_MAX_ROWS = 50_000
@@ -46,8 +47,36 @@ def fidelity(tables: Tables, *, seed: int = 0) -> dict:
         "column_pair_trends": round(pair_score, 4),
         "columns": {name: round(score, 4) for name, score in shapes.items()},
         "pairs": pairs,
+        "point_masses": point_mass_figures(tables),
         **detection_aucs(tables, seed=seed),
     }
+
+
+def point_mass_figures(tables: Tables) -> dict[str, dict]:
+    """Per numeric column that piles up on values in the real table (``transform.encoders.point_masses``):
+    each point mass's share of the non-null values, real vs synthetic, and the synthetic share in the
+    gaps next to them, the open intervals to the nearest real values, where no real value lies (capital-gain
+    between 0 and 114)."""
+    out = {}
+    for name in tables.train.columns:
+        kind = tables.schema[name].kind
+        if kind not in NUMERIC_KINDS:
+            continue
+        real, syn = (v[~np.isnan(v)] for v in (numbers(df[name], kind) for df in (tables.train, tables.synthetic)))
+        masses = point_masses(real)
+        if not len(masses) or not len(syn):
+            continue
+        distinct = np.unique(real)
+        at = np.searchsorted(distinct, masses)
+        below = np.where(at > 0, distinct[np.maximum(at - 1, 0)], masses)
+        above = np.where(at + 1 < len(distinct), distinct[np.minimum(at + 1, len(distinct) - 1)], masses)
+        in_gap = np.zeros(len(syn), dtype=bool)
+        for lo, m, hi in zip(below, masses, above, strict=True):
+            in_gap |= ((syn > lo) & (syn < m)) | ((syn > m) & (syn < hi))
+        out[name] = {"masses": [{"value": float(m), "real": round(float(np.mean(real == m)), 4),
+                                 "synthetic": round(float(np.mean(syn == m)), 4)} for m in masses],
+                     "gap_share": {"real": 0.0, "synthetic": round(float(in_gap.mean()), 4)}}
+    return out
 
 
 def _mean(values) -> float:

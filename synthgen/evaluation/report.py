@@ -159,12 +159,8 @@ def _distribution_plot(ev: Evaluation):
     for ax, name in zip(axes.flat, names, strict=False):
         kind = t.schema[name].kind
         if kind in NUMERIC_KINDS:
-            real, syn = numbers(t.train[name], kind), numbers(t.synthetic[name], kind)
-            real, syn = real[~np.isnan(real)], syn[~np.isnan(syn)]
-            lo, hi = np.quantile(real, [0.005, 0.995]) if len(real) else (0, 1)
-            bins = np.linspace(lo, hi if hi > lo else lo + 1, 30)
-            ax.hist(real, bins=bins, density=True, alpha=0.5, label="real")
-            ax.hist(syn, bins=bins, density=True, alpha=0.5, label="synthetic")
+            _numeric_panel(ax, numbers(t.train[name], kind), numbers(t.synthetic[name], kind),
+                           ev.figures["fidelity"].get("point_masses", {}).get(name))
         else:
             real_keys, syn_keys = category_keys(t.train[name]), category_keys(t.synthetic[name])
             cats, counts = np.unique(real_keys, return_counts=True)
@@ -181,6 +177,23 @@ def _distribution_plot(ev: Evaluation):
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _numeric_panel(ax, real: np.ndarray, syn: np.ndarray, masses: dict | None) -> None:
+    """Histograms of a numeric column; a column with point masses shows the rest's histogram, each mass's
+    share real vs synthetic beside it, and the synthetic share in the gaps next to them."""
+    real, syn = real[~np.isnan(real)], syn[~np.isnan(syn)]
+    if masses:
+        values = [m["value"] for m in masses["masses"]]
+        real, syn = real[~np.isin(real, values)], syn[~np.isin(syn, values)]
+        lines = [f"={m['value']:g}: real {m['real']:.1%}, synth {m['synthetic']:.1%}" for m in masses["masses"]]
+        lines.append(f"in gaps: synth {masses['gap_share']['synthetic']:.1%} (real 0%)")
+        ax.text(0.98, 0.95, "\n".join(lines), transform=ax.transAxes, ha="right", va="top", fontsize=6,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    lo, hi = np.quantile(real, [0.005, 0.995]) if len(real) else (0, 1)
+    bins = np.linspace(lo, hi if hi > lo else lo + 1, 30)
+    ax.hist(real, bins=bins, density=True, alpha=0.5, label="real" + (" (rest)" if masses else ""))
+    ax.hist(syn, bins=bins, density=True, alpha=0.5, label="synthetic" + (" (rest)" if masses else ""))
 
 
 def _correlation_plot(ev: Evaluation):

@@ -249,7 +249,8 @@ def private_schema(schema: TableSchema, domain: dict[str, ColumnDomain]) -> Tabl
         columns.append(ColumnSpec(
             spec.name, spec.kind, _private_dtype(spec, dom), spec.datetime_format,
             spec.min_value if public else None, spec.max_value if public else None,
-            spec.categories if public else None, spec.nullable if public else None, public))
+            spec.categories if public else None, spec.nullable if public else None, public,
+            spec.point_masses if public else None))
     return TableSchema(columns)
 
 
@@ -330,7 +331,7 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
         if "nulls" not in need:
             _public_nullable(dom, spec, null)
         return _discrete_domain(dom, clipped, null, need, noisy)
-    edges, points = _grid(dom.lower, dom.upper, integer=integer)
+    edges, points = _grid(dom.lower, dom.upper, integer=integer, candidates=_mass_candidates(spec))
     if "bins" in need:
         cells = np.append(_cell_counts(clipped, edges, points), null.sum()).astype(float)
         counts = noisy(cells)
@@ -414,12 +415,26 @@ def _bucket_edge(bucket: int, *, low: bool) -> float:
     return -far if low else -near
 
 
-def _grid(lower: float, upper: float, *, integer: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Cell edges over [lower, upper] and exact-value cells (zero, when inside)."""
-    if integer and upper - lower + 1 <= GRID:  # a cell per whole number: zero has its own already
+#: values that often carry a point mass (the zero of a zero-inflated column, the -1 of "never"): each gets an
+#: exact-value cell of its own in the noisy grid histogram, chosen without reading the data
+MASS_CANDIDATES = (-1.0, 0.0)
+
+
+def _mass_candidates(spec: ColumnSpec) -> list[float]:
+    """Exact-value cells of a numeric column: MASS_CANDIDATES and, from public metadata, its declared
+    ``point_masses`` (sentinels, top codes)."""
+    declared = spec.point_masses if spec.public and spec.point_masses else []
+    return sorted({*MASS_CANDIDATES, *(float(v) for v in declared)})
+
+
+def _grid(lower: float, upper: float, *, integer: bool,
+          candidates: list[float] = MASS_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+    """Cell edges over [lower, upper] and exact-value cells (the candidate point masses inside)."""
+    if integer and upper - lower + 1 <= GRID:  # a cell per whole number: each candidate has its own already
         return np.arange(lower - 0.5, upper + 1.0), np.zeros(0)
     edges = np.linspace(lower, upper, GRID + 1)
-    return edges, (np.array([0.0]) if lower <= 0 <= upper else np.zeros(0))
+    points = np.asarray([c for c in candidates if lower <= c <= upper], dtype=float)
+    return edges, points
 
 
 def _cell_counts(values: np.ndarray, edges: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -14,13 +14,44 @@ from sklearn.mixture import BayesianGaussianMixture
 STD_SCALE = 4.0
 #: columns with values beyond this magnitude are fitted scaled down (their squares would overflow)
 HUGE = 1e150
+#: the point-mass rule (see :func:`point_masses`): a value's share of the non-null values and its rows, how many
+#: times the mean count of its NEIGHBOURS nearest distinct values on each side it must reach, and how many per column
+POINT_MASS_SHARE, POINT_MASS_ROWS, POINT_MASS_SPIKE, NEIGHBOURS, MAX_POINT_MASSES = 0.001, 10, 10.0, 3, 5
+
+
+def point_masses(values: np.ndarray) -> np.ndarray:
+    """The values a numeric column piles up on (the zero of a zero-inflated column, a -1 sentinel, a top code).
+
+    A value is a point mass when it holds at least 0.1% of the non-null values and 10 rows, and at least
+    10 times the mean count of its 3 nearest distinct values on either side: a spike above its own
+    neighbourhood, which a smooth mixture would smear into it (capital-gain: 0 holds 92% of the rows,
+    and a mixture put half of them at 1, 2, 3, ... where no real value lies). A dense column (age,
+    duration) has none; round amounts that many rows share (payments of 2000) are. The 5 heaviest are
+    kept, sorted; none when they would leave no other value.
+    """
+    if len(values) == 0:
+        return np.zeros(0)
+    uniq, counts = np.unique(values, return_counts=True)
+    window, pad = np.ones(2 * NEIGHBOURS + 1), np.zeros(NEIGHBOURS)
+    around = np.convolve(np.concatenate([pad, counts, pad]), window, mode="valid") - counts
+    neighbours = np.convolve(np.concatenate([pad, np.ones(len(counts)), pad]), window, mode="valid") - 1
+    bar = np.maximum(max(POINT_MASS_ROWS, POINT_MASS_SHARE * len(values)),
+                     POINT_MASS_SPIKE * around / np.maximum(neighbours, 1))
+    heavy = np.flatnonzero(counts >= bar)
+    heavy = heavy[np.argsort(-counts[heavy], kind="stable")][:MAX_POINT_MASSES]
+    if counts[heavy].sum() >= len(values):  # nothing would be left for the continuous part
+        return np.zeros(0)
+    return np.sort(uniq[heavy]).astype(float)
 
 
 class ModeNormalizer:
-    """Mode-specific normalization (Xu et al. 2019): a Bayesian Gaussian mixture per column.
+    """Mode-specific normalization (Xu et al. 2019): a Bayesian Gaussian mixture per column, plus point masses.
 
     Each value becomes a one-hot mode indicator plus its offset from that mode's mean, scaled to
-    [-1, 1]. Fitting uses at most ``sample_size`` values so it stays fast on large tables.
+    [-1, 1]. Point masses (:func:`point_masses`) are modes of their own, after the mixture's: a value
+    there comes back exactly, and the mixture models the other values only, decoded within their own
+    range, so nothing lands in a gap between a point mass and the rest (capital-gain's 1-113). Fitting
+    uses at most ``sample_size`` values so it stays fast on large tables.
     """
 
     def __init__(self, *, max_modes: int = 10, weight_threshold: float = 0.005,
@@ -32,13 +63,21 @@ class ModeNormalizer:
         self.means = np.zeros(0)
         self.stds = np.zeros(0)
         self.weights = np.zeros(0)
+        #: exact values modelled as modes of their own, and the range of the other values
+        self.masses = np.zeros(0)
+        self.rest = (-np.inf, np.inf)
 
     @property
     def n_modes(self) -> int:
-        return len(self.means)
+        return len(self.means) + len(self.masses)
 
     def fit(self, values: np.ndarray) -> ModeNormalizer:
-        """Fit the mixture on non-null float ``values``, then add modes for uncovered tails."""
+        """Find the point masses of non-null float ``values``, fit the mixture on the other values, then add
+        modes for uncovered tails."""
+        self.masses = point_masses(values)
+        if len(self.masses):
+            values = values[~np.isin(values, self.masses)]
+            self.rest = (float(values.min()), float(values.max()))
         rng = np.random.default_rng(self.seed)
         sample = values if len(values) <= self.sample_size else rng.choice(values, self.sample_size, replace=False)
         # magnitudes near float64's limit (1e300) overflow when squared: fit those in a scaled space
@@ -86,27 +125,50 @@ class ModeNormalizer:
         self.weights = self.weights / self.weights.sum()
 
     def transform(self, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Return (normalized value in [-0.99, 0.99], mode index), sampling the mode by posterior."""
+        """Return (normalized value in [-0.99, 0.99], mode index), sampling the mixture's mode by posterior;
+        a point mass is its own mode, with value 0."""
+        if not len(self.masses):
+            return self._mixture_transform(values, rng)
+        mass = np.searchsorted(self.masses, values)
+        hit = (mass < len(self.masses)) & (self.masses[np.minimum(mass, len(self.masses) - 1)] == values)
+        alpha, mode = np.zeros(len(values)), np.empty(len(values), dtype=np.int64)
+        alpha[~hit], mode[~hit] = self._mixture_transform(values[~hit], rng)
+        mode[hit] = len(self.means) + mass[hit]
+        return alpha, mode
+
+    def _mixture_transform(self, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         z = (values[:, None] - self.means[None, :]) / self.stds[None, :]
         logp = np.log(self.weights)[None, :] - np.log(self.stds)[None, :] - 0.5 * z**2
         probs = np.exp(logp - logp.max(axis=1, keepdims=True))
         cum = np.cumsum(probs, axis=1)
         u = rng.random(len(values))[:, None] * cum[:, -1:]
-        mode = np.minimum((cum < u).sum(axis=1), self.n_modes - 1)
+        mode = np.minimum((cum < u).sum(axis=1), len(self.means) - 1)
         alpha = (values - self.means[mode]) / (STD_SCALE * self.stds[mode])
         return np.clip(alpha, -0.99, 0.99), mode
 
     def inverse(self, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
-        """Map (normalized value, mode index) back to the original scale."""
-        return np.clip(alpha, -1, 1) * STD_SCALE * self.stds[mode] + self.means[mode]
+        """Map (normalized value, mode index) back to the original scale: a point mass exactly, a mixture
+        mode within the range of the values that are no point mass."""
+        if not len(self.masses):
+            return np.clip(alpha, -1, 1) * STD_SCALE * self.stds[mode] + self.means[mode]
+        k = len(self.means)
+        mass = mode >= k
+        m = np.where(mass, 0, mode)
+        values = np.clip(np.clip(alpha, -1, 1) * STD_SCALE * self.stds[m] + self.means[m], *self.rest)
+        return np.where(mass, self.masses[np.where(mass, mode - k, 0)], values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"means": self.means.tolist(), "stds": self.stds.tolist(), "weights": self.weights.tolist()}
+        out = {"means": self.means.tolist(), "stds": self.stds.tolist(), "weights": self.weights.tolist()}
+        if len(self.masses):  # files without them (written before point masses) load as before
+            out.update(masses=self.masses.tolist(), rest=list(self.rest))
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModeNormalizer:
         enc = cls()
         enc.means, enc.stds, enc.weights = (np.asarray(data[k], dtype=float) for k in ("means", "stds", "weights"))
+        enc.masses = np.asarray(data.get("masses", []), dtype=float)
+        enc.rest = tuple(float(v) for v in data.get("rest", (-np.inf, np.inf)))
         return enc
 
 

@@ -213,3 +213,20 @@ def test_one_row_holdout_gives_no_nndr_instead_of_zero(parts):
 def test_datetime_target_is_regression(parts):
     df = parts["train"].assign(when=pd.date_range("2020-01-01", periods=len(parts["train"]), freq="h"))
     assert check_tables(df, df, df, target="when").task == "regression"
+
+
+def test_point_mass_figures_compare_shares_and_count_gap_values():
+    from synthgen.evaluation.fidelity import point_mass_figures
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    gain = np.where(rng.random(n) < 0.9, 0, rng.integers(114, 20000, n))
+    real = pd.DataFrame({"gain": gain, "y": rng.choice(["a", "b"], n)})
+    synth = real.copy()
+    synth.loc[: n // 2, "gain"] = rng.integers(1, 114, n // 2 + 1)  # half the zeros smeared into the gap
+    figures = point_mass_figures(check_tables(real, synth, real, target="y"))
+    zero = figures["gain"]["masses"][0]
+    assert zero["value"] == 0 and zero["real"] == pytest.approx(np.mean(gain == 0), abs=1e-4)
+    assert zero["synthetic"] < zero["real"] - 0.4
+    assert figures["gain"]["gap_share"] == {"real": 0.0, "synthetic": pytest.approx(0.5, abs=0.01)}
+    assert "y" not in figures

@@ -14,7 +14,7 @@ from opacus.accountants.utils import get_noise_multiplier
 from synthgen import Sampler, Synthesizer
 from synthgen.datasets import adult_metadata_path
 from synthgen.distributed import World
-from synthgen.errors import ConfigError, DataWarning, PrivacyError
+from synthgen.errors import ConfigError, DataWarning, InvalidDataError, PrivacyError
 from synthgen.privacy.accounting import Mechanism, calibrate, default_delta, epsilon
 from synthgen.privacy.domain import private_domain, threshold
 from synthgen.privacy.dp import DPSGD, DPSettings, PrivateTraining, Schedule, plan_privacy
@@ -377,3 +377,33 @@ def test_dp_model_file_keeps_no_unnoised_statistic(adult_nulls, tiny):
     assert saved["hours-per-week"]["dtype"] in ("int64", "Int64")
     with pytest.raises(ConfigError, match="discriminator_steps=1"):
         Synthesizer(model="ctgan", epsilon=1.0, discriminator_steps=5)
+
+
+def test_dp_point_masses_from_candidates_and_public_metadata():
+    """Under DP a point mass comes from noisy counts of exact-value cells chosen without the data: -1 and 0
+    always, and the values public metadata declares (a top code of 999 here)."""
+    rng = np.random.default_rng(0)
+    n = 20_000
+    pdays = np.where(rng.random(n) < 0.7, -1, np.where(rng.random(n) < 0.3, 999, rng.integers(1, 400, n)))
+    df = pd.DataFrame({"pdays": pdays})
+    meta = {"METADATA_SPEC_VERSION": "SINGLE_TABLE_V1", "public": True, "columns": {"pdays": {
+        "sdtype": "numerical", "computer_representation": "Int64", "min_value": -1, "max_value": 999,
+        "nullable": False, "point_masses": [999]}}}
+    schema = schema_from_metadata(meta, df)
+    dom = private_domain(df, schema, sigma=2.0, category_threshold=np.inf, frequencies=False,
+                         rng=np.random.default_rng(1))["pdays"]
+    points = {lo for lo, hi in zip(dom.lows, dom.highs, strict=True) if lo == hi}
+    assert points == {-1.0, 999.0}
+    undeclared = schema_from_metadata({**meta, "columns": {"pdays": {**meta["columns"]["pdays"],
+                                                                     "point_masses": None}}}, df)
+    dom = private_domain(df, undeclared, sigma=2.0, category_threshold=np.inf, frequencies=False,
+                         rng=np.random.default_rng(1))["pdays"]
+    assert {lo for lo, hi in zip(dom.lows, dom.highs, strict=True) if lo == hi} == {-1.0}
+
+
+def test_point_masses_must_be_numbers_on_a_numerical_column():
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    meta = {"columns": {"a": {"sdtype": "numerical", "point_masses": ["zero"]},
+                        "b": {"sdtype": "categorical", "point_masses": [0]}}}
+    with pytest.raises(InvalidDataError, match="'a'.*point_masses.*'b'.*point_masses"):
+        schema_from_metadata(meta, df)

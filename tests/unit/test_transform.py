@@ -361,3 +361,57 @@ def test_numeric_range_and_categories_describe_what_decoding_yields(adult):
     assert tr.numeric_range("age") == (float(adult["age"].min()), float(adult["age"].max()), False)
     assert tr.numeric_range("sex") is None and set(tr.categories("sex")) == set(adult["sex"])
     assert tr.categories("age") is None
+
+
+# ----------------------------------------------------------------------------- point masses (issue 16)
+def _zero_inflated(n: int = 5000, seed: int = 0) -> np.ndarray:
+    """capital-gain's shape: 90% zeros, a top code of 99999 (1%), the rest log-normal from 114 up."""
+    rng = np.random.default_rng(seed)
+    rest = np.round(114 + rng.lognormal(7, 1, n))
+    return np.where(rng.random(n) < 0.9, 0.0, np.where(rng.random(n) < 0.1, 99999.0, rest))
+
+
+def test_point_mass_rule_finds_spikes_not_dense_values():
+    from synthgen.transform.encoders import point_masses
+
+    rng = np.random.default_rng(0)
+    assert point_masses(_zero_inflated()).tolist() == [0.0, 99999.0]
+    pdays = np.where(rng.random(5000) < 0.8, -1.0, rng.integers(1, 400, 5000))  # a "never contacted" sentinel
+    assert point_masses(pdays).tolist() == [-1.0]
+    assert len(point_masses(rng.integers(17, 90, 5000).astype(float))) == 0  # age: dense, no spike
+    assert len(point_masses(rng.normal(size=5000))) == 0
+    assert len(point_masses(np.array([0.0] * 30))) == 0  # nothing left for a continuous part
+
+
+def test_point_masses_come_back_exactly_and_nothing_lands_in_the_gap():
+    values = _zero_inflated()
+    enc = ModeNormalizer(seed=0).fit(values)
+    assert enc.masses.tolist() == [0.0, 99999.0] and enc.rest[0] > 114
+    alpha, mode = enc.transform(values, np.random.default_rng(0))
+    assert np.array_equal(enc.inverse(alpha, mode)[values == 0], values[values == 0])
+    # any model output decodes to a point mass or into the rest's range: never into (0, 114) or past the rest
+    rng = np.random.default_rng(1)
+    out = enc.inverse(rng.uniform(-1, 1, 100_000), rng.integers(0, enc.n_modes, 100_000))
+    gap = ((out > 0) & (out < enc.rest[0])) | ((out > enc.rest[1]) & (out < 99999))
+    assert not gap.any() and set(np.unique(out[np.isin(out, enc.masses)])) == {0.0, 99999.0}
+
+
+def test_transformer_layout_counts_point_masses_as_modes():
+    df = pd.DataFrame({"gain": _zero_inflated(), "x": np.random.default_rng(2).normal(size=5000)})
+    tr = TabularTransformer(seed=0).fit(df, TableSchema.detect(df))
+    enc = tr._encoders[0]
+    mode_span = tr.layout.spans[1]
+    assert mode_span.kind == "mode" and mode_span.width == len(enc.means) + 2
+    back = tr.inverse_transform(tr.transform(df))
+    assert (back["gain"] == 0).mean() == pytest.approx((df["gain"] == 0).mean())
+
+
+def test_files_without_point_masses_load_and_decode_as_before():
+    """A transformer saved before point masses existed (no "masses" key) decodes exactly as it did."""
+    old = {"means": [0.0, 10.0], "stds": [1.0, 2.0], "weights": [0.5, 0.5]}
+    enc = ModeNormalizer.from_dict(old)
+    assert enc.n_modes == 2 and enc.to_dict() == old
+    alpha, mode = np.array([0.5, -0.25]), np.array([0, 1])
+    assert np.allclose(enc.inverse(alpha, mode), [0.5 * 4 * 1.0, 10.0 - 0.25 * 4 * 2.0])
+    fitted = ModeNormalizer(seed=0).fit(_zero_inflated())
+    assert ModeNormalizer.from_dict(json.loads(json.dumps(fitted.to_dict()))).to_dict() == fitted.to_dict()
