@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from synthgen.artifact import read_model_file
+from synthgen.artifact import read_file_bytes, read_model_file
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import TableWriter
 from synthgen.models import Model, get_model
@@ -53,7 +53,7 @@ class Sampler:
         if verify_key is not None:  # read once: the bytes verified are the bytes loaded
             from synthgen.privacy.signing import verify_data
 
-            data = _read_bytes(path)
+            data = read_file_bytes(Path(path), "model file")
             verify_data(path, data, verify_key, signature=signature)
         manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
         try:
@@ -216,13 +216,6 @@ def _matches(df: pd.DataFrame, wanted: dict[str, Any]) -> np.ndarray:
     for column, value in wanted.items():
         keep &= (df[column] == value).to_numpy(dtype=bool, na_value=False)
     return keep
-
-
-def _read_bytes(path: str | os.PathLike) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        raise SynthgenError(f"{path}: no such model file (fix: check the path)") from None
 
 
 def _shard_rows(n: int, shard: tuple[int, int] | None, seed: int | None, conditional: bool) -> tuple[int, int]:
