@@ -15,7 +15,7 @@ from synthgen.artifact import read_file_bytes, read_model_file
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import TableWriter
 from synthgen.models import Model, get_model
-from synthgen.transform import OutputLayout, TabularTransformer
+from synthgen.transform import TabularTransformer
 
 #: rows generated per random block; block b of seed s always holds the same rows
 BLOCK_ROWS = 10_000
@@ -58,10 +58,12 @@ class Sampler:
         manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])
-            layout = OutputLayout.from_dict(manifest["layout"])
+            layout = transformer.layout  # sized by the manifest's own category lists and modes
+            if manifest["layout"] != layout.to_dict():
+                raise ValueError("its layout is not the one its transformer makes")
             model_cls = get_model(manifest["model"]["name"])
             model = model_cls.restore(manifest["model"]["hyperparameters"], layout, tensors)
-        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, ConfigError) as exc:
             raise IntegrityError(f"{path}: the model file is malformed ({type(exc).__name__}: {exc})") from None
         return cls(model, transformer, manifest)
 
