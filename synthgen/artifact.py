@@ -28,7 +28,16 @@ from synthgen.io import write_bytes_atomic
 FORMAT = "synthgen-model"
 FORMAT_VERSION = 1
 MANIFEST, WEIGHTS = "manifest.json", "weights.safetensors"
-MAX_MEMBER_BYTES = 4 << 30
+#: what opening a file may cost, whatever it claims: the file itself and all it unpacks to are at most
+#: MAX_FILE_BYTES; it unpacks to at most UNPACK_RATIO times its size (weights barely compress: about 1.1x)
+#: or UNPACK_FLOOR, whichever is more; the manifest is at most MAX_MANIFEST_BYTES, and the weights' header at
+#: most MAX_HEADER_BYTES: about 24,000 tensors as synthgen names them (each costs some 12 us to decode, whatever
+#: its size: 2 MiB of the tiniest entries, 37,000 tensors, took 0.4 s on the 2-core dev machine)
+MAX_FILE_BYTES = 4 << 30
+UNPACK_RATIO, UNPACK_FLOOR = 20, 64 << 20
+MAX_MANIFEST_BYTES = 8 << 20
+MAX_HEADER_BYTES = 2 << 20
+CHUNK = 1 << 20
 
 
 def _canonical(obj: Any) -> bytes:
@@ -53,12 +62,26 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
     body.pop("integrity", None)
     body["integrity"] = {"algorithm": "sha256", "members": {WEIGHTS: _sha256(weights)},
                          "manifest": _sha256(_canonical(body))}
+    text = json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False).encode("utf-8")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(MANIFEST, json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False))
+        zf.writestr(MANIFEST, text)
         zf.writestr(WEIGHTS, weights)
+    packed = buffer.getvalue()
+    _check_loadable(len(text), weights, len(packed))
     seal = {k: v for k, v in (("key", key), ("recipient", recipient)) if v is not None}
-    return write_bytes_atomic(path, buffer.getvalue(), force=force, seal=seal)
+    return write_bytes_atomic(path, packed, force=force, seal=seal)
+
+
+def _check_loadable(manifest: int, weights: bytes, packed: int) -> None:
+    """Refuse to write a model file that loading would refuse (see MAX_FILE_BYTES)."""
+    too_big = [f"{what} would take {_mib(size)}, more than the {_mib(cap)} allowed" for what, size, cap in (
+        ("its manifest", manifest, MAX_MANIFEST_BYTES),
+        ("its list of tensors", int.from_bytes(weights[:8], "little"), MAX_HEADER_BYTES),
+        ("the file unpacked", manifest + len(weights), unpack_allowance(packed))) if size > cap]
+    if too_big:
+        raise SynthgenError(f"cannot save a model file that synthgen could not load: {'; '.join(too_big)} (fix: "
+                            "fewer columns, or fewer categories in them)")
 
 
 def read_manifest(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None) -> dict[str, Any]:
@@ -80,17 +103,14 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
 
     path = Path(path)
     if data is None:
-        if not path.is_file():
-            raise SynthgenError(f"{path}: no such model file (fix: check the path)")
-        data = path.read_bytes()
-    source = io.BytesIO(data)
+        data = read_file_bytes(path, "model file")
     if data.startswith(MAGIC):
         if key is None and private_key is None:
             raise SynthgenError(f"{path} is an encrypted model file (fix: give its key: --key-file PATH, "
                                 "$SYNTHGEN_KEY or --identity PATH; in Python Sampler.load(path, key=...))")
         secret = {"key": key} if private_key is None else {"private_key": private_key}
-        source = io.BytesIO(decrypt_bytes(data, **secret))
-    members = _read_members(path, source)
+        data = decrypt_bytes(data, **secret)  # no longer than the ciphertext: the same limits hold
+    members = _read_members(path, data)
     manifest = _parse_manifest(path, members[MANIFEST])
     integrity = manifest.get("integrity", {})
     body = {k: v for k, v in manifest.items() if k != "integrity"}
@@ -99,33 +119,104 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
     if integrity.get("members", {}).get(WEIGHTS) != _sha256(members[WEIGHTS]):
         raise IntegrityError(f"{path}: {WEIGHTS} does not match its checksum (the file was modified)")
     try:
-        tensors = load_tensors(members[WEIGHTS])
+        tensors = load_tensors_bounded(members[WEIGHTS], f"{path}: {WEIGHTS}")
     except SafetensorError as exc:
         raise IntegrityError(f"{path}: cannot decode the weights ({exc})") from None
     return manifest, tensors
 
 
-def _read_members(path: Path, source: Path | io.BytesIO) -> dict[str, bytes]:
+def _read_members(path: Path, data: bytes) -> dict[str, bytes]:
     try:
-        with zipfile.ZipFile(source) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())
             if names != {MANIFEST, WEIGHTS}:
                 raise IntegrityError(f"{path}: not a synthgen model file (members {sorted(names)}; "
                                      f"expected {MANIFEST} and {WEIGHTS})")
-            for info in zf.infolist():
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise IntegrityError(f"{path}: member {info.filename} is implausibly large")
-            return {name: zf.read(name) for name in (MANIFEST, WEIGHTS)}
+            return unzip_bounded(zf, len(data), {MANIFEST: MAX_MANIFEST_BYTES, WEIGHTS: MAX_FILE_BYTES}, path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError,
             OSError, ValueError) as exc:
         raise IntegrityError(f"{path}: not a readable synthgen model file, or corrupted ({exc})") from None
 
 
+def read_file_bytes(path: Path, what: str) -> bytes:
+    """The bytes of the ``what`` (model file, checkpoint) at ``path``; one over MAX_FILE_BYTES is refused unread."""
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size <= MAX_FILE_BYTES:
+                data = fh.read(MAX_FILE_BYTES + 1)  # the file may grow meanwhile
+                if len(data) <= MAX_FILE_BYTES:
+                    return data
+    except OSError:  # missing, a directory, unreadable
+        raise SynthgenError(f"{path}: no such {what} (fix: check the path)") from None
+    raise IntegrityError(f"{path}: more than the {_mib(MAX_FILE_BYTES)} a {what} may take (fix: check the path)")
+
+
+def unzip_bounded(zf: zipfile.ZipFile, packed: int, caps: dict[str, int], label: Any) -> dict[str, bytes]:
+    """The members of ``zf`` (``packed`` bytes) named in ``caps``, each unpacked to at most its cap.
+
+    Refused before anything is unpacked: a member over its cap, members adding up to more than
+    :func:`unpack_allowance` allows, a compression other than deflate (bzip2 and lzma are not read in
+    bounded steps). Sizes declared in the zip can lie: each member is unpacked in chunks and refused at
+    its cap (zipfile also stops at the declared size).
+
+    Raises:
+        IntegrityError: one of the above, the message starting with ``label`` (the file's path).
+    """
+    infos = zf.infolist()
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise IntegrityError(f"{label}: member {info.filename} is not deflated (compression "
+                                 f"{info.compress_type}); synthgen writes and reads only deflate")
+        if info.filename in caps and info.file_size > caps[info.filename]:
+            raise IntegrityError(_too_big(label, info.filename, info.file_size, caps[info.filename]))
+    unpacked, allowed = sum(info.file_size for info in infos), unpack_allowance(packed)
+    if unpacked > allowed:
+        raise IntegrityError(f"{label}: unpacks to {_mib(unpacked)} from {_mib(packed)}, more than the "
+                             f"{_mib(allowed)} allowed ({UNPACK_RATIO}x the packed size, at least "
+                             f"{_mib(UNPACK_FLOOR)}) (fix: use an intact file written by synthgen)")
+    out = {}
+    for name, cap in caps.items():
+        parts, size = [], 0
+        with zf.open(name) as member:
+            while chunk := member.read(CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    raise IntegrityError(_too_big(label, name, size, cap))
+                parts.append(chunk)
+        out[name] = b"".join(parts)
+    return out
+
+
+def load_tensors_bounded(raw: bytes, label: str) -> dict[str, torch.Tensor]:
+    """The tensors of safetensors bytes ``raw``, refused (``IntegrityError``, after ``label``) when its header is
+    over MAX_HEADER_BYTES: a header of a million tiny tensors deflates well and takes seconds to decode."""
+    header = int.from_bytes(raw[:8], "little")
+    if header > MAX_HEADER_BYTES:
+        raise IntegrityError(f"{label} lists tensors in {_mib(header)}, more than the {_mib(MAX_HEADER_BYTES)} "
+                             "allowed (fix: use an intact file written by synthgen)")
+    return load_tensors(raw)
+
+
+def unpack_allowance(packed: int) -> int:
+    """The most ``packed`` bytes of zip may unpack to: UNPACK_RATIO times as many, at least UNPACK_FLOOR, at
+    most MAX_FILE_BYTES (a few MB of deflate could otherwise claim gigabytes)."""
+    return min(MAX_FILE_BYTES, max(UNPACK_FLOOR, UNPACK_RATIO * packed))
+
+
+def _too_big(label: Any, name: str, size: int, cap: int) -> str:
+    return (f"{label}: member {name} unpacks to {_mib(size)}, more than the {_mib(cap)} allowed (fix: use an "
+            "intact file written by synthgen)")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
 def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{path}: the manifest is not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, too long an integer
+        raise IntegrityError(f"{path}: the manifest is not valid JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IntegrityError(f"{path}: not a synthgen model file (no '{FORMAT}' manifest)")
     version = manifest.get("format_version")

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,16 @@ from typing import Any
 import pandas as pd
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from synthgen.artifact import MAX_FILE_BYTES, load_tensors_bounded, read_file_bytes, unzip_bounded
 from synthgen.errors import IntegrityError, SynthgenError
 from synthgen.io import write_bytes_atomic
 
 FORMAT, VERSION = "synthgen-checkpoint", 1
 BODY, STATE = "checkpoint.json", "state.safetensors"
+#: the most ``checkpoint.json`` may unpack to (the transformer, as in a model's manifest, plus the history)
+MAX_BODY_BYTES = 32 << 20
 
 
 def fingerprint(df: pd.DataFrame) -> str:
@@ -52,22 +55,24 @@ def write_checkpoint(path: str | os.PathLike, body: dict[str, Any], tensors: dic
 
 def read_checkpoint(path: str | os.PathLike, *, secret: dict[str, Any] | None = None
                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The body and tensors of a checkpoint (``secret`` for an encrypted one)."""
+    """The body and tensors of a checkpoint (``secret`` for an encrypted one), unpacked within the
+    limits a model file is (``synthgen.artifact.unzip_bounded``)."""
     from synthgen.privacy.crypto import MAGIC, decrypt_bytes
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        raise SynthgenError(f"{path}: no such checkpoint (fix: check the path)") from None
+    data = read_file_bytes(Path(path), "checkpoint")
     if data.startswith(MAGIC):
         if not secret:
             raise SynthgenError(f"{path} is an encrypted checkpoint (fix: give its key: --key-file or --identity)")
         data = decrypt_bytes(data, **secret)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            body = json.loads(zf.read(BODY))
-            tensors = load_tensors(zf.read(STATE))
-    except (zipfile.BadZipFile, KeyError, ValueError, SafetensorError):
+            members = unzip_bounded(zf, len(data), {BODY: MAX_BODY_BYTES, STATE: MAX_FILE_BYTES}, path)
+        body = json.loads(members[BODY])
+        tensors = load_tensors_bounded(members[STATE], f"{path}: {STATE}")
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError, KeyError,
+            ValueError, RecursionError, SafetensorError):
         raise IntegrityError(f"{path} is not a synthgen checkpoint or is damaged (fix: start training over)") from None
     if body.get("format") != FORMAT or body.get("format_version") != VERSION:
         raise IntegrityError(f"{path}: checkpoint format {body.get('format')!r} version {body.get('format_version')}"

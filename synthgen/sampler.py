@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from synthgen.artifact import read_model_file
+from synthgen.artifact import read_file_bytes, read_model_file
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import TableWriter
 from synthgen.models import Model, get_model
-from synthgen.transform import OutputLayout, TabularTransformer
+from synthgen.transform import TabularTransformer
 
 #: rows generated per random block; block b of seed s always holds the same rows
 BLOCK_ROWS = 10_000
@@ -57,15 +57,17 @@ class Sampler:
         if verify_key is not None:  # read once: the bytes verified are the bytes loaded
             from synthgen.privacy.signing import verify_data
 
-            data = _read_bytes(path)
+            data = read_file_bytes(Path(path), "model file")
             verify_data(path, data, verify_key, signature=signature, allow_rename=allow_rename)
         manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])
-            layout = OutputLayout.from_dict(manifest["layout"])
+            layout = transformer.layout  # sized by the manifest's own category lists and modes
+            if manifest["layout"] != layout.to_dict():
+                raise ValueError("its layout is not the one its transformer makes")
             model_cls = get_model(manifest["model"]["name"])
             model = model_cls.restore(manifest["model"]["hyperparameters"], layout, tensors)
-        except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, ConfigError) as exc:
             raise IntegrityError(f"{path}: the model file is malformed ({type(exc).__name__}: {exc})") from None
         return cls(model, transformer, manifest)
 
@@ -220,13 +222,6 @@ def _matches(df: pd.DataFrame, wanted: dict[str, Any]) -> np.ndarray:
     for column, value in wanted.items():
         keep &= (df[column] == value).to_numpy(dtype=bool, na_value=False)
     return keep
-
-
-def _read_bytes(path: str | os.PathLike) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        raise SynthgenError(f"{path}: no such model file (fix: check the path)") from None
 
 
 def _shard_rows(n: int, shard: tuple[int, int] | None, seed: int | None, conditional: bool) -> tuple[int, int]:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import reprlib
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from synthgen.errors import ConfigError, NotFittedError
 from synthgen.transform.layout import OutputLayout
@@ -175,15 +180,94 @@ class Model(ABC):
 
 
 def make_config(config_cls: type, values: dict[str, Any], model: str) -> Any:
-    """Build a hyperparameter dataclass, naming unknown keys and the valid ones."""
+    """Build a hyperparameter dataclass, naming unknown keys and the valid ones.
+
+    Values must have their field's type (whole numbers for ``int``, finite numbers for ``float``,
+    ``True``/``False`` for ``bool``, a list of whole numbers for ``tuple[int, ...]``), then the
+    dataclass's own ``check()`` runs: a model file's hyperparameters pass here before anything is built.
+    """
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"{model} has no hyperparameter {', '.join(unknown)} "
                           f"(fix: use one of: {', '.join(fields)})")
     clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None}
+    _check_types(config_cls, clean, model)
     config = config_cls(**clean)
     check = getattr(config, "check", None)
     if check is not None:
         check()
     return config
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) and math.isfinite(value)
+
+
+#: the field types ``make_config`` checks, and how its messages name them
+_TYPES: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    int: (_is_int, "a whole number"),
+    float: (_is_real, "a finite number"),
+    bool: (lambda v: isinstance(v, bool | np.bool_), "true or false"),
+    tuple[int, ...]: (lambda v: isinstance(v, tuple) and all(map(_is_int, v)), "a list of whole numbers"),
+}
+
+
+def _check_types(config_cls: type, values: dict[str, Any], model: str) -> None:
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except (NameError, TypeError):  # a plugin's config with hints we cannot resolve: its check() decides
+        return
+    for name, value in values.items():
+        test, what = _TYPES.get(hints.get(name), (None, ""))
+        if test is not None and not test(value):
+            raise ConfigError(f"{model} hyperparameter {name} must be {what}, got {reprlib.repr(value)}")
+
+
+#: the largest networks hyperparameters may ask for: widths (and other sizes) and layers
+MAX_WIDTH, MAX_LAYERS = 1 << 16, 64
+
+
+def check_sizes(**sizes: int | tuple[int, ...]) -> None:
+    """Refuse a size, or a tuple of layer widths, outside 1 .. MAX_WIDTH, or more than MAX_LAYERS layers."""
+    for name, value in sizes.items():
+        widths = value if isinstance(value, tuple) else (value,)
+        if len(widths) > MAX_LAYERS or not all(1 <= w <= MAX_WIDTH for w in widths):
+            raise ConfigError(f"{name}={reprlib.repr(value)} is out of range: each size from 1 to {MAX_WIDTH:,}, "
+                              f"at most {MAX_LAYERS} layers (fix: smaller networks)")
+
+
+def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int | None, ...]]) -> None:
+    """Refuse ``tensors`` unless they have exactly the keys and shapes of ``expected`` (None: any size).
+
+    Raises:
+        ValueError: naming the first key missing, extra or of another shape.
+    """
+    for key in sorted(set(expected) | set(tensors)):
+        want = expected.get(key)
+        got = tuple(tensors[key].shape) if key in tensors else None
+        if want is None or got is None or len(got) != len(want) or any(
+                w is not None and w != g for w, g in zip(want, got, strict=True)):
+            raise ValueError(f"the weights do not fit the model the manifest describes: {key} is "
+                             f"{'absent' if got is None else got} in the file, "
+                             f"{'unexpected' if want is None else want} by the manifest")
+
+
+def load_network(build: Callable[[], nn.Module], tensors: dict[str, torch.Tensor], prefix: str) -> nn.Module:
+    """The network ``build()`` makes, filled with the ``prefix``-ed tensors, in eval mode.
+
+    It is first built on the meta device (no memory, no initialization) and its tensors' shapes are
+    compared with the file's (:func:`check_shapes`), so hyperparameters that disagree with the weights
+    cost nothing; only then is memory allocated, no more than the file's tensors take.
+    """
+    with torch.device("meta"):
+        net = build()
+    mine = {k: v for k, v in tensors.items() if k.startswith(prefix)}
+    check_shapes(mine, {prefix + k: tuple(v.shape) for k, v in net.state_dict().items()})
+    net = net.to_empty(device="cpu")
+    net.load_state_dict({k.removeprefix(prefix): v for k, v in mine.items()})
+    return net.eval()

@@ -11,6 +11,7 @@ from torch import nn
 
 from synthgen import distributed
 from synthgen.errors import ConfigError
+from synthgen.models.base import check_shapes, check_sizes, load_network
 from synthgen.models.conditional import ConditionalSampler
 from synthgen.models.layers import (
     FoldedResidualNet,
@@ -45,6 +46,10 @@ class CTGANConfig:
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if self.pac < 1:
+            raise ConfigError(f"pac must be at least 1, got {self.pac} (fix: e.g. 10)")
+        check_sizes(embedding_dim=self.embedding_dim, generator_dim=self.generator_dim,
+                    discriminator_dim=self.discriminator_dim)
         if self.batch_size < 2:
             raise ConfigError("ctgan needs a batch of at least 2 rows (its generator normalizes over the batch) "
                               "(fix: --batch-size 2 or more)")
@@ -296,10 +301,10 @@ class CTGANModel(TorchModel):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         cfg, layout = self.config, self.layout
-        self.generator = residual_net(cfg.embedding_dim + layout.cond_dim, cfg.generator_dim, layout.dim)
-        self.generator.load_state_dict({k.removeprefix("generator."): v for k, v in tensors.items()
-                                        if k.startswith("generator.")})
-        self.generator.eval()
+        check_shapes({k: v for k, v in tensors.items() if not k.startswith("generator.")},
+                     {"cond_frequencies": (layout.cond_dim,)})
+        self.generator = load_network(lambda: residual_net(cfg.embedding_dim + layout.cond_dim, cfg.generator_dim,
+                                                           layout.dim), tensors, "generator.")
         self._folded = None
         self.cond_frequencies = tensors["cond_frequencies"]
 

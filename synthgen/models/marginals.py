@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from synthgen.models.base import FitOptions, Model
+from synthgen.models.base import FitOptions, Model, check_shapes, check_sizes
 from synthgen.models.registry import register_model
 from synthgen.transform.layout import OutputLayout
 
@@ -17,6 +17,9 @@ class MarginalsConfig:
     """``quantiles``: points kept per mode to resample a normalized value (an aggregate, no rows)."""
 
     quantiles: int = 65
+
+    def check(self) -> None:
+        check_sizes(quantiles=self.quantiles)
 
 
 class MarginalsModel(Model):
@@ -48,6 +51,9 @@ class MarginalsModel(Model):
         return dict(self.tables)
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        layout = self.layout
+        frequencies = {f"freq.{i}": (s.width,) for i, s in enumerate(layout.spans) if s.activation == "softmax"}
+        check_value_tables(tensors, layout, frequencies)
         self.tables = dict(tensors)
 
 
@@ -69,6 +75,16 @@ def value_quantiles(data: np.ndarray, layout: OutputLayout, quantiles: int) -> d
             table[m] = np.quantile(values, q) if len(values) else 0.0
         tables[f"quant.{i}"] = torch.as_tensor(table)
     return tables
+
+
+def check_value_tables(tables: dict[str, torch.Tensor], layout: OutputLayout,
+                       others: dict[str, tuple[int, ...]] | None = None) -> None:
+    """Refuse ``tables`` unless they are :func:`value_quantiles`' tables for ``layout`` (plus ``others``)."""
+    expected = {f"quant.{i}": (layout.spans[i + 1].width, None) for i, span in enumerate(layout.spans)
+                if span.activation == "tanh"}
+    check_shapes(tables, {**expected, **(others or {})})
+    if any(tables[key].shape[1] < 1 for key in expected):
+        raise ValueError("the weights do not fit the model the manifest describes: a quantile table is empty")
 
 
 def fill_values(out: np.ndarray, layout: OutputLayout, tables: dict[str, torch.Tensor] | None,

@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from synthgen.errors import ConfigError
-from synthgen.models.base import FitOptions, Model
+from synthgen.models.base import FitOptions, Model, check_sizes, load_network
 from synthgen.models.layers import Segments, add_gumbel_, mlp, sample_normal
-from synthgen.models.marginals import fill_values, value_quantiles
+from synthgen.models.marginals import check_value_tables, fill_values, value_quantiles
 from synthgen.models.registry import register_model
 from synthgen.models.training import adam, resolve_device, scoped_seed
 from synthgen.privacy.dp import PrivateTraining, Schedule
@@ -35,6 +35,8 @@ from synthgen.transform.layout import OutputLayout
 
 #: rows per counting pass of :func:`pair_counts` (float32 sums of ones are exact below 2^24; bounds the one-hot block)
 COUNT_ROWS = 1 << 16
+#: the most generators an ensemble may have (each trains as long as a single one)
+MAX_ENSEMBLE = 64
 
 
 @dataclass
@@ -61,6 +63,10 @@ class PairwiseConfig:
     def check(self) -> None:
         if min(self.epochs, self.steps_per_epoch, self.latent_batch, self.ensemble) < 1:
             raise ConfigError("epochs, steps_per_epoch, latent_batch and ensemble must be at least 1")
+        if self.ensemble > MAX_ENSEMBLE:
+            raise ConfigError(f"ensemble={self.ensemble} is more than {MAX_ENSEMBLE} generators (fix: a few are "
+                              "enough, e.g. 3)")
+        check_sizes(embedding_dim=self.embedding_dim, hidden=self.hidden, quantiles=self.quantiles)
 
 
 @dataclass(frozen=True)
@@ -237,12 +243,11 @@ class PairwiseModel(Model):
         self.attrs = attributes(self.layout)
         offsets = np.cumsum([0] + [a.width for a in self.attrs])
         self._slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(self.attrs))]
-        self.generators = nn.ModuleList(mlp(cfg.embedding_dim, cfg.hidden, int(offsets[-1]))
-                                        for _ in range(cfg.ensemble))
-        self.generators.load_state_dict({k.removeprefix("generators."): v for k, v in tensors.items()
-                                         if k.startswith("generators.")})
-        self.generators.eval()
-        quant = {k: v for k, v in tensors.items() if k.startswith("quant.")}
+        self.generators = load_network(lambda: nn.ModuleList(mlp(cfg.embedding_dim, cfg.hidden, int(offsets[-1]))
+                                                             for _ in range(cfg.ensemble)), tensors, "generators.")
+        quant = {k: v for k, v in tensors.items() if not k.startswith("generators.")}
+        if quant:  # none under DP
+            check_value_tables(quant, self.layout)
         self.value_tables = quant or None
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from synthgen.errors import ConfigError
-from synthgen.models.base import BatchSource
+from synthgen.models.base import BatchSource, check_shapes, check_sizes, load_network
 from synthgen.models.layers import FastMLP, LayoutOps, fast_dtype, mlp, sample_normal
 from synthgen.models.registry import register_model
 from synthgen.models.training import StreamFeed, TorchModel, adam
@@ -40,6 +40,8 @@ class TVAEConfig:
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        check_sizes(embedding_dim=self.embedding_dim, compress_dims=self.compress_dims,
+                    decompress_dims=self.decompress_dims)
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay} (fix: 0.999, or 0 for none)")
 
@@ -213,9 +215,9 @@ class TVAEModel(TorchModel):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         cfg = self.config
-        self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, self.layout.dim)
-        self.decoder.load_state_dict({k.removeprefix("decoder."): v for k, v in tensors.items()})
-        self.decoder.eval()
+        check_shapes({k: v for k, v in tensors.items() if not k.startswith("decoder.")}, {})
+        self.decoder = load_network(lambda: Decoder(cfg.embedding_dim, cfg.decompress_dims, self.layout.dim),
+                                    tensors, "decoder.")
         self._fast = None
 
 

@@ -15,10 +15,12 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 import synthgen
-from synthgen import Sampler
+from synthgen import Sampler, artifact
 from synthgen.artifact import (
     FORMAT_VERSION,
     MANIFEST,
+    MAX_MANIFEST_BYTES,
+    UNPACK_FLOOR,
     WEIGHTS,
     read_manifest,
     read_model_file,
@@ -229,6 +231,92 @@ def test_encrypted_file_without_key_is_a_clear_error(ctgan_synth, tmp_path):
     path = ctgan_synth.save(tmp_path / "enc.sgm", key=generate_key())
     with pytest.raises(SynthgenError, match="encrypted model file"):
         Sampler.load(path)
+
+
+# ----------------------------------------------------------------------------- what loading may cost
+def deflated(path: Path, **replace: bytes) -> Path:
+    """``rewrite``, deflated (as synthgen writes): what a few kB can claim to unpack to."""
+    parts = {**members(path), **{k.replace("__", "."): v for k, v in replace.items()}}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_manifest_over_its_cap_is_refused_before_unpacking(model_file):
+    """Padding leaves the checksum valid (it is over the canonical JSON): only the cap refuses it."""
+    padded = members(model_file)[MANIFEST] + b" " * (MAX_MANIFEST_BYTES + (1 << 20))
+    deflated(model_file, manifest__json=padded)
+    with pytest.raises(IntegrityError, match=r"member manifest.json unpacks to 9.0 MiB, more than the 8.0 MiB "
+                       r"allowed \(fix: use an intact file written by synthgen\)"):
+        Sampler.load(model_file)
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_zip_bomb_is_refused_before_unpacking(model_file, monkeypatch, encrypted):
+    """Weights of zeros unpack to over 1000x their size; the limit is 20x, at least UNPACK_FLOOR. An encrypted
+    file is held to the same limit once decrypted."""
+    from synthgen.privacy.crypto import encrypt_bytes
+    from synthgen.privacy.keys import generate_key
+
+    deflated(model_file, weights__safetensors=bytes(UNPACK_FLOOR + (1 << 20)))
+    key = generate_key()
+    if encrypted:
+        model_file.write_bytes(encrypt_bytes(model_file.read_bytes(), key=key))
+    unpacked = []
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda *a: unpacked.append(1))  # nothing may be unpacked
+    with pytest.raises(IntegrityError, match=r"unpacks to 65.0 MiB from 0.1 MiB, more than the 64.0 MiB allowed "
+                       r"\(20x the packed size, at least 64.0 MiB\)"):
+        Sampler.load(model_file, key=key if encrypted else None)
+    assert not unpacked
+
+
+def test_member_larger_than_declared_is_refused(model_file):
+    """Declared sizes can lie: unpacking stops at the declared size (and then the CRC fails)."""
+    raw = bytearray(model_file.read_bytes())
+    with zipfile.ZipFile(model_file) as zf:
+        info = zf.getinfo(WEIGHTS)
+    entry = raw.rindex(WEIGHTS.encode()) - 46  # its record in the central directory, after the data
+    assert raw[entry:entry + 4] == b"PK\x01\x02"
+    raw[entry + 24:entry + 28] = (info.file_size // 2).to_bytes(4, "little")  # declared uncompressed size
+    model_file.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match="not a readable synthgen model file, or corrupted .*CRC"):
+        Sampler.load(model_file)
+
+
+def test_bzip2_member_is_refused(model_file):
+    """bzip2 unpacks without a bound per step: only deflate (what synthgen writes) is read."""
+    parts = members(model_file)
+    with zipfile.ZipFile(model_file, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    with pytest.raises(IntegrityError, match="member manifest.json is not deflated \\(compression 12\\)"):
+        Sampler.load(model_file)
+
+
+def test_file_over_the_size_limit_is_refused(model_file, monkeypatch):
+    monkeypatch.setattr(artifact, "MAX_FILE_BYTES", model_file.stat().st_size - 1)
+    with pytest.raises(IntegrityError, match=r"more than the .* MiB a model file may take"):
+        Sampler.load(model_file)
+
+
+def test_long_tensor_list_is_refused_before_decoding(model_file, monkeypatch):
+    """Each tensor costs time to decode whatever its size: a header of a million tiny ones deflates to a few MB."""
+    monkeypatch.setattr(artifact, "MAX_HEADER_BYTES", 100)
+    monkeypatch.setattr(artifact, "load_tensors", lambda raw: pytest.fail("decoded"))
+    with pytest.raises(IntegrityError, match=r"model.sgm: weights.safetensors lists tensors in 0.0 MiB, more than "
+                       r"the 0.0 MiB allowed"):
+        Sampler.load(model_file)
+
+
+@pytest.mark.parametrize("limit", ["MAX_MANIFEST_BYTES", "MAX_HEADER_BYTES"])
+def test_file_that_could_not_be_loaded_is_not_written(ctgan_synth, tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(artifact, limit, 100)
+    what = {"MAX_MANIFEST_BYTES": "its manifest", "MAX_HEADER_BYTES": "its list of tensors"}[limit]
+    with pytest.raises(SynthgenError, match=rf"cannot save a model file that synthgen could not load: {what} would "
+                       r"take .* MiB, more than the 0.0 MiB allowed \(fix: fewer columns, or fewer categories"):
+        ctgan_synth.save(tmp_path / "m.sgm")
+    assert not list(tmp_path.iterdir())
 
 
 # ----------------------------------------------------------------------------- writing

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import signal
+import zipfile
 
 import pytest
 import torch
 
 from synthgen import Synthesizer
-from synthgen.checkpoints import read_checkpoint, write_checkpoint
+from synthgen.artifact import UNPACK_FLOOR
+from synthgen.checkpoints import BODY, STATE, read_checkpoint, write_checkpoint
 from synthgen.datasets import load_adult
 from synthgen.errors import ConfigError, IntegrityError, TrainingInterrupted
 from synthgen.privacy.keys import generate_key
@@ -124,3 +126,14 @@ def test_cli_resume_reads_the_checkpoint_once(tmp_path, table, monkeypatch):
     result = CliRunner().invoke(main, ["train", str(csv), "--out", str(out), "--resume", str(ckpt), "-q"])
     assert result.exit_code == 0, result.output
     assert len(reads) == 1 and out.exists() and not ckpt.exists()
+
+
+def test_checkpoint_zip_bomb_is_refused_before_unpacking(tmp_path):
+    """Read under the model file's limits: state that unpacks to over 1000x its size is refused unread."""
+    path = tmp_path / "bomb.ckpt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(BODY, "{}")
+        zf.writestr(STATE, bytes(UNPACK_FLOOR + (1 << 20)))
+    with pytest.raises(IntegrityError, match=r"bomb.ckpt: unpacks to 65.0 MiB from 0.1 MiB, more than the 64.0 MiB "
+                       "allowed"):
+        read_checkpoint(path)

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 
 from synthgen.errors import ConfigError, NotFittedError
 from synthgen.models import FitOptions, available_models, get_model
+from synthgen.models.base import MAX_LAYERS, MAX_WIDTH
 from synthgen.models.conditional import ConditionalSampler
 from synthgen.models.layers import FastMLP, FoldedResidualNet, LayoutOps, Segments, mlp, residual_net
+from synthgen.models.pairwise import MAX_ENSEMBLE
 from synthgen.models.training import TorchModel, resolve_device
 
 MODELS = available_models()
@@ -219,6 +221,70 @@ def test_list_hyperparameters_become_tuples():
     model = get_model("ctgan")(generator_dim=[8, 8])
     assert model.config.generator_dim == (8, 8)
     assert model.hyperparameters()["generator_dim"] == (8, 8)
+
+
+@pytest.mark.parametrize("name,bad,rule", [
+    ("tvae", {"embedding_dim": "16"}, "embedding_dim must be a whole number, got '16'"),
+    ("tvae", {"epochs": True}, "epochs must be a whole number, got True"),
+    ("ctgan", {"generator_dim": [8, 2.5]}, r"generator_dim must be a list of whole numbers, got \(8, 2.5\)"),
+    ("ctgan", {"tau": float("nan")}, "tau must be a finite number, got nan"),
+    ("pairwise", {"cosine": 1}, "cosine must be true or false, got 1"),
+])
+def test_hyperparameter_types(name, bad, rule):
+    """What a model file's manifest says is checked like what a user says (before anything is built)."""
+    with pytest.raises(ConfigError, match=f"{name} hyperparameter {rule}"):
+        get_model(name)(**bad)
+    assert get_model("tvae")(embedding_dim=np.int64(8), lr=1).config.embedding_dim == 8  # any integer, any number
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("tvae", {"decompress_dims": (MAX_WIDTH + 1,)}),
+    ("tvae", {"embedding_dim": 0}),
+    ("ctgan", {"generator_dim": (8,) * (MAX_LAYERS + 1)}),
+    ("pairwise", {"hidden": (0,)}),
+    ("pairwise", {"quantiles": 10**6}),
+    ("marginals", {"quantiles": 0}),
+])
+def test_network_sizes_are_bounded(name, bad):
+    key = next(iter(bad))
+    with pytest.raises(ConfigError, match=rf"{key}=.* is out of range: each size from 1 to 65,536, at most 64 layers "
+                       r"\(fix: smaller networks\)"):
+        get_model(name)(**bad)
+
+
+def test_pairwise_ensemble_is_bounded():
+    with pytest.raises(ConfigError, match=r"ensemble=65 is more than 64 generators \(fix: a few are enough"):
+        get_model("pairwise")(ensemble=MAX_ENSEMBLE + 1)
+    get_model("pairwise")(ensemble=MAX_ENSEMBLE)
+
+
+@pytest.mark.parametrize("name,change", [  # sizes that a regression could still build without harm
+    ("tvae", {"decompress_dims": (4096, 4096)}),
+    ("ctgan", {"generator_dim": (4096, 4096)}),
+    ("ctgan", {"embedding_dim": 17}),
+    ("pairwise", {"ensemble": MAX_ENSEMBLE, "hidden": (512,)}),
+])
+def test_restore_checks_shapes_before_building(name, change, fitted, adult_transformer, monkeypatch):
+    """Hyperparameters that disagree with the saved tensors are refused from the networks' shapes on the meta
+    device: nothing is allocated or initialized."""
+    monkeypatch.setattr(torch.nn.Module, "to_empty", lambda *a, **k: pytest.fail("allocated"))
+    hyperparameters = {**fitted[name].hyperparameters(), **change}
+    with pytest.raises(ValueError, match=r"the weights do not fit the model the manifest describes: "
+                       r"\w+\.[\w.]+ is \([\d, ]+\) in the file, \([\d, ]+\) by the manifest"):
+        get_model(name).restore(hyperparameters, adult_transformer.layout, fitted[name].state_tensors())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_restore_refuses_tensors_unlike_the_layout(name, fitted, adult_transformer):
+    """A frequency, quantile or condition table of another shape, or one tensor more: refused, not sampled from."""
+    tensors = dict(fitted[name].state_tensors())
+    other = next((k for k in sorted(tensors) if not k.startswith(("generator", "decoder"))), None)
+    if other is not None:
+        tensors[other] = torch.cat([tensors[other], tensors[other][:1]])
+    else:
+        tensors["extra"] = torch.zeros(3)
+    with pytest.raises(ValueError, match="the weights do not fit the model the manifest describes"):
+        get_model(name).restore(fitted[name].hyperparameters(), adult_transformer.layout, tensors)
 
 
 @pytest.mark.parametrize("name", MODELS)
