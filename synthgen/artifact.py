@@ -15,15 +15,14 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
+from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 
-from synthgen.errors import IntegrityError, SynthgenError
-from synthgen.io import write_bytes_atomic
+if TYPE_CHECKING:  # torch, pandas and the models load only when a file is written or its weights read
+    import torch
+
+    from synthgen.models import Model
 
 FORMAT = "synthgen-model"
 FORMAT_VERSION = 1
@@ -57,6 +56,10 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
     (``synthgen.privacy.crypto``): nothing of it, manifest included, is readable without the
     key, and any modified byte is refused.
     """
+    from safetensors.torch import save as save_tensors
+
+    from synthgen.io import write_bytes_atomic
+
     weights = save_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()})  # GPU-trained: loads on CPU
     body = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
     body.pop("integrity", None)
@@ -99,6 +102,8 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
         SynthgenError: the file does not exist; an encrypted file without a key.
         IntegrityError: not a model file, corrupted or tampered with, a wrong key, or from a newer synthgen.
     """
+    from safetensors import SafetensorError
+
     from synthgen.privacy.crypto import MAGIC, decrypt_bytes
 
     path = Path(path)
@@ -123,6 +128,34 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
     except SafetensorError as exc:
         raise IntegrityError(f"{path}: cannot decode the weights ({exc})") from None
     return manifest, tensors
+
+
+def open_model(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
+               data: bytes | None = None) -> tuple[dict[str, Any], Model]:
+    """Read, verify and build the model a file holds, without its transformer (torch, but no pandas).
+
+    The networks are built from the manifest's layout and hyperparameters on the meta device and
+    checked against the weights' shapes before any memory is allocated (``Model.restore``), so a
+    crafted file costs no more than a valid one and is refused before the data layer loads.
+
+    Raises:
+        IntegrityError: as :func:`read_model_file`, or a manifest the weights do not fit.
+    """
+    from synthgen.models import get_model
+    from synthgen.transform.layout import OutputLayout
+
+    manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
+    try:
+        # every output slot has weights of its own: a layout claiming more lies (checked before indexing it)
+        dim = sum(int(s["width"]) for s in manifest["layout"]["spans"])
+        weights = sum(t.numel() for t in tensors.values())
+        if dim > weights:
+            raise ValueError(f"its layout claims {dim:,} outputs, more than the {weights:,} weights")
+        layout = OutputLayout.from_dict(manifest["layout"])
+        model = get_model(manifest["model"]["name"]).restore(manifest["model"]["hyperparameters"], layout, tensors)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, ConfigError) as exc:
+        raise IntegrityError(f"{path}: the model file is malformed ({type(exc).__name__}: {exc})") from None
+    return manifest, model
 
 
 def _read_members(path: Path, data: bytes) -> dict[str, bytes]:
@@ -194,6 +227,8 @@ def load_tensors_bounded(raw: bytes, label: str) -> dict[str, torch.Tensor]:
     if header > MAX_HEADER_BYTES:
         raise IntegrityError(f"{label} lists tensors in {_mib(header)}, more than the {_mib(MAX_HEADER_BYTES)} "
                              "allowed (fix: use an intact file written by synthgen)")
+    from safetensors.torch import load as load_tensors
+
     return load_tensors(raw)
 
 

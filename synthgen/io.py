@@ -8,7 +8,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -17,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthgen.errors import InvalidDataError, OutputExistsError, Problem, SynthgenError
+from synthgen.errors import InvalidDataError, Problem, SynthgenError
+from synthgen.files import atomic_path, check_writable, write_bytes  # noqa: F401  (check_writable: re-exported)
 from synthgen.schema import duplicate_name_problems
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv")
@@ -275,37 +275,6 @@ def _compression(path: Path) -> str | None:
     return {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz"}.get(Path(name).suffix)
 
 
-def check_writable(path: str | os.PathLike, *, force: bool) -> Path:
-    """Refuse to overwrite an existing file unless ``force``; make sure the folder exists."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists (fix: choose another path or pass --force)")
-    if not path.parent.exists():
-        raise SynthgenError(f"{path.parent}: no such folder (fix: create it first)")
-    return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it into place.
-
-    On any failure the temporary file is removed, so no partial file ever stands under ``path``.
-    """
-    final = check_writable(path, force=force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if final.exists() and not force:  # appeared meanwhile
-            raise OutputExistsError(f"{final} already exists (fix: choose another path or pass --force)")
-        os.replace(tmp_path, final)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = False,
                        seal: dict[str, Any] | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (encrypted with ``seal``: ``key=`` or ``recipient=``)."""
@@ -313,9 +282,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = Fa
         from synthgen.privacy.crypto import encrypt_bytes
 
         data = encrypt_bytes(data, **seal)
-    with atomic_path(path, force=force) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
+    return write_bytes(path, data, force=force)
 
 
 class TableWriter:

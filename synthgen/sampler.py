@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from synthgen.artifact import read_file_bytes, read_model_file
+from synthgen.artifact import open_model, read_file_bytes
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import TableWriter
-from synthgen.models import Model, get_model
+from synthgen.models import Model
 from synthgen.transform import TabularTransformer
 
 #: rows generated per random block; block b of seed s always holds the same rows
@@ -59,14 +59,17 @@ class Sampler:
 
             data = read_file_bytes(Path(path), "model file")
             verify_data(path, data, verify_key, signature=signature, allow_rename=allow_rename)
-        manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
+        manifest, model = open_model(path, key, private_key=private_key, data=data)
+        return cls.assemble(path, manifest, model)
+
+    @classmethod
+    def assemble(cls, path: str | os.PathLike, manifest: dict[str, Any], model: Model) -> Sampler:
+        """A Sampler over a model read by ``artifact.open_model``: its transformer, checked against the layout
+        the model was built from."""
         try:
             transformer = TabularTransformer.from_dict(manifest["transformer"])
-            layout = transformer.layout  # sized by the manifest's own category lists and modes
-            if manifest["layout"] != layout.to_dict():
+            if transformer.layout != model.layout:  # sized by the manifest's own category lists and modes
                 raise ValueError("its layout is not the one its transformer makes")
-            model_cls = get_model(manifest["model"]["name"])
-            model = model_cls.restore(manifest["model"]["hyperparameters"], layout, tensors)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, ConfigError) as exc:
             raise IntegrityError(f"{path}: the model file is malformed ({type(exc).__name__}: {exc})") from None
         return cls(model, transformer, manifest)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from synthgen import distributed
 from synthgen.cli.app import handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, optional_key, output_seal, verify_key, verify_option
 from synthgen.cli.secrets import signing_key as read_signer
@@ -109,6 +108,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
       torchrun --nproc_per_node 4 -m synthgen train adult.csv --model tvae --out adult.sgm
       synthgen train big.parquet --stream --sample-rows 200000 --out big.sgm   # larger than memory
     """
+    from synthgen import distributed
     from synthgen.io import check_writable, read_table
 
     check_writable(out, force=force)  # fail now, not after an hour of training
@@ -177,6 +177,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
 
 def _streaming(data: Path, stream: bool | None, saved: Checkpoint | None, opts: dict[str, Any]) -> bool:
     """Whether to stream DATA: --stream / --no-stream, a streamed checkpoint, or a file too big for memory."""
+    from synthgen import distributed
     from synthgen.stream import too_big_for_memory
 
     if saved is not None:
@@ -344,10 +345,11 @@ def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
     return conditions
 
 
-def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None,
-          signature: Path | None, allow_rename: bool = False) -> Any:
-    """A Sampler from a plain, encrypted and/or signed model file."""
-    from synthgen.sampler import Sampler
+def _open(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None,
+          signature: Path | None, allow_rename: bool = False) -> tuple[Path, dict[str, Any], Any]:
+    """The path, manifest and model of a plain, encrypted and/or signed model file, checked and built
+    before the data layer (pandas) loads: a crafted file is refused at a valid file's cost."""
+    from synthgen.artifact import open_model, read_file_bytes
 
     for flag, given in (("--signature", signature is not None), ("--allow-rename", allow_rename)):
         if given and verify is None:
@@ -357,8 +359,14 @@ def _load(model_file: Path, key_file: Path | None, identity: Path | None, verify
 
         if (models_dir() / f"{model_file}.sgm").is_file():
             model_file = models_dir() / f"{model_file}.sgm"
-    return Sampler.load(model_file, verify_key=verify_key(verify), signature=signature, allow_rename=allow_rename,
-                        **(input_secret(model_file, key_file, identity) or {}))
+    data = None
+    if verify is not None:  # read once: the bytes verified are the bytes loaded
+        from synthgen.privacy.signing import verify_data
+
+        data = read_file_bytes(model_file, "model file")
+        verify_data(model_file, data, verify_key(verify), signature=signature, allow_rename=allow_rename)
+    manifest, model = open_model(model_file, data=data, **(input_secret(model_file, key_file, identity) or {}))
+    return model_file, manifest, model
 
 
 @main.command()
@@ -388,12 +396,15 @@ def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tupl
       synthgen sample adult.sgm --rows 1000 --out rows.csv.enc --recipient partner.pub --verify owner-sign.pub
       synthgen sample adult.sgm --rows 10000000 --seed 7 --shard 0/4 --out part-0.parquet   # ... 3/4
     """
-    from synthgen.io import check_writable
+    from synthgen.files import check_writable
 
     conditions, part = _parse_where(where), _parse_shard(shard)
     check_writable(out, force=force)
     seal = output_seal(out, encrypt, recipient, key_file)
-    sampler = _load(model_file, key_file, identity, verify_key, signature, allow_rename)
+    opened = _open(model_file, key_file, identity, verify_key, signature, allow_rename)  # before the data layer loads
+    from synthgen.sampler import Sampler
+
+    sampler = Sampler.assemble(*opened)
     sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal,
                       shard=part)
     what = f"shard {part[0]}/{part[1]} of {rows:,} rows" if part else f"{rows:,} rows"
@@ -416,7 +427,7 @@ def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Pa
     """
     from synthgen.describe import describe_manifest
 
-    manifest = _load(model_file, key_file, identity, verify_key, signature, allow_rename).manifest
+    manifest = _open(model_file, key_file, identity, verify_key, signature, allow_rename)[1]
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
     else:

@@ -1,7 +1,18 @@
-"""Generative models behind a registry; importing this package registers the built-in ones."""
+"""Generative models behind a registry. The built-in models are imported when first asked for
+(``get_model``), so listing their names imports no torch."""
 
-from synthgen.models import gan, marginals, pairwise, vae  # noqa: F401  (registration side effect)
-from synthgen.models.base import FitOptions, Model
+from __future__ import annotations
+
+from typing import Any
+
 from synthgen.models.registry import available_models, get_model, register_model
 
 __all__ = ["FitOptions", "Model", "available_models", "get_model", "register_model"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("FitOptions", "Model"):
+        from synthgen.models import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'synthgen.models' has no attribute {name!r}")

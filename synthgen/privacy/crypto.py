@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from synthgen.errors import ConfigError, IntegrityError
-from synthgen.io import atomic_path
+from synthgen.files import atomic_path
 from synthgen.privacy.keys import (
     KEY_BYTES,
     KEYPAIR_HINT,

@@ -12,7 +12,7 @@ import math
 import secrets
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,8 +28,10 @@ from synthgen.privacy.accounting import (
     default_delta,
     epsilon,
 )
-from synthgen.privacy.domain import DomainPlan, missing_public, plan_domain, threshold
-from synthgen.schema import TableSchema
+
+if TYPE_CHECKING:  # the domain step reads tables (pandas, scipy); a model loading for sampling needs neither
+    from synthgen.privacy.domain import DomainPlan
+    from synthgen.schema import TableSchema
 
 #: share of delta given to the category-discovery threshold when categories are found privately
 THRESHOLD_DELTA_SHARE = 0.1
@@ -127,6 +129,8 @@ def plan_privacy(settings: DPSettings, schema: TableSchema, *, n_rows: int, sche
         ConfigError: invalid settings, or domains neither public nor allowed to be measured.
         PrivacyError: the budget cannot pay for the statistics and one epoch of training.
     """
+    from synthgen.privacy.domain import missing_public, plan_domain, threshold
+
     delta = settings.check(n_rows)
     measure = settings.stats_share is not None
     if not measure:

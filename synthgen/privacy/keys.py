@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from synthgen.errors import ConfigError, IntegrityError
-from synthgen.io import atomic_path, check_writable
+from synthgen.files import atomic_path, check_writable
 
 KEY_BYTES = 32
 KEY_ENV = "SYNTHGEN_KEY"

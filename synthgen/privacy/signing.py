@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from synthgen.errors import IntegrityError, SignatureWarning, SynthgenError
-from synthgen.io import check_writable, write_bytes_atomic
+from synthgen.files import check_writable, write_bytes
 from synthgen.privacy.keys import (
     fingerprint,
     is_fingerprint,
@@ -92,7 +92,7 @@ def sign_file(path: str | os.PathLike, private_key: Ed25519PrivateKey, *, out: s
                               "name": Path(path).name, "signed_at": signed_at,
                               "signer": fingerprint(private_key.public_key()), "sha256": digest, "size": size}
     record["signature"] = base64.b64encode(private_key.sign(_message(record))).decode()
-    return write_bytes_atomic(out, (json.dumps(record, indent=1) + "\n").encode(), force=force)
+    return write_bytes(out, (json.dumps(record, indent=1) + "\n").encode(), force=force)
 
 
 def verify_file(path: str | os.PathLike, public_key: Ed25519PublicKey, *,

@@ -1,6 +1,21 @@
-"""Pure numpy/pandas data transforms (no torch): encoders, the transformer and its layout."""
+"""Pure numpy/pandas data transforms (no torch): encoders, the transformer and its layout.
+
+``TabularTransformer`` loads on first use (PEP 562): the layout alone (what a model file's
+networks are checked against) needs only numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from synthgen.transform.layout import OutputLayout, Span
-from synthgen.transform.transformer import TabularTransformer
 
 __all__ = ["OutputLayout", "Span", "TabularTransformer"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TabularTransformer":
+        from synthgen.transform.transformer import TabularTransformer
+
+        return TabularTransformer
+    raise AttributeError(f"module 'synthgen.transform' has no attribute {name!r}")
