@@ -24,3 +24,5 @@ bench-quick:
 	$(PYTHON) benchmarks/sampling_scale.py --quick --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/speed.py --quick --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/large_table.py --quick --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/suite.py --quick --only synthgen:tvae,sdv:gaussiancopula --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/startup.py --repeats 1 --out $${BENCH_OUT:-benchmarks/results}

@@ -55,8 +55,8 @@ def fidelity(tables: Tables, *, seed: int = 0) -> dict:
 def point_mass_figures(tables: Tables) -> dict[str, dict]:
     """Per numeric column that piles up on values in the real table (``transform.encoders.point_masses``):
     each point mass's share of the non-null values, real vs synthetic, and the synthetic share in the
-    gaps next to them, the open intervals to the nearest real values, where no real value lies (capital-gain
-    between 0 and 114)."""
+    empty gaps that separate point masses from the rest of the column, where no real value lies
+    (capital-gain between its 0 and its smallest other value, 114)."""
     out = {}
     for name in tables.train.columns:
         kind = tables.schema[name].kind
@@ -66,17 +66,22 @@ def point_mass_figures(tables: Tables) -> dict[str, dict]:
         masses = point_masses(real)
         if not len(masses) or not len(syn):
             continue
-        distinct = np.unique(real)
-        at = np.searchsorted(distinct, masses)
-        below = np.where(at > 0, distinct[np.maximum(at - 1, 0)], masses)
-        above = np.where(at + 1 < len(distinct), distinct[np.minimum(at + 1, len(distinct) - 1)], masses)
-        in_gap = np.zeros(len(syn), dtype=bool)
-        for lo, m, hi in zip(below, masses, above, strict=True):
-            in_gap |= ((syn > lo) & (syn < m)) | ((syn > m) & (syn < hi))
         out[name] = {"masses": [{"value": float(m), "real": round(float(np.mean(real == m)), 4),
                                  "synthetic": round(float(np.mean(syn == m)), 4)} for m in masses],
-                     "gap_share": {"real": 0.0, "synthetic": round(float(in_gap.mean()), 4)}}
+                     "gap_share": {"real": 0.0, "synthetic": round(float(np.mean(_in_gaps(syn, real, masses))), 4)}}
     return out
+
+
+def _in_gaps(values: np.ndarray, real: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """Whether each value lies strictly between two consecutive points of (point masses below the rest of the
+    column, the rest's minimum) or of (its maximum, point masses above it)."""
+    rest = real[~np.isin(real, masses)]
+    low, high = float(rest.min()), float(rest.max())
+    inside = np.zeros(len(values), dtype=bool)
+    for points in (np.append(masses[masses < low], low), np.insert(masses[masses > high], 0, high)):
+        for a, b in zip(points[:-1], points[1:], strict=True):
+            inside |= (values > a) & (values < b)
+    return inside
 
 
 def _mean(values) -> float:
