@@ -60,11 +60,14 @@ def start(world: World, device: str) -> str:
     return device
 
 
-def stop() -> None:
-    """Leave the process group."""
+def stop(*, wait: bool = False) -> None:
+    """Leave the process group; with ``wait``, only once every rank got here (a rank that leaves while another
+    still reaches for it can abort that one, with gloo)."""
     import torch.distributed as dist
 
     if dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -142,6 +142,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     try:
         synth.fit(table, checkpoint=None if unsealed else ckpt, checkpoint_every=checkpoint_every or 0,
                   resume_from=saved, seal=ckpt_seal, **stream_args)
+        distributed.stop(wait=True)
     except TrainingInterrupted as exc:
         hint = f"synthgen train {data} --out {out} --resume {ckpt}"
         raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None

@@ -76,6 +76,14 @@ def _readable(data: bytes) -> bytes:
         return data
 
 
+@pytest.fixture(autouse=True)
+def terminal_sigint():
+    """Python's own SIGINT handler, as in a terminal: a background job (``nohup ... &``) starts with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
     """Ctrl-C during training step ``call`` (tvae, 4 steps per epoch here)."""
     from synthgen.models.vae import TVAEModel
