@@ -276,19 +276,16 @@ def mass_lines(rows: list[dict[str, Any]]) -> list[str]:
         if base is None:
             continue
         for column, pm in base["point_masses"].items():
+            def cells(pick, column=column, table=table) -> str:
+                found = [find(rows, table, library, model) for library, model in RUNS]
+                return " | ".join(pick(r["point_masses"][column]) if r and column in r["point_masses"] else "-"
+                                  for r in found)
+
             for i, m in enumerate(pm["masses"]):
-                cells = []
-                for library, model in RUNS:
-                    r = find(rows, table, library, model)
-                    got = r["point_masses"].get(column) if r else None
-                    cells.append(f"{got['masses'][i]['synthetic']:.3f}" if got else "-")
-                lines.append(f"| {table} | {column} | {m['value']:g} | {m['real']:.3f} | " + " | ".join(cells) + " |")
-            cells = []
-            for library, model in RUNS:
-                r = find(rows, table, library, model)
-                got = r["point_masses"].get(column) if r else None
-                cells.append(f"{got['gap_share']:.4f}" if got else "-")
-            lines.append(f"| {table} | {column} | in empty gaps | 0 | " + " | ".join(cells) + " |")
+                lines.append(f"| {table} | {column} | {m['value']:g} | {m['real']:.3f} | "
+                             + cells(lambda got, i=i: f"{got['masses'][i]['synthetic']:.3f}") + " |")
+            lines.append(f"| {table} | {column} | in empty gaps | 0 | "
+                         + cells(lambda got: f"{got['gap_share']:.4f}") + " |")
     return lines
 
 

@@ -384,12 +384,7 @@ def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = 
     _refuse_empty(df)
     problems = structure_problems(df)
     structural = bool(problems)
-    if len(df) < MIN_ROWS:
-        problems.append(Problem(None, f"only {len(df)} row{'s' * (len(df) != 1)}: too few to learn from",
-                                f"give at least {MIN_ROWS} rows"))
-    if batch_size is not None and len(df) < batch_size:
-        problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
-                                f"pass a batch size of at most {len(df)} or give more rows"))
+    problems += _row_count_problems(df, batch_size)
     if not structural:
         for spec in schema.columns:
             problems.extend(_column_problems(df[spec.name], spec, allowed=spec.name in allow))
@@ -448,13 +443,7 @@ def _validate_private(df: pd.DataFrame, schema: TableSchema, *, batch_size: int 
                       findings: list[Finding] | None) -> None:
     """``validate`` under DP: refuse only on names, storage dtypes and the row count; warn on the rest."""
     _refuse_empty(df)
-    problems = structure_problems(df)
-    if len(df) < MIN_ROWS:
-        problems.append(Problem(None, f"only {len(df)} row{'s' * (len(df) != 1)}: too few to learn from",
-                                f"give at least {MIN_ROWS} rows"))
-    if batch_size is not None and len(df) < batch_size:
-        problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
-                                f"pass a batch size of at most {len(df)} or give more rows"))
+    problems = structure_problems(df) + _row_count_problems(df, batch_size)
     if problems:
         raise InvalidDataError(problems)
     for spec in schema.columns:
@@ -468,6 +457,18 @@ def _validate_private(df: pd.DataFrame, schema: TableSchema, *, batch_size: int 
             warnings.warn(DataWarning(f"column {spec.name!r} {_PRIVATE_NOTES[rule]}"), stacklevel=4)
     if problems:
         raise InvalidDataError(problems)
+
+
+def _row_count_problems(df: pd.DataFrame, batch_size: int | None) -> list[Problem]:
+    """Too few rows to learn from, or fewer than a batch."""
+    problems = []
+    if len(df) < MIN_ROWS:
+        problems.append(Problem(None, f"only {len(df)} row{'s' * (len(df) != 1)}: too few to learn from",
+                                f"give at least {MIN_ROWS} rows"))
+    if batch_size is not None and len(df) < batch_size:
+        problems.append(Problem(None, f"{len(df)} rows is fewer than the batch size {batch_size}",
+                                f"pass a batch size of at most {len(df)} or give more rows"))
+    return problems
 
 
 def _dtype_problem(series: pd.Series, spec: ColumnSpec) -> Problem | None:
