@@ -110,6 +110,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     """
     from synthgen import distributed
     from synthgen.io import check_writable, read_table
+    from synthgen.privacy.crypto import is_encrypted
 
     check_writable(out, force=force)  # fail now, not after an hour of training
     seal = output_seal(None, encrypt, recipient, key_file) or {}  # keys first, so a missing one fails now
@@ -133,7 +134,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
                                 "--force to start over)")
     private = opts["epsilon"] is not None if saved is None else bool(saved.body.get("privacy"))
     ckpt_seal, unsealed = _checkpoint_seal(seal, secret, key_file, identity, private=private,
-                                           resumed_sealed=resume is not None and _is_encrypted(resume))
+                                           resumed_sealed=resume is not None and is_encrypted(resume))
     if unsealed and checkpoint_every:
         raise click.UsageError(f"--checkpoint-every: {unsealed}, and nothing can encrypt the checkpoint (fix: "
                                f"{_SEAL_FIX}, or drop --checkpoint-every)")
@@ -226,19 +227,13 @@ def _resumed(saved: Checkpoint, *, progress: bool) -> Any:
 _SEAL_FIX = "give --key-file or set SYNTHGEN_KEY (your key), --identity (your key pair), or set SYNTHGEN_PASSPHRASE"
 
 
-def _is_encrypted(path: Path) -> bool:
-    from synthgen.privacy.crypto import is_encrypted
-
-    return is_encrypted(path)
-
-
 def _resume_secret(resume: Path, data_secret: dict[str, Any] | None, key_file: Path | None,
                    identity: Path | None) -> dict[str, Any] | None:
     """The secret that opens the checkpoint: the data's own when it is of the kind the checkpoint asks
     for (a passphrase is asked for once), else the one its header names."""
-    from synthgen.privacy.crypto import encryption_mode
+    from synthgen.privacy.crypto import encryption_mode, is_encrypted
 
-    if data_secret and _is_encrypted(resume):
+    if data_secret and is_encrypted(resume):
         kind = {"key": "key", "scrypt": "passphrase", "x25519": "private_key"}[encryption_mode(resume)]
         if kind in data_secret:
             return data_secret
