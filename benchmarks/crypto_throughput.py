@@ -98,23 +98,23 @@ class Bench:
     def __init__(self, size: int, folder: Path):
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        from synthgen.privacy import crypto, keys
+        from synthgen.crypto import keys, streams
 
-        self.crypto, self.size, self.folder = crypto, size, folder
+        self.streams, self.size, self.folder = streams, size, folder
         self.data = make_data(size)
         self.digest = hashlib.sha256(self.data).hexdigest()
         self.key = keys.generate_key()
         self.aead = AESGCM(self.key)
-        self.chunk = crypto.CHUNK
+        self.chunk = streams.CHUNK
         self.plain, self.enc, self.back = folder / "plain.bin", folder / "plain.bin.enc", folder / "back.bin"
         self.raw_enc, self.raw_back = folder / "raw.enc", folder / "raw.back"
         self.plain.write_bytes(self.data)
         out = io.BytesIO()
-        crypto.encrypt_stream(io.BytesIO(self.data), out, key=self.key)
+        streams.encrypt_stream(io.BytesIO(self.data), out, key=self.key)
         self.ciphertext = out.getvalue()
-        (length,) = struct.unpack(">I", self.ciphertext[len(crypto.MAGIC) + 1:len(crypto.MAGIC) + 5])
-        self.preamble = self.ciphertext[:len(crypto.MAGIC) + 5 + length]  # synthgen's associated data
-        self.prefix = os.urandom(crypto.PREFIX_BYTES)
+        (length,) = struct.unpack(">I", self.ciphertext[len(streams.MAGIC) + 1:len(streams.MAGIC) + 5])
+        self.preamble = self.ciphertext[:len(streams.MAGIC) + 5 + length]  # synthgen's associated data
+        self.prefix = os.urandom(streams.PREFIX_BYTES)
         self.chunks = -(-size // self.chunk) or 1
         self.raw_ciphertext = b"".join(self.aead.encrypt(self.nonce(i), self.data[i * self.chunk:(i + 1) * self.chunk],
                                                          self.preamble) for i in range(self.chunks))
@@ -144,7 +144,7 @@ class Bench:
             self.aead.encrypt(self.nonce(i), view[i * step:(i + 1) * step], self.preamble)
 
     def raw_memory_decrypt(self) -> None:
-        view, step = memoryview(self.raw_ciphertext), self.chunk + self.crypto.TAG_BYTES
+        view, step = memoryview(self.raw_ciphertext), self.chunk + self.streams.TAG_BYTES
         for i in range(self.chunks):
             self.aead.decrypt(self.nonce(i), view[i * step:(i + 1) * step], self.preamble)
 
@@ -157,15 +157,15 @@ class Bench:
     def raw_stream_decrypt(self) -> None:
         src = io.BytesIO(self.raw_ciphertext)
         for i in range(self.chunks):
-            self.devnull.write(self.aead.decrypt(self.nonce(i), src.read(self.chunk + self.crypto.TAG_BYTES),
+            self.devnull.write(self.aead.decrypt(self.nonce(i), src.read(self.chunk + self.streams.TAG_BYTES),
                                                  self.preamble))
 
     # ------------------------------------------------------------------ synthgen, stream to /dev/null
     def stream_encrypt(self) -> None:
-        self.crypto.encrypt_stream(io.BytesIO(self.data), self.devnull, key=self.key)
+        self.streams.encrypt_stream(io.BytesIO(self.data), self.devnull, key=self.key)
 
     def stream_decrypt(self) -> None:
-        for block in self.crypto.decrypt_chunks(io.BytesIO(self.ciphertext), key=self.key):
+        for block in self.streams.decrypt_chunks(io.BytesIO(self.ciphertext), key=self.key):
             self.devnull.write(block)
 
     # ------------------------------------------------------------------ raw, file to file
@@ -179,17 +179,17 @@ class Bench:
     def raw_file_decrypt(self) -> None:
         with open(self.raw_enc, "rb") as fin, open(self.raw_back, "wb") as fout:
             for i in range(self.chunks):
-                fout.write(self.aead.decrypt(self.nonce(i), fin.read(self.chunk + self.crypto.TAG_BYTES),
+                fout.write(self.aead.decrypt(self.nonce(i), fin.read(self.chunk + self.streams.TAG_BYTES),
                                              self.preamble))
             fout.flush()
             os.fsync(fout.fileno())
 
     # ------------------------------------------------------------------ synthgen, file to file
     def file_encrypt(self) -> None:
-        self.crypto.encrypt_file(self.plain, self.enc, key=self.key)
+        self.streams.encrypt_file(self.plain, self.enc, key=self.key)
 
     def file_decrypt(self) -> None:
-        self.crypto.decrypt_file(self.enc, self.back, key=self.key)
+        self.streams.decrypt_file(self.enc, self.back, key=self.key)
 
     def verify(self) -> None:
         """Every variant did the real work: the decrypted files are the original."""

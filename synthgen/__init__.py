@@ -1,6 +1,6 @@
 """synthgen: train GAN/VAE generators on private tables and share look-alike synthetic data.
 
-The public names below load on first use (PEP 562), so ``import synthgen.privacy.crypto`` or
+The public names below load on first use (PEP 562), so ``import synthgen.crypto.streams`` or
 ``synthgen encrypt`` does not pull in torch.
 """
 

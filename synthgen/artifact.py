@@ -53,7 +53,7 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
     """Write a model file atomically; refuses to overwrite unless ``force``.
 
     With ``key`` (or an X25519 public ``recipient``) the whole file is encrypted
-    (``synthgen.privacy.crypto``): nothing of it, manifest included, is readable without the
+    (``synthgen.crypto.streams``): nothing of it, manifest included, is readable without the
     key, and any modified byte is refused.
     """
     from safetensors.torch import save as save_tensors
@@ -104,7 +104,7 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
     """
     from safetensors import SafetensorError
 
-    from synthgen.privacy.crypto import MAGIC, decrypt_bytes
+    from synthgen.crypto.streams import MAGIC, decrypt_bytes
 
     path = Path(path)
     if data is None:

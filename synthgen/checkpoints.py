@@ -57,7 +57,7 @@ def read_checkpoint(path: str | os.PathLike, *, secret: dict[str, Any] | None = 
                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The body and tensors of a checkpoint (``secret`` for an encrypted one), unpacked within the
     limits a model file is (``synthgen.artifact.unzip_bounded``)."""
-    from synthgen.privacy.crypto import MAGIC, decrypt_bytes
+    from synthgen.crypto.streams import MAGIC, decrypt_bytes
 
     data = read_file_bytes(Path(path), "checkpoint")
     if data.startswith(MAGIC):

@@ -46,7 +46,7 @@ def read_table(source: TableLike, *, secret: dict[str, Any] | None = None) -> pd
     Args:
         source: a path or a DataFrame.
         secret: for an encrypted file, one of ``key=``, ``passphrase=`` or ``private_key=`` (see
-            ``synthgen.privacy.crypto``); it is decrypted in memory, never to a temporary file.
+            ``synthgen.crypto.streams``); it is decrypted in memory, never to a temporary file.
 
     Raises:
         SynthgenError: the file is missing, has an unknown suffix, is encrypted and no secret was
@@ -260,7 +260,7 @@ def _header_if_mangled(text: str, sep: str, columns: list[Any], *, truncated: bo
 @contextlib.contextmanager
 def _open_plain(path: Path, secret: dict[str, Any] | None) -> Iterator[IO[bytes]]:
     """The file's bytes: as they are, or decrypted on the fly when it is encrypted."""
-    from synthgen.privacy.crypto import DecryptingReader, is_encrypted
+    from synthgen.crypto.streams import DecryptingReader, is_encrypted
 
     encrypted = is_encrypted(path)
     if encrypted and not secret:
@@ -279,7 +279,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = Fa
                        seal: dict[str, Any] | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (encrypted with ``seal``: ``key=`` or ``recipient=``)."""
     if seal:
-        from synthgen.privacy.crypto import encrypt_bytes
+        from synthgen.crypto.streams import encrypt_bytes
 
         data = encrypt_bytes(data, **seal)
     return write_bytes(path, data, force=force)
@@ -289,7 +289,7 @@ class TableWriter:
     """Append DataFrame chunks to a CSV or Parquet file, atomically published on ``close``.
 
     Use as a context manager; if the block raises, nothing is left under the final name. With
-    ``seal`` (``key=`` or ``recipient=``, see ``synthgen.privacy.crypto``) the file is encrypted as
+    ``seal`` (``key=`` or ``recipient=``, see ``synthgen.crypto.streams``) the file is encrypted as
     it is written: no plaintext ever reaches the disk.
     """
 
@@ -309,7 +309,7 @@ class TableWriter:
         try:
             self._sink = self._stack.enter_context(open(tmp, "wb"))
             if self.seal:
-                from synthgen.privacy.crypto import EncryptingWriter
+                from synthgen.crypto.streams import EncryptingWriter
 
                 self._sink = self._stack.enter_context(EncryptingWriter(self._sink, **self.seal))
         except BaseException as exc:

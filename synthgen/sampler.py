@@ -51,11 +51,11 @@ class Sampler:
                 (``synthgen sign``; ``<path>.sig`` unless ``signature`` names the file) under the name
                 it was signed as.
             allow_rename: with ``verify_key``, also accept a file signed under another name, or a
-                version 1 signature (see ``synthgen.privacy.signing``).
+                version 1 signature (see ``synthgen.crypto.signing``).
         """
         data = None
         if verify_key is not None:  # read once: the bytes verified are the bytes loaded
-            from synthgen.privacy.signing import verify_data
+            from synthgen.crypto.signing import verify_data
 
             data = read_file_bytes(Path(path), "model file")
             verify_data(path, data, verify_key, signature=signature, allow_rename=allow_rename)

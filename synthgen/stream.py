@@ -69,7 +69,7 @@ def open_parquet(path: str | os.PathLike) -> pq.ParquetFile:
     path = Path(path)
     if not path.is_file():
         raise SynthgenError(f"{path}: no such file (fix: check the path)")
-    from synthgen.privacy.crypto import is_encrypted
+    from synthgen.crypto.streams import is_encrypted
 
     name = path.name.lower()
     if name.endswith(ENCRYPTED_SUFFIX) or is_encrypted(path):

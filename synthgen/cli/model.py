@@ -109,8 +109,8 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
       synthgen train big.parquet --stream --sample-rows 200000 --out big.sgm   # larger than memory
     """
     from synthgen import distributed
+    from synthgen.crypto.streams import is_encrypted
     from synthgen.io import check_writable, read_table
-    from synthgen.privacy.crypto import is_encrypted
 
     check_writable(out, force=force)  # fail now, not after an hour of training
     seal = output_seal(None, encrypt, recipient, key_file) or {}  # keys first, so a missing one fails now
@@ -165,7 +165,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     if s.get("streamed"):
         click.echo(_streamed_note(s))
     if signer is not None:
-        from synthgen.privacy.signing import sign_file
+        from synthgen.crypto.signing import sign_file
 
         click.echo(f"signature written to {sign_file(out, signer, force=force)}")
     if synth.ledger is not None:
@@ -231,7 +231,7 @@ def _resume_secret(resume: Path, data_secret: dict[str, Any] | None, key_file: P
                    identity: Path | None) -> dict[str, Any] | None:
     """The secret that opens the checkpoint: the data's own when it is of the kind the checkpoint asks
     for (a passphrase is asked for once), else the one its header names."""
-    from synthgen.privacy.crypto import encryption_mode, is_encrypted
+    from synthgen.crypto.streams import encryption_mode, is_encrypted
 
     if data_secret and is_encrypted(resume):
         kind = {"key": "key", "scrypt": "passphrase", "x25519": "private_key"}[encryption_mode(resume)]
@@ -357,7 +357,7 @@ def _open(model_file: Path, key_file: Path | None, identity: Path | None, verify
             model_file = models_dir() / f"{model_file}.sgm"
     data = None
     if verify is not None:  # read once: the bytes verified are the bytes loaded
-        from synthgen.privacy.signing import verify_data
+        from synthgen.crypto.signing import verify_data
 
         data = read_file_bytes(model_file, "model file")
         verify_data(model_file, data, verify_key(verify), signature=signature, allow_rename=allow_rename)

@@ -127,8 +127,8 @@ def keygen(out: Path, public: bool, signing: bool, protect: bool, force: bool) -
       synthgen keygen --public --out owner-x25519.key       # share owner-x25519.key.pub
       synthgen keygen --signing --out owner-sign.key        # share owner-sign.key.pub
     """
-    from synthgen.privacy.keys import write_key_file, write_keypair
-    from synthgen.privacy.signing import write_signing_keypair
+    from synthgen.crypto.keys import write_key_file, write_keypair
+    from synthgen.crypto.signing import write_signing_keypair
 
     if public and signing:
         raise click.UsageError("give --public (encryption) or --signing (signatures), not both: they are "
@@ -167,8 +167,8 @@ def encrypt(src: Path, out: Path, key_file: Path | None, use_passphrase: bool, r
       synthgen encrypt adult.csv --out adult.csv.enc --key-file owner.key
       synthgen encrypt rows.parquet --out rows.parquet.enc --recipient partner.pub
     """
-    from synthgen.privacy.crypto import encrypt_file
-    from synthgen.privacy.keys import read_key, read_public_key
+    from synthgen.crypto.keys import read_key, read_public_key
+    from synthgen.crypto.streams import encrypt_file
 
     if use_passphrase + (recipient is not None) + (key_file is not None) > 1:
         raise click.UsageError("give one of --key-file, --passphrase, --recipient")
@@ -198,9 +198,9 @@ def decrypt(src: Path, out: Path, key_file: Path | None, identity: Path | None, 
     Example:
       synthgen decrypt adult.csv.enc --out adult.csv --key-file owner.key
     """
+    from synthgen.crypto.streams import decrypt_file
     from synthgen.errors import IntegrityError
     from synthgen.io import check_writable
-    from synthgen.privacy.crypto import decrypt_file
 
     check_writable(out, force=force)
     secret = input_secret(src, key_file, identity)
@@ -224,7 +224,7 @@ def sign(file: Path, signing_key: Path, out: Path | None, force: bool) -> None:
       synthgen sign adult.sgm --signing-key owner-sign.key     # writes adult.sgm.sig
       synthgen verify adult.sgm --signer owner-sign.key.pub
     """
-    from synthgen.privacy.signing import sign_file
+    from synthgen.crypto.signing import sign_file
 
     click.echo(f"signature written to {sign_file(file, read_signer(signing_key), out=out, force=force)}")
 
@@ -243,7 +243,7 @@ def verify(file: Path, signer: Path, signature: Path | None, allow_rename: bool)
     Example:
       synthgen verify adult.sgm --signer owner-sign.key.pub
     """
-    from synthgen.privacy.signing import read_verify_key, verify_file
+    from synthgen.crypto.signing import read_verify_key, verify_file
 
     record = verify_file(file, read_verify_key(signer), signature=signature, allow_rename=allow_rename)
     signed = f", signed as {record['name']} at {record['signed_at']}" if record["version"] > 1 else ""

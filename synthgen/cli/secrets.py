@@ -29,35 +29,35 @@ def passphrase(*, confirm: bool, prompt: str = "passphrase") -> str:
 
 def optional_key(key_file: Path | None) -> bytes | None:
     """The owner's key from --key-file, else $SYNTHGEN_KEY, else None (no key at hand)."""
-    from synthgen.privacy.keys import KEY_ENV, read_key
+    from synthgen.crypto.keys import KEY_ENV, read_key
 
     return read_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
 
 
 def key_passphrase(path: Path) -> str | None:
     """The passphrase of a private key file, asked for only when the file has one."""
-    from synthgen.privacy.keys import key_needs_passphrase
+    from synthgen.crypto.keys import key_needs_passphrase
 
     return passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
 
 
 def private_key(path: Path) -> Any:
     """An X25519 private key file (its passphrase asked for when it has one)."""
-    from synthgen.privacy.keys import read_private_key
+    from synthgen.crypto.keys import read_private_key
 
     return read_private_key(path, key_passphrase(path))
 
 
 def signing_key(path: Path) -> Any:
     """An Ed25519 signing key file (its passphrase asked for when it has one)."""
-    from synthgen.privacy.signing import read_signing_key
+    from synthgen.crypto.signing import read_signing_key
 
     return read_signing_key(path, key_passphrase(path))
 
 
 def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> dict[str, Any] | None:
     """The secret that opens ``path`` when it is encrypted (chosen by its header); None for a plain file."""
-    from synthgen.privacy.crypto import encryption_mode, is_encrypted
+    from synthgen.crypto.streams import encryption_mode, is_encrypted
 
     if not path.is_file() or not is_encrypted(path):
         return None
@@ -77,7 +77,7 @@ def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> di
 def output_seal(out: Path | None, encrypt: bool, recipient: Path | None,
                 key_file: Path | None) -> dict[str, Any] | None:
     """How to encrypt an output: the owner's key (``--encrypt``) or a recipient's public key; None: plain."""
-    from synthgen.privacy.keys import read_key, read_public_key
+    from synthgen.crypto.keys import read_key, read_public_key
 
     if encrypt and recipient is not None:
         raise click.UsageError("give --encrypt (your key) or --recipient (their public key), not both")
@@ -132,6 +132,6 @@ def verify_key(path: Path | None) -> Any:
     """The Ed25519 public key given with --verify, or None."""
     if path is None:
         return None
-    from synthgen.privacy.signing import read_verify_key
+    from synthgen.crypto.signing import read_verify_key
 
     return read_verify_key(path)

@@ -73,7 +73,7 @@ class MaskContext:
 
     def __post_init__(self) -> None:
         if self.key is not None and (not isinstance(self.key, bytes) or len(self.key) != 32):
-            raise ConfigError("a masking key is 32 random bytes (fix: synthgen.privacy.keys.read_key(path) or "
+            raise ConfigError("a masking key is 32 random bytes (fix: synthgen.crypto.keys.read_key(path) or "
                               "generate_key())")
 
     def subkey(self, purpose: str, length: int = 32) -> bytes:

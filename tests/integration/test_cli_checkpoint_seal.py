@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import main
+from synthgen.crypto.keys import generate_key, read_key, read_public_key, write_key_file, write_keypair
+from synthgen.crypto.streams import MAGIC, encrypt_file
 from synthgen.datasets import adult_metadata_path, load_adult
-from synthgen.privacy.crypto import MAGIC, encrypt_file
-from synthgen.privacy.keys import generate_key, read_key, read_public_key, write_key_file, write_keypair
 
 #: a category of the training table that a plain checkpoint holds (in its transformer)
 CATEGORY = b"Married-civ-spouse"

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import main
+from synthgen.crypto.keys import read_key, read_private_key
+from synthgen.crypto.streams import MAGIC, encryption_mode
 from synthgen.datasets import load_adult
 from synthgen.io import read_table
-from synthgen.privacy.crypto import MAGIC, encryption_mode
-from synthgen.privacy.keys import read_key, read_private_key
 
 
 def run(*args: object, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -164,7 +164,7 @@ def test_mask_and_evaluate_read_and_write_encrypted(tmp_path: Path, keys: dict[s
 
 
 def read_table_bytes(path: Path, key_file: Path) -> bytes:
-    from synthgen.privacy.crypto import decrypt_bytes
+    from synthgen.crypto.streams import decrypt_bytes
 
     return decrypt_bytes(path.read_bytes(), key=read_key(key_file))
 

@@ -225,8 +225,8 @@ def test_missing_file_is_not_an_integrity_error(tmp_path):
 
 
 def test_encrypted_file_without_key_is_a_clear_error(ctgan_synth, tmp_path):
+    from synthgen.crypto.keys import generate_key
     from synthgen.errors import SynthgenError
-    from synthgen.privacy.keys import generate_key
 
     path = ctgan_synth.save(tmp_path / "enc.sgm", key=generate_key())
     with pytest.raises(SynthgenError, match="encrypted model file"):
@@ -256,8 +256,8 @@ def test_manifest_over_its_cap_is_refused_before_unpacking(model_file):
 def test_zip_bomb_is_refused_before_unpacking(model_file, monkeypatch, encrypted):
     """Weights of zeros unpack to over 1000x their size; the limit is 20x, at least UNPACK_FLOOR. An encrypted
     file is held to the same limit once decrypted."""
-    from synthgen.privacy.crypto import encrypt_bytes
-    from synthgen.privacy.keys import generate_key
+    from synthgen.crypto.keys import generate_key
+    from synthgen.crypto.streams import encrypt_bytes
 
     deflated(model_file, weights__safetensors=bytes(UNPACK_FLOOR + (1 << 20)))
     key = generate_key()

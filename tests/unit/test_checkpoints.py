@@ -11,9 +11,9 @@ import torch
 from synthgen import Synthesizer
 from synthgen.artifact import UNPACK_FLOOR
 from synthgen.checkpoints import BODY, STATE, read_checkpoint, write_checkpoint
+from synthgen.crypto.keys import generate_key
 from synthgen.datasets import load_adult
 from synthgen.errors import ConfigError, IntegrityError, TrainingInterrupted
-from synthgen.privacy.keys import generate_key
 
 SMALL = {"tvae": {"compress_dims": (32,), "decompress_dims": (32,)},
          "ctgan": {"generator_dim": (32, 32), "discriminator_dim": (32, 32)}}
@@ -97,7 +97,7 @@ def test_resume_refuses_other_settings_other_data_and_damage(tmp_path, table):
 
 
 def test_checkpoints_can_be_encrypted(tmp_path, table):
-    from synthgen.privacy.keys import generate_key
+    from synthgen.crypto.keys import generate_key
 
     key, ckpt = generate_key(), tmp_path / "m.ckpt"
     write_checkpoint(ckpt, {"x": 1}, {"t": torch.zeros(2)}, seal={"key": key})

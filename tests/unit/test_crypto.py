@@ -12,17 +12,8 @@ import struct
 
 import pytest
 
-from synthgen.errors import ConfigError, IntegrityError, OutputExistsError
-from synthgen.privacy import crypto
-from synthgen.privacy.crypto import (
-    decrypt_bytes,
-    decrypt_chunks,
-    decrypt_file,
-    encrypt_file,
-    encrypt_stream,
-    encryption_mode,
-)
-from synthgen.privacy.keys import (
+from synthgen.crypto import streams
+from synthgen.crypto.keys import (
     fingerprint,
     generate_key,
     generate_keypair,
@@ -33,6 +24,15 @@ from synthgen.privacy.keys import (
     write_key_file,
     write_keypair,
 )
+from synthgen.crypto.streams import (
+    decrypt_bytes,
+    decrypt_chunks,
+    decrypt_file,
+    encrypt_file,
+    encrypt_stream,
+    encryption_mode,
+)
+from synthgen.errors import ConfigError, IntegrityError, OutputExistsError
 
 
 def encrypt(data: bytes, chunk: int = 64, **kw) -> bytes:
@@ -50,7 +50,7 @@ def test_round_trip_across_chunk_boundaries(size):
 
 
 def test_passphrase_round_trip_with_random_salt(monkeypatch):
-    monkeypatch.setattr(crypto, "SCRYPT", {"n": 2**10, "r": 8, "p": 1})  # fast for the test
+    monkeypatch.setattr(streams, "SCRYPT", {"n": 2**10, "r": 8, "p": 1})  # fast for the test
     a, b = encrypt(b"secret rows", passphrase="correct horse"), encrypt(b"secret rows", passphrase="correct horse")
     assert a != b  # fresh salt and nonce prefix every time
     assert decrypt_bytes(a, passphrase="correct horse") == b"secret rows"
@@ -85,7 +85,7 @@ def test_wrong_key_truncation_and_extension_fail():
 def test_failed_decryption_leaves_no_file(tmp_path):
     key = generate_key()
     src, enc, out = tmp_path / "plain.csv", tmp_path / "plain.csv.enc", tmp_path / "back.csv"
-    src.write_bytes(os.urandom(3 * crypto.CHUNK + 5))
+    src.write_bytes(os.urandom(3 * streams.CHUNK + 5))
     encrypt_file(src, enc, key=key)
     decrypt_file(enc, out, key=key)
     assert out.read_bytes() == src.read_bytes()
@@ -124,7 +124,7 @@ def test_encrypted_model_file_round_trip_and_tamper(ctgan_synth, tmp_path):
 
     key = generate_key()
     path = ctgan_synth.save(tmp_path / "m.sgm", key=key)
-    assert crypto.is_encrypted(path)
+    assert streams.is_encrypted(path)
     assert Sampler.load(path, key=key).sample(20, seed=0).equals(ctgan_synth.sample(20, seed=0))
     with pytest.raises(IntegrityError):
         Sampler.load(path, key=generate_key())
@@ -136,7 +136,8 @@ def test_encrypted_model_file_round_trip_and_tamper(ctgan_synth, tmp_path):
 
 
 # ----------------------------------------------------------------------------- files from before hybrid mode
-#: written by the previous crypto.py (commit 1083d60): key bytes(range(32)), and passphrase "correct horse" (n=2^10)
+#: written by the previous encryption module (commit 1083d60): key bytes(range(32)), and passphrase "correct horse"
+#: (n=2^10)
 LEGACY_KEY_BLOB = (
     "U0dFTkMBAAAAWnsiYWxnIjoiQUVTLTI1Ni1HQ00tU1RSRUFNIiwiY2h1bmsiOjMyLCJrZGYiOnsibmFtZSI6ImtleSJ9LCJub25jZV9wcmVmaXgi"
     "OiJNSEN1SHpNU1B3PT0ifcPX7iisyomtlWAcHl+tWAO9DwxP51sOhHXu37JqmjWybQ2N+Hig25rKefT51oScT/IHd84/I2K7zY75M1aydpgr03Fd"
@@ -198,7 +199,7 @@ def test_hybrid_file_round_trip_with_key_files(tmp_path):
     assert public_path == tmp_path / "owner.key.pub"
     private, public = read_private_key(private_path), read_public_key(public_path)
     assert fingerprint(private.public_key()) == fingerprint(public)
-    for name, size in (("empty", 0), ("multi", 2 * crypto.CHUNK + 3)):
+    for name, size in (("empty", 0), ("multi", 2 * streams.CHUNK + 3)):
         src, enc, back = tmp_path / name, tmp_path / f"{name}.enc", tmp_path / f"{name}.out"
         src.write_bytes(os.urandom(size))
         encrypt_file(src, enc, recipient=public)
@@ -238,7 +239,7 @@ def test_wrong_private_key_is_named_by_fingerprint(pair):
 
 
 def test_mode_mismatch_names_what_is_needed(pair, monkeypatch):
-    monkeypatch.setattr(crypto, "SCRYPT", {"n": 2**10, "r": 8, "p": 1})
+    monkeypatch.setattr(streams, "SCRYPT", {"n": 2**10, "r": 8, "p": 1})
     private, public = pair
     hybrid = encrypt(b"x", recipient=public)
     for wrong in ({"key": generate_key()}, {"passphrase": "pw"}, {}):
@@ -269,7 +270,7 @@ def test_kinds_named_without_their_classes():
     """DSA and DH keys are named from their class (keys.py no longer refers to cryptography's DSA / DH classes)."""
     from cryptography.hazmat.primitives.asymmetric import dsa
 
-    from synthgen.privacy.keys import key_kind
+    from synthgen.crypto.keys import key_kind
 
     private = dsa.generate_private_key(1024)
     assert (key_kind(private), key_kind(private.public_key())) == ("a DSA private key", "a DSA public key")
@@ -352,7 +353,7 @@ def test_keypair_files_modes_and_overwrite(tmp_path):
 def test_passphrase_protected_private_key(tmp_path, pair):
     private_path, public_path = write_keypair(tmp_path / "owner.key", passphrase="correct horse")
     sealed = private_path.read_bytes()  # scrypt-sealed PEM: PKCS8's own PBKDF2 at 2,048 rounds is too cheap
-    assert crypto.encryption_mode(private_path) == "scrypt" and b"PRIVATE KEY" not in sealed
+    assert streams.encryption_mode(private_path) == "scrypt" and b"PRIVATE KEY" not in sealed
     assert decrypt_bytes(sealed, passphrase="correct horse").startswith(b"-----BEGIN PRIVATE KEY-----")
     assert key_needs_passphrase(private_path)
     private = read_private_key(private_path, passphrase="correct horse")
@@ -395,8 +396,8 @@ def test_key_file_errors_say_what_is_wrong(tmp_path):
 
 
 def _header(blob: bytes) -> tuple[dict, int, int]:
-    (length,) = struct.unpack(">I", blob[len(crypto.MAGIC) + 1:len(crypto.MAGIC) + 5])
-    start = len(crypto.MAGIC) + 5
+    (length,) = struct.unpack(">I", blob[len(streams.MAGIC) + 1:len(streams.MAGIC) + 5])
+    start = len(streams.MAGIC) + 5
     return json.loads(blob[start:start + length]), start, length
 
 
@@ -409,14 +410,14 @@ def _forge_header(blob: bytes, **changes) -> bytes:
         else:
             header[key] = value
     body = json.dumps(header).encode()
-    return blob[:len(crypto.MAGIC) + 1] + struct.pack(">I", len(body)) + body + blob[start + length:]
+    return blob[:len(streams.MAGIC) + 1] + struct.pack(">I", len(body)) + body + blob[start + length:]
 
 
 @pytest.mark.parametrize("changes", [{"chunk": 2**33}, {"chunk": 10**30}, {"chunk": 8}, {"n": 2**22},
                                      {"r": 64}, {"p": 2**20}])
 def test_forged_header_costs_are_refused_before_any_work(changes):
     secret = {"passphrase": "pw"} if set(changes) & {"n", "r", "p"} else {"key": generate_key()}
-    blob = _forge_header(crypto.encrypt_bytes(b"x" * 100, **secret), **changes)
+    blob = _forge_header(streams.encrypt_bytes(b"x" * 100, **secret), **changes)
     with pytest.raises(IntegrityError, match="header is damaged"):
         decrypt_bytes(blob, **secret)
 
@@ -424,8 +425,8 @@ def test_forged_header_costs_are_refused_before_any_work(changes):
 @pytest.mark.parametrize("n, r", [(2**19, 8), (2**20, 4), (2**18, 16)])
 def test_scrypt_memory_over_256_mib_is_refused_before_deriving(tmp_path, monkeypatch, n, r):
     derived = []
-    monkeypatch.setattr(crypto, "_scrypt", lambda *args: derived.append(args) or bytes(32))
-    blob = _forge_header(crypto.encrypt_bytes(b"x" * 100, key=generate_key()), kdf={
+    monkeypatch.setattr(streams, "_scrypt", lambda *args: derived.append(args) or bytes(32))
+    blob = _forge_header(streams.encrypt_bytes(b"x" * 100, key=generate_key()), kdf={
         "name": "scrypt", "salt": base64.b64encode(os.urandom(16)).decode(), "n": n, "r": r, "p": 1})
     (tmp_path / "forged.enc").write_bytes(blob)  # the CLI reads the mode before it asks for a passphrase
     for attempt in (lambda: decrypt_bytes(blob, passphrase="pw"), lambda: encryption_mode(tmp_path / "forged.enc")):
@@ -446,9 +447,9 @@ SCRYPT_2_15_BLOB = (
 
 
 def test_passphrase_files_use_scrypt_2_17_and_older_ones_open():
-    blob = crypto.encrypt_bytes(b"new rows", passphrase="correct horse")
+    blob = streams.encrypt_bytes(b"new rows", passphrase="correct horse")
     kdf = _header(blob)[0]["kdf"]
-    assert kdf["n"] >= 2**17 and 128 * kdf["n"] * kdf["r"] <= crypto.SCRYPT_MAX_MEMORY
+    assert kdf["n"] >= 2**17 and 128 * kdf["n"] * kdf["r"] <= streams.SCRYPT_MAX_MEMORY
     assert decrypt_bytes(blob, passphrase="correct horse") == b"new rows"
     old = base64.b64decode(SCRYPT_2_15_BLOB)
     assert _header(old)[0]["kdf"]["n"] == 2**15
@@ -456,7 +457,7 @@ def test_passphrase_files_use_scrypt_2_17_and_older_ones_open():
 
 def test_each_file_gets_its_own_key_from_a_salt():
     key = generate_key()
-    blobs = [crypto.encrypt_bytes(b"same plaintext", key=key) for _ in range(2)]
+    blobs = [streams.encrypt_bytes(b"same plaintext", key=key) for _ in range(2)]
     salts = {_header(b)[0]["kdf"]["salt"] for b in blobs}
     assert len(salts) == 2
     assert all(decrypt_bytes(b, key=key) == b"same plaintext" for b in blobs)
@@ -468,20 +469,20 @@ def test_each_file_gets_its_own_key_from_a_salt():
 @pytest.mark.parametrize("bad", [b"k" * 16, b"", "a string key"])
 def test_keys_must_be_32_bytes(bad):
     with pytest.raises(ConfigError, match="a key is 32 random bytes"):
-        crypto.encrypt_bytes(b"data", key=bad)
-    blob = crypto.encrypt_bytes(b"data", key=generate_key())
+        streams.encrypt_bytes(b"data", key=bad)
+    blob = streams.encrypt_bytes(b"data", key=generate_key())
     with pytest.raises(ConfigError, match="a key is 32 random bytes"):
         decrypt_bytes(blob, key=bad)
 
 
 def test_encrypting_writer_never_seals_a_failed_stream():
     key, out = generate_key(), io.BytesIO()
-    with pytest.raises(RuntimeError), crypto.EncryptingWriter(out, key=key, chunk=16) as writer:
+    with pytest.raises(RuntimeError), streams.EncryptingWriter(out, key=key, chunk=16) as writer:
         writer.write(b"amount=100;" * 5)
         raise RuntimeError("producer failed")
     with pytest.raises(IntegrityError, match="truncated"):
         decrypt_bytes(out.getvalue(), key=key)
     done = io.BytesIO()
-    with crypto.EncryptingWriter(done, key=key, chunk=16) as writer:
+    with streams.EncryptingWriter(done, key=key, chunk=16) as writer:
         writer.write(b"amount=100;" * 5)
     assert decrypt_bytes(done.getvalue(), key=key) == b"amount=100;" * 5

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from synthgen.privacy import crypto
+from synthgen.crypto import streams
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1 << 20
@@ -28,8 +28,8 @@ CHILD = r"""
 import json, re, sys, time
 
 start = time.perf_counter()
-from synthgen.privacy.crypto import decrypt_file, encrypt_file
-from synthgen.privacy.keys import generate_key
+from synthgen.crypto.streams import decrypt_file, encrypt_file
+from synthgen.crypto.keys import generate_key
 import_s = time.perf_counter() - start
 
 
@@ -84,10 +84,10 @@ def test_200_mib_file_round_trips_in_under_200_mb(tmp_path):
         assert got["peak_kib"] < LIMIT_KIB, f"over the {LIMIT_KIB // 1024} MiB limit: {figures}"
 
         with open(enc, "rb") as fh:
-            head = fh.read(len(crypto.MAGIC) + 5)
-        (header_len,) = struct.unpack(">I", head[len(crypto.MAGIC) + 1:])
-        chunks = math.ceil(SIZE / crypto.CHUNK)
-        assert enc.stat().st_size == len(head) + header_len + SIZE + crypto.TAG_BYTES * chunks
+            head = fh.read(len(streams.MAGIC) + 5)
+        (header_len,) = struct.unpack(">I", head[len(streams.MAGIC) + 1:])
+        chunks = math.ceil(SIZE / streams.CHUNK)
+        assert enc.stat().st_size == len(head) + header_len + SIZE + streams.TAG_BYTES * chunks
         assert back.stat().st_size == SIZE
         assert sha256(back) == expected
         assert sorted(p.name for p in tmp_path.iterdir()) == ["back.bin", "plain.bin", "plain.bin.enc"]  # no .part

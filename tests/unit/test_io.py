@@ -177,10 +177,10 @@ def test_parquet_text_column_all_null_in_the_first_chunk(tmp_path):
 
 @pytest.mark.parametrize("name", ["t.csv.enc", "t.csv.gz.enc", "t.parquet.enc"])
 def test_encrypted_tables_never_touch_disk_in_plaintext(tmp_path, name):
+    from synthgen.crypto.keys import generate_key
+    from synthgen.crypto.streams import MAGIC
     from synthgen.errors import IntegrityError
     from synthgen.io import TableWriter
-    from synthgen.privacy.crypto import MAGIC
-    from synthgen.privacy.keys import generate_key
 
     key = generate_key()
     df = pd.DataFrame({"secret": [f"patient-{i:05d}" for i in range(30_000)], "x": range(30_000)})
@@ -205,14 +205,14 @@ def test_encrypted_tables_never_touch_disk_in_plaintext(tmp_path, name):
 
 
 def test_a_failed_close_publishes_nothing(tmp_path, monkeypatch):
+    from synthgen.crypto import streams
+    from synthgen.crypto.keys import generate_key
     from synthgen.io import TableWriter
-    from synthgen.privacy import crypto
-    from synthgen.privacy.keys import generate_key
 
     def full_disk(self):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(crypto.EncryptingWriter, "close", full_disk)
+    monkeypatch.setattr(streams.EncryptingWriter, "close", full_disk)
     with pytest.raises(SynthgenError, match=r"t.csv.enc: cannot write \(No space left on device\)"):
         with TableWriter(tmp_path / "t.csv.enc", seal={"key": generate_key()}) as writer:
             writer.write(pd.DataFrame({"a": range(10)}))

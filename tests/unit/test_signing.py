@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from synthgen.errors import ConfigError, IntegrityError, OutputExistsError, SignatureWarning
-from synthgen.privacy import signing
-from synthgen.privacy.keys import generate_keypair, write_keypair
-from synthgen.privacy.signing import (
+from synthgen.crypto import signing
+from synthgen.crypto.keys import generate_keypair, write_keypair
+from synthgen.crypto.signing import (
     fingerprint,
     read_signing_key,
     read_verify_key,
@@ -25,6 +24,7 @@ from synthgen.privacy.signing import (
     verify_file,
     write_signing_keypair,
 )
+from synthgen.errors import ConfigError, IntegrityError, OutputExistsError, SignatureWarning
 
 
 @pytest.fixture(scope="module")

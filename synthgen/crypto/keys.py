@@ -3,7 +3,7 @@
 Keys never come from the command line: a symmetric key is a base64 file created 0600 (``synthgen
 keygen``) or ``$SYNTHGEN_KEY``; a key pair is a private PEM file (0600) and ``<private>.pub`` (0644).
 A passphrase-protected private key is the unencrypted PKCS8 PEM inside synthgen's own encrypted
-format with scrypt (``crypto.encrypt_bytes``): PKCS8's own PEM encryption uses PBKDF2 at 2,048
+format with scrypt (``streams.encrypt_bytes``): PKCS8's own PEM encryption uses PBKDF2 at 2,048
 rounds, which is cheap to guess against.
 """
 
@@ -165,7 +165,7 @@ def write_pem_keypair(private_key: X25519PrivateKey | ed25519.Ed25519PrivateKey,
     secret = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption())
     if passphrase:
-        from synthgen.privacy.crypto import encrypt_bytes
+        from synthgen.crypto.streams import encrypt_bytes
 
         secret = encrypt_bytes(secret, passphrase=passphrase)
     public = private_key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -231,14 +231,14 @@ def load_public_pem(path: str | os.PathLike, want: type[K], hint: str) -> K:
 
 
 def _sealed(data: bytes) -> bool:
-    from synthgen.privacy.crypto import MAGIC
+    from synthgen.crypto.streams import MAGIC
 
     return data.startswith(MAGIC)
 
 
 def _unseal(path: str | os.PathLike, data: bytes, passphrase: str | None) -> bytes:
     """The PEM inside a passphrase-protected key file (scrypt + AES-GCM)."""
-    from synthgen.privacy.crypto import decrypt_bytes
+    from synthgen.crypto.streams import decrypt_bytes
 
     if passphrase is None:
         raise ConfigError(f"{path} is protected by a passphrase (fix: give its passphrase)")

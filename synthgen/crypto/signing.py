@@ -13,7 +13,7 @@ signer's fingerprint are all covered. ``verify`` refuses a file whose name is no
 Version 1 signatures (no purpose, name or time; domain ``b"synthgen-signature-v1\\0"``) cannot show
 that, so they are refused unless ``allow_rename`` accepts them by content and signer alone, with a
 ``SignatureWarning``, as is a renamed file. Files are hashed in 1 MiB reads, so a large file never
-has to fit in memory. Key pairs are PEM files like the encryption ones (``synthgen.privacy.crypto``):
+has to fit in memory. Key pairs are PEM files like the encryption ones (``synthgen.crypto.streams``):
 the private key PKCS8 (0600, optionally passphrase-protected), the public key ``<private>.pub`` (0644).
 """
 
@@ -32,9 +32,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from synthgen.errors import IntegrityError, SignatureWarning, SynthgenError
-from synthgen.files import check_writable, write_bytes
-from synthgen.privacy.keys import (
+from synthgen.crypto.keys import (
     fingerprint,
     is_fingerprint,
     load_private_pem,
@@ -42,6 +40,8 @@ from synthgen.privacy.keys import (
     require_key_kind,
     write_pem_keypair,
 )
+from synthgen.errors import IntegrityError, SignatureWarning, SynthgenError
+from synthgen.files import check_writable, write_bytes
 
 __all__ = ["fingerprint", "read_signing_key", "read_verify_key", "sign_file", "verify_file", "write_signing_keypair"]
 

@@ -48,9 +48,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from synthgen.errors import ConfigError, IntegrityError
-from synthgen.files import atomic_path
-from synthgen.privacy.keys import (
+from synthgen.crypto.keys import (
     KEY_BYTES,
     KEYPAIR_HINT,
     fingerprint,
@@ -59,6 +57,8 @@ from synthgen.privacy.keys import (
     raw_public,
     require_key_kind,
 )
+from synthgen.errors import ConfigError, IntegrityError
+from synthgen.files import atomic_path
 
 MAGIC, VERSION = b"SGENC", 1
 CHUNK = 1 << 20  # plaintext bytes per chunk: streams files larger than memory
@@ -318,7 +318,7 @@ def _data_key(kdf: dict, key: bytes | None, passphrase: str | None, private_key:
 def _checked_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) != KEY_BYTES:
         got = f"{len(key)} bytes" if isinstance(key, bytes) else type(key).__name__
-        raise ConfigError(f"a key is {KEY_BYTES} random bytes, got {got} (fix: use synthgen.privacy.keys.read_key "
+        raise ConfigError(f"a key is {KEY_BYTES} random bytes, got {got} (fix: use synthgen.crypto.keys.read_key "
                           "or generate_key)")
     return key
 
