@@ -15,7 +15,7 @@ _EXPORTS = {
     "ConfigError": "synthgen.errors", "IntegrityError": "synthgen.errors", "InvalidDataError": "synthgen.errors",
     "NotFittedError": "synthgen.errors", "PrivacyError": "synthgen.errors", "SynthgenError": "synthgen.errors",
     "Evaluation": "synthgen.evaluation", "evaluate": "synthgen.evaluation",
-    "Masker": "synthgen.privacy.masking", "MaskPolicy": "synthgen.privacy.masking", "mask": "synthgen.privacy.masking",
+    "Masker": "synthgen.masking.policy", "MaskPolicy": "synthgen.masking.policy", "mask": "synthgen.masking.policy",
     "Sampler": "synthgen.sampler", "ColumnSpec": "synthgen.schema", "TableSchema": "synthgen.schema",
     "Synthesizer": "synthgen.synthesizer",
 }

@@ -6,16 +6,15 @@ import datetime as dt
 import json
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
 from synthgen.errors import DataWarning, InvalidDataError, Problem
-from synthgen.privacy.identifiers import Finding
 
 Kind = Literal["continuous", "integer", "categorical", "boolean", "datetime"]
 KINDS: tuple[str, ...] = ("continuous", "integer", "categorical", "boolean", "datetime")
@@ -368,8 +367,26 @@ def _declared(spec: ColumnSpec, entry: dict[str, Any], public: bool, problems: l
 
 
 # ----------------------------------------------------------------------------- validation
+class IdentifierFinding(Protocol):
+    """What validation reads of a column that looks like an identifier.
+
+    ``synthgen.masking.identifiers.Finding`` is one; the masking layer sits above this module,
+    so the schema names only the fields it reads.
+    """
+
+    @property
+    def column(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def what(self) -> str: ...
+    @property
+    def evidence(self) -> str: ...
+
+
 def validate(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None = None,
-             allow: Collection[str] = (), findings: list[Finding] | None = None, private: bool = False) -> None:
+             allow: Collection[str] = (), findings: Sequence[IdentifierFinding] | None = None,
+             private: bool = False) -> None:
     """Check ``df`` against every rule at once; raise one ``InvalidDataError`` listing all problems.
 
     Args:
@@ -440,7 +457,7 @@ _PRIVATE_NOTES = {
 
 
 def _validate_private(df: pd.DataFrame, schema: TableSchema, *, batch_size: int | None, allow: Collection[str],
-                      findings: list[Finding] | None) -> None:
+                      findings: Sequence[IdentifierFinding] | None) -> None:
     """``validate`` under DP: refuse only on names, storage dtypes and the row count; warn on the rest."""
     _refuse_empty(df)
     problems = structure_problems(df) + _row_count_problems(df, batch_size)

@@ -30,10 +30,10 @@ from synthgen.errors import (
     TrainingInterrupted,
 )
 from synthgen.io import TableLike, read_table
+from synthgen.masking.identifiers import Finding, scan
 from synthgen.models import FitOptions, Model, get_model
 from synthgen.privacy.domain import ColumnDomain, private_domain, private_schema
 from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, sgd_spec
-from synthgen.privacy.identifiers import Finding, scan
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, check_structure, load_metadata, validate
 from synthgen.stream import (

@@ -72,7 +72,7 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
     if policy is None or out is None:
         raise click.UsageError("give --policy and --out (or --suggest to propose a policy)")
     from synthgen.io import check_writable, write_bytes_atomic, write_table
-    from synthgen.privacy.masking import Masker
+    from synthgen.masking.policy import Masker
 
     for path in (out, report):
         if path is not None:
@@ -92,7 +92,7 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
 
 def _suggest(table: Any, k: int, out: Path | None, force: bool) -> None:
     from synthgen.io import write_bytes_atomic
-    from synthgen.privacy.identifiers import suggest_policy
+    from synthgen.masking.identifiers import suggest_policy
 
     policy = suggest_policy(table, k=k)
     text = json.dumps(policy, indent=1)

@@ -11,7 +11,7 @@ import pytest
 
 from synthgen.datasets import load_adult
 from synthgen.errors import ConfigError, InvalidDataError
-from synthgen.privacy.anonymity import AnonymityReport, k_anonymize, k_of
+from synthgen.masking.anonymity import AnonymityReport, k_anonymize, k_of
 
 QI = ["age", "sex", "race", "marital-status", "native-country"]
 CONTINENT = {

@@ -9,8 +9,8 @@ from faker import Faker
 
 from synthgen.datasets import load_adult
 from synthgen.errors import IdentifierWarning, InvalidDataError
-from synthgen.privacy.identifiers import scan, suggest_policy
-from synthgen.privacy.masking import mask
+from synthgen.masking.identifiers import scan, suggest_policy
+from synthgen.masking.policy import mask
 from synthgen.schema import TableSchema, validate
 
 

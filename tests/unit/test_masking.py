@@ -10,7 +10,7 @@ import pytest
 from faker import Faker
 
 from synthgen.errors import ConfigError, IntegrityError
-from synthgen.privacy.masking import Masker, MaskPolicy, mask
+from synthgen.masking.policy import Masker, MaskPolicy, mask
 
 KEY = bytes(range(32))
 

@@ -37,19 +37,19 @@ from typing import Any
 import pandas as pd
 
 from synthgen.errors import ConfigError, Problem
-from synthgen.privacy import mask_checks, mask_ops
-from synthgen.privacy.mask_checks import OPTIONS
-from synthgen.privacy.mask_ops import MaskContext
+from synthgen.masking import checks, ops
+from synthgen.masking.checks import OPTIONS
+from synthgen.masking.ops import MaskContext
 
 __all__ = ["OPERATIONS", "OPTIONS", "MaskPolicy", "MaskReport", "Masker", "mask"]
 
 #: operation name -> function (drop removes the column and needs none)
 OPERATIONS = {
-    "replace": mask_ops.replace,
-    "pseudonymize": mask_ops.pseudonymize,
-    "mask": mask_ops.mask,
-    "generalize": mask_ops.generalize,
-    "noise": mask_ops.noise,
+    "replace": ops.replace,
+    "pseudonymize": ops.pseudonymize,
+    "mask": ops.mask,
+    "generalize": ops.generalize,
+    "noise": ops.noise,
 }
 
 
@@ -71,7 +71,7 @@ class MaskPolicy:
         if not isinstance(raw, dict) or not isinstance(raw.get("columns", {}), dict):
             raise ConfigError('a masking policy is a JSON object with a "columns" object (fix: see synthgen mask '
                               '--suggest for an example)')
-        _raise(mask_checks.policy_problems(raw))
+        _raise(checks.policy_problems(raw))
         columns = {str(k): ({"op": v} if isinstance(v, str) else v) for k, v in raw.get("columns", {}).items()}
         return cls(columns, raw.get("k_anonymity"), raw.get("locale", "en_US"))
 
@@ -95,7 +95,7 @@ class MaskPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as JSON-ready data."""
-        out: dict[str, Any] = {"version": mask_checks.VERSION, "columns": self.columns}
+        out: dict[str, Any] = {"version": checks.VERSION, "columns": self.columns}
         if self.locale != "en_US":
             out["locale"] = self.locale
         if self.k_anonymity:
@@ -104,7 +104,7 @@ class MaskPolicy:
 
     def check(self, df: pd.DataFrame) -> None:
         """Raise one ``ConfigError`` naming every policy entry that is malformed or does not fit ``df``."""
-        _raise(mask_checks.fit_problems(df, self.columns, self.k_anonymity))
+        _raise(checks.fit_problems(df, self.columns, self.k_anonymity))
 
 
 def _raise(problems: list[Problem]) -> None:
@@ -189,14 +189,14 @@ class Masker:
         for name in columns:
             if name not in out.columns:
                 raise ConfigError(f"column {name!r} is not in the table (fix: reveal the table this policy masked)")
-            out[name] = mask_ops.reveal_values(out[name], self.policy.columns[name], self.context)
+            out[name] = ops.reveal_values(out[name], self.policy.columns[name], self.context)
         return out
 
     def _anonymize(self, df: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
         block = self.policy.k_anonymity
         if not block:
             return df, None
-        from synthgen.privacy.anonymity import k_anonymize
+        from synthgen.masking.anonymity import k_anonymize
 
         out, report = k_anonymize(df, list(block["columns"]), block["k"],
                                   max_suppression=block.get("max_suppression", 0.0),

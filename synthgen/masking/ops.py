@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from synthgen.errors import ConfigError, IntegrityError
-from synthgen.privacy import mask_dates
-from synthgen.privacy.mask_dates import TRUNCATE
-from synthgen.privacy.mask_values import all_integral, apply, canonical, distinct, int64_for, like_text, restore_numeric
+from synthgen.masking import dates
+from synthgen.masking.dates import TRUNCATE
+from synthgen.masking.values import all_integral, apply, canonical, distinct, int64_for, like_text, restore_numeric
 
 __all__ = ["FAKE_KINDS", "NUMERIC_KINDS", "TRUNCATE", "MaskContext", "replace", "pseudonymize", "mask",
            "generalize", "noise", "reveal_values", "is_text", "distinct", "uncovered"]
@@ -110,7 +110,7 @@ def replace(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
 
     faker = Faker(opts.get("locale", ctx.locale))
     key = ctx.subkey("replace")
-    if opts["kind"] == "date" or mask_dates.is_datetime(series):
+    if opts["kind"] == "date" or dates.is_datetime(series):
         return _replace_dates(series, faker, key)
     method = getattr(faker, FAKE_KINDS[opts["kind"]])
     if pd.api.types.is_numeric_dtype(series.dtype):
@@ -141,11 +141,11 @@ def _digits(made: Any) -> int | None:
 
 
 def _replace_dates(series: pd.Series, faker: Any, key: bytes) -> pd.Series:
-    within = mask_dates.span(series)
-    if mask_dates.is_datetime(series):  # fakes in wall time, localized back to the column's zone
-        fake = _keyed_fake(key, faker, lambda: mask_dates.draw(faker, within))
-        return mask_dates.relocalize(apply(mask_dates.wall(series), fake, dtype="datetime64[ns]"), series)
-    as_text = lambda: mask_dates.as_text(mask_dates.draw(faker, within), within[2])  # noqa: E731
+    within = dates.span(series)
+    if dates.is_datetime(series):  # fakes in wall time, localized back to the column's zone
+        fake = _keyed_fake(key, faker, lambda: dates.draw(faker, within))
+        return dates.relocalize(apply(dates.wall(series), fake, dtype="datetime64[ns]"), series)
+    as_text = lambda: dates.as_text(dates.draw(faker, within), within[2])  # noqa: E731
     return apply(series, _keyed_fake(key, faker, as_text))
 
 
@@ -266,8 +266,8 @@ def generalize(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
     if "hierarchy" in opts or "min_count" in opts:
         return _group_categories(series, opts)
     if "truncate" in opts:
-        cut = mask_dates.truncate(series, opts["truncate"])
-        return cut if mask_dates.is_datetime(series) else like_text(series, cut.to_numpy())
+        cut = dates.truncate(series, opts["truncate"])
+        return cut if dates.is_datetime(series) else like_text(series, cut.to_numpy())
     return _bin_numbers(series, opts)
 
 
@@ -350,8 +350,8 @@ def noise(series: pd.Series, opts: dict, ctx: MaskContext) -> pd.Series:
     shift = rng.uniform(-scale, scale, n) if draw is None else draw(0.0, scale, n)
     bound = float(opts.get("bound", 3 * scale))
     shift = np.clip(shift, -bound, bound)
-    if mask_dates.is_datetime(series):
-        return mask_dates.shift(series, shift)
+    if dates.is_datetime(series):
+        return dates.shift(series, shift)
     values = series.astype(float)
     lo, hi = opts.get("clip", [values.min(), values.max()])
     return restore_numeric((values + shift).clip(float(lo), float(hi)), series)

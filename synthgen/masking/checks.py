@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from synthgen.errors import Problem
-from synthgen.privacy import mask_dates, mask_ops
-from synthgen.privacy.mask_ops import FAKE_KINDS, NUMERIC_KINDS, TRUNCATE
+from synthgen.masking import dates, ops
+from synthgen.masking.ops import FAKE_KINDS, NUMERIC_KINDS, TRUNCATE
 
 VERSION = 1
 POLICY_KEYS = {"version", "columns", "k_anonymity", "locale", "reason", "note"}
@@ -215,7 +215,7 @@ def _check_replace(series: pd.Series, name: str, opts: dict) -> list[Problem]:
         return [Problem(name, f"replace needs a kind, got {kind!r}", f"use one of {sorted(FAKE_KINDS)}")]
     if pd.api.types.is_bool_dtype(series.dtype):
         return [Problem(name, "replace does not fit a boolean column", "use drop or keep the column")]
-    if mask_dates.is_datetime(series) and kind != "date":
+    if dates.is_datetime(series) and kind != "date":
         return [Problem(name, f"is a date column; replace kind {kind!r} makes text", 'use kind "date"')]
     if pd.api.types.is_numeric_dtype(series.dtype) and kind not in NUMERIC_KINDS:
         return [Problem(name, f"is numeric; replace kind {kind!r} makes text",
@@ -234,7 +234,7 @@ def _check_pseudonymize(series: pd.Series, name: str, opts: dict) -> list[Proble
 
 
 def _check_mask(series: pd.Series, name: str, opts: dict) -> list[Problem]:
-    if not mask_ops.is_text(series):
+    if not ops.is_text(series):
         return [Problem(name, f"mask hides characters of text, but the column is {series.dtype}",
                         "use pseudonymize, generalize or noise for numbers")]
     return []
@@ -273,11 +273,11 @@ def _check_numeric_bins(series: pd.Series, name: str, opts: dict) -> list[Proble
 def _check_truncate(series: pd.Series, name: str, opts: dict) -> list[Problem]:
     if opts["truncate"] not in TRUNCATE:
         return [Problem(name, f"truncate {opts['truncate']!r} is unknown", f"use one of {list(TRUNCATE)}")]
-    if mask_dates.is_datetime(series):
+    if dates.is_datetime(series):
         return []
-    if not mask_ops.is_text(series):
+    if not ops.is_text(series):
         return [Problem(name, f"truncate needs dates, the column is {series.dtype}", "use bins or width")]
-    parsed = mask_dates.parse_text(series.dropna())
+    parsed = dates.parse_text(series.dropna())
     if parsed.isna().any():
         bad = series.dropna()[parsed.isna()].iloc[0]
         return [Problem(name, f"{int(parsed.isna().sum())} values are not dates (e.g. {bad!r})",
@@ -290,7 +290,7 @@ def _check_categories(series: pd.Series, name: str, opts: dict) -> list[Problem]
         return [Problem(name, f"min_count {opts['min_count']!r} must be an integer >= 2", 'e.g. "min_count": 20')]
     if "hierarchy" not in opts:
         return []
-    missing = mask_ops.uncovered(series, opts["hierarchy"])
+    missing = ops.uncovered(series, opts["hierarchy"])
     if missing and "other" not in opts:
         return [Problem(name, f"hierarchy does not cover {len(missing)} values (e.g. {missing[:5]})",
                         'add them, or give "other": "<group>" for the rest')]
@@ -299,7 +299,7 @@ def _check_categories(series: pd.Series, name: str, opts: dict) -> list[Problem]
 
 def _check_noise(series: pd.Series, name: str, opts: dict) -> list[Problem]:
     numeric = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
-    if not (numeric or mask_dates.is_datetime(series)):
+    if not (numeric or dates.is_datetime(series)):
         return [Problem(name, f"noise needs numbers or dates, the column is {series.dtype}",
                         "use generalize or pseudonymize")]
     if not _positive(opts.get("scale")):
@@ -315,7 +315,7 @@ def _check_noise(series: pd.Series, name: str, opts: dict) -> list[Problem]:
 def _check_clip(series: pd.Series, name: str, clip: list | None) -> list[Problem]:
     if clip is None:
         return []
-    if mask_dates.is_datetime(series):
+    if dates.is_datetime(series):
         return [Problem(name, "noise clip is for numbers; dates stay within the column's range",
                         "remove clip")]
     if not (len(clip) == 2 and clip[0] < clip[1]):
