@@ -21,6 +21,9 @@ import torch
 from synthgen import __version__, distributed
 from synthgen.artifact import write_model_file
 from synthgen.checkpoints import Checkpoint, fingerprint, write_checkpoint
+from synthgen.dp.domain import private_domain, private_schema
+from synthgen.dp.ledger import ledger
+from synthgen.dp.training import DPSettings, PrivacyPlan, plan_privacy, sgd_spec
 from synthgen.errors import (
     ConfigError,
     IdentifierWarning,
@@ -32,8 +35,6 @@ from synthgen.errors import (
 from synthgen.io import TableLike, read_table
 from synthgen.masking.identifiers import Finding, scan
 from synthgen.models import FitOptions, Model, get_model
-from synthgen.privacy.domain import ColumnDomain, private_domain, private_schema
-from synthgen.privacy.dp import DPSettings, PrivacyPlan, ledger, plan_privacy, sgd_spec
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, check_structure, load_metadata, validate
 from synthgen.stream import (
@@ -49,6 +50,7 @@ from synthgen.stream import (
     reservoir_sample,
 )
 from synthgen.transform import TabularTransformer
+from synthgen.transform.transformer import ColumnDomain
 
 #: what a non-DP model file holds that was computed from the private table without noise
 RAW_QUANTITIES = [
@@ -101,7 +103,7 @@ class Synthesizer:
         metadata: SDV single-table metadata JSON path, or a ``TableSchema``, instead of detection.
         progress: show a progress bar with epoch and losses.
         epsilon: train with differential privacy at this total budget (None: no DP). The
-            options below apply only with it; see :class:`synthgen.privacy.dp.DPSettings`.
+            options below apply only with it; see :class:`synthgen.dp.training.DPSettings`.
         delta: DP delta (None: the largest round number at most 1 / (10 n)).
         max_grad_norm: per-sample gradient clipping norm.
         accountant: ``rdp`` or ``prv``.

@@ -300,7 +300,7 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, k
         check_writable(json_out, force=force)
     table = read_table(data, secret=input_secret(data, key_file, identity))
     if opts["epsilon"] is not None and opts["delta"] is None:  # the default for the largest training table
-        from synthgen.privacy.accounting import default_delta
+        from synthgen.dp.accounting import default_delta
 
         opts["delta"] = default_delta(len(table) + canaries)
 

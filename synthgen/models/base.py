@@ -20,7 +20,7 @@ from synthgen.transform.layout import OutputLayout
 
 if TYPE_CHECKING:
     from synthgen.distributed import World
-    from synthgen.privacy.dp import DPSGD, Schedule
+    from synthgen.dp.training import DPSGD, Schedule
 
 
 @dataclasses.dataclass

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.dp.training import PrivateTraining, Schedule
 from synthgen.errors import ConfigError
 from synthgen.models.base import FitOptions, Model, check_sizes, load_network
 from synthgen.models.layers import Segments, add_gumbel_, mlp, sample_normal
 from synthgen.models.marginals import check_value_tables, fill_values, value_quantiles
 from synthgen.models.registry import register_model
 from synthgen.models.training import adam, resolve_device, scoped_seed
-from synthgen.privacy.dp import PrivateTraining, Schedule
 from synthgen.transform.layout import OutputLayout
 
 #: rows per counting pass of :func:`pair_counts` (float32 sums of ones are exact below 2^24; bounds the one-hot block)

@@ -17,11 +17,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from synthgen.distributed import World
+from synthgen.dp.training import PrivateTraining, Schedule
 from synthgen.errors import ConfigError, TrainingInterrupted
 from synthgen.models import checkpoint
 from synthgen.models.base import BatchSource, FitOptions, Model
 from synthgen.models.layers import fast_dtype
-from synthgen.privacy.dp import PrivateTraining, Schedule
 
 
 def resolve_device(name: str) -> torch.device:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,35 @@ from synthgen.schema import ColumnSpec, TableSchema, parse_datetimes
 from synthgen.transform.encoders import NUMERIC_ENCODERS, BinNormalizer, ModeNormalizer, OneHot
 from synthgen.transform.layout import OutputLayout, Span
 
-if TYPE_CHECKING:
-    from synthgen.privacy.domain import ColumnDomain
-
 NUMERIC_KINDS = ("continuous", "integer", "datetime")
 #: integer columns with at most this many distinct values are one-hot encoded, value by value
 DISCRETE_INTEGER_VALUES = 32
+
+
+@dataclass
+class ColumnDomain:
+    """The privacy-safe view of one column that the transformer is fitted from (built by ``synthgen.dp.domain``).
+
+    Attributes:
+        categories: slot values of a one-hot column (categorical, boolean, or a small-range integer).
+        lower / upper: bounds of a numeric column.
+        lows / highs / weights: intervals (``low == high``: one exact value) and their shares.
+        nullable: whether a null slot is modelled (it also takes suppressed categories).
+        counts: noisy count per one-hot slot (categories, then null), or [present, null] for a
+            numeric column; None when nothing was measured.
+        sources: where each quantity came from: ``public``, ``dp`` or ``fixed`` (data-independent).
+    """
+
+    name: str
+    categories: list[Any] | None = None
+    lower: float | None = None
+    upper: float | None = None
+    lows: list[float] | None = None
+    highs: list[float] | None = None
+    weights: list[float] | None = None
+    nullable: bool = False
+    counts: list[float] | None = None
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 class TabularTransformer:

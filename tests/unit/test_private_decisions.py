@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from synthgen import Synthesizer
+from synthgen.dp.ledger import raw_quantities
 from synthgen.errors import InvalidDataError, SynthgenWarning
-from synthgen.privacy.dp import raw_quantities
 from synthgen.schema import MAX_CATEGORIES, TableSchema
 
 ROWS = 200

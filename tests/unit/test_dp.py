@@ -14,10 +14,10 @@ from opacus.accountants.utils import get_noise_multiplier
 from synthgen import Sampler, Synthesizer
 from synthgen.datasets import adult_metadata_path
 from synthgen.distributed import World
+from synthgen.dp.accounting import Mechanism, calibrate, default_delta, epsilon
+from synthgen.dp.domain import private_domain, threshold
+from synthgen.dp.training import DPSGD, DPSettings, PrivateTraining, Schedule, plan_privacy
 from synthgen.errors import ConfigError, DataWarning, InvalidDataError, PrivacyError
-from synthgen.privacy.accounting import Mechanism, calibrate, default_delta, epsilon
-from synthgen.privacy.domain import private_domain, threshold
-from synthgen.privacy.dp import DPSGD, DPSettings, PrivateTraining, Schedule, plan_privacy
 from synthgen.schema import TableSchema, schema_from_metadata
 from synthgen.transform import TabularTransformer
 from synthgen.transform.encoders import BinNormalizer
@@ -158,7 +158,7 @@ def test_noisy_domain_keeps_zero_spike_and_suppresses_rare_categories():
 
 def test_spurious_top_bucket_bound_does_not_break_an_integer_column(monkeypatch):
     """Noise may mark the 2^63 bucket as present (1% per column): bounds past int64 stay usable."""
-    from synthgen.privacy import domain as domain_module
+    from synthgen.dp import domain as domain_module
 
     original = domain_module.Measure.__call__
 
@@ -182,7 +182,7 @@ def test_spurious_top_bucket_bound_does_not_break_an_integer_column(monkeypatch)
 def test_lone_bucket_barely_over_the_bar_is_noise_but_a_strong_one_is_data(monkeypatch):
     """A lone magnitude bucket just over the bar (what noise gives 1 column in 100) does not stretch
     the bounds; an isolated bucket with many rows (capital-gain's 99,999) does."""
-    from synthgen.privacy import domain as domain_module
+    from synthgen.dp import domain as domain_module
 
     original = domain_module.Measure.__call__
     sigma = 5.0
@@ -205,7 +205,7 @@ def test_lone_bucket_barely_over_the_bar_is_noise_but_a_strong_one_is_data(monke
 def test_a_column_in_one_weak_bucket_keeps_its_bounds(monkeypatch):
     """All values in one power-of-two bucket whose count clears the first bar only: it stands alone,
     so it is kept (a lone bucket is dropped only when another one is kept)."""
-    from synthgen.privacy import domain as domain_module
+    from synthgen.dp import domain as domain_module
 
     def exact(self, counts):  # no noise, still counted as a measurement
         self.calls += 1
@@ -343,8 +343,8 @@ def test_budget_too_small_for_training_fails_before_training(adult, tiny):
 @pytest.mark.parametrize("public,frequencies", [(False, False), (False, True), (True, True), (True, False)])
 def test_every_noisy_histogram_is_paid_for(adult_nulls, public, frequencies, monkeypatch):
     """The private domain measures exactly the histograms the plan charged the accountant for."""
-    from synthgen.privacy import domain as domain_module
-    from synthgen.privacy.domain import plan_domain
+    from synthgen.dp import domain as domain_module
+    from synthgen.dp.domain import plan_domain
 
     calls = []
     original = domain_module.Measure.__call__

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from scipy.stats import norm
 
 from synthgen.errors import DataWarning, InvalidDataError, PrivacyError, Problem
 from synthgen.schema import MAX_CATEGORIES, ColumnSpec, TableSchema
+from synthgen.transform.transformer import ColumnDomain, to_numbers
 
 #: signed powers-of-two buckets for bounds: |v| in [2^e, 2^(e+1)) for e in this range
 EXPONENTS = range(-20, 64)
@@ -45,32 +46,6 @@ SPURIOUS = 0.01
 SPURIOUS_LONE = 1e-6
 #: buckets this close (in powers of two) support each other
 NEAR_BUCKETS = 2
-
-
-@dataclass
-class ColumnDomain:
-    """The privacy-safe view of one column that the transformer is fitted from.
-
-    Attributes:
-        categories: slot values of a one-hot column (categorical, boolean, or a small-range integer).
-        lower / upper: bounds of a numeric column.
-        lows / highs / weights: intervals (``low == high``: one exact value) and their shares.
-        nullable: whether a null slot is modelled (it also takes suppressed categories).
-        counts: noisy count per one-hot slot (categories, then null), or [present, null] for a
-            numeric column; None when nothing was measured.
-        sources: where each quantity came from: ``public``, ``dp`` or ``fixed`` (data-independent).
-    """
-
-    name: str
-    categories: list[Any] | None = None
-    lower: float | None = None
-    upper: float | None = None
-    lows: list[float] | None = None
-    highs: list[float] | None = None
-    weights: list[float] | None = None
-    nullable: bool = False
-    counts: list[float] | None = None
-    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -302,8 +277,6 @@ def _has_unknown(values: np.ndarray, categories: list[Any]) -> bool:
 # ----------------------------------------------------------------------------- numeric columns
 def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: Measure, max_modes: int,
                     problems: list[Problem]) -> ColumnDomain:
-    from synthgen.transform.transformer import to_numbers  # the transform layer's numeric view
-
     dom = ColumnDomain(spec.name)
     numbers = to_numbers(series, spec)
     null = np.isnan(numbers)

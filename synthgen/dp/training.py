@@ -1,7 +1,7 @@
-"""Differentially private training: settings, the budget plan, Opacus wiring, and the ledger.
+"""Differentially private training: settings, the budget plan and the Opacus wiring.
 
 The plan splits one (epsilon, delta) budget between the private domain statistics (a stated
-share, see :mod:`synthgen.privacy.domain`) and DP-SGD, and calibrates the DP-SGD noise so the
+share, see :mod:`synthgen.dp.domain`) and DP-SGD, and calibrates the DP-SGD noise so the
 composition of both, computed by one Opacus accountant, meets the budget exactly.
 """
 
@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthgen.errors import ConfigError, PrivacyError
-from synthgen.privacy.accounting import (
+from synthgen.dp.accounting import (
     ACCOUNTANTS,
     MAX_COUNT_NOISE,
     MAX_NOISE_MULTIPLIER,
@@ -28,9 +27,10 @@ from synthgen.privacy.accounting import (
     default_delta,
     epsilon,
 )
+from synthgen.errors import ConfigError, PrivacyError
 
 if TYPE_CHECKING:  # the domain step reads tables (pandas, scipy); a model loading for sampling needs neither
-    from synthgen.privacy.domain import DomainPlan
+    from synthgen.dp.domain import DomainPlan
     from synthgen.schema import TableSchema
 
 #: share of delta given to the category-discovery threshold when categories are found privately
@@ -129,7 +129,7 @@ def plan_privacy(settings: DPSettings, schema: TableSchema, *, n_rows: int, sche
         ConfigError: invalid settings, or domains neither public nor allowed to be measured.
         PrivacyError: the budget cannot pay for the statistics and one epoch of training.
     """
-    from synthgen.privacy.domain import missing_public, plan_domain, threshold
+    from synthgen.dp.domain import missing_public, plan_domain, threshold
 
     delta = settings.check(n_rows)
     measure = settings.stats_share is not None
@@ -285,81 +285,3 @@ class PrivateTraining:
     def spent(self, delta: float) -> float:
         history = [Mechanism("DP-SGD", s, q, n) for s, q, n in self.accountant.history]
         return epsilon(history, delta, self.spec.accountant)
-
-
-# ----------------------------------------------------------------------------- the ledger
-#: what a DP fit does with values outside the domain it may know (public or noisy); never a refusal
-OUTSIDE_DOMAIN = ("numbers beyond the bounds are clipped to them; categories outside the released or public set "
-                  "are encoded as null, or, in a column without a null slot, as no category (that row teaches "
-                  "the column nothing), as are nulls there; nulls in a numeric column without a null slot are "
-                  "encoded at its main interval")
-
-
-def raw_quantities(n_rows: int, *, kinds_from_metadata: bool) -> list[str]:
-    """What a DP fit reads from the private table without noise: the schema's names and storage dtypes, and
-    the row count. Nothing else decides anything before training."""
-    kinds = ("column kinds and datetime formats from the metadata" if kinds_from_metadata
-             else "column kinds from the storage dtypes alone (no value read)")
-    return [
-        f"column names and their storage dtypes ({kinds}), treated as public",
-        f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
-    ]
-
-
-def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int, *,
-           kinds_from_metadata: bool) -> dict[str, Any]:
-    """The privacy ledger written into the model file's manifest, from what training really did."""
-    s = plan.settings
-    sched = plan.schedule
-    mechanisms = ([plan.stats] if plan.stats else []) + [
-        Mechanism(sched.mechanism, s_, q, n) for s_, q, n in _merge(training.accountant.history)]
-    delta_acc = plan.delta - plan.delta_threshold
-    spent = epsilon(mechanisms, delta_acc, s.accountant)
-    if spent > s.epsilon * (1 + 1e-6) or training.steps_taken != plan.sgd.steps:
-        raise PrivacyError(f"training spent epsilon {spent:.4g} in {training.steps_taken} steps against a "
-                           f"budget of {s.epsilon:g} in {plan.sgd.steps} steps: refusing to save this model")
-    sources = {name: dom.sources for name, dom in domain.items()}
-    return {
-        "differential_privacy": True,
-        "epsilon": round(spent, 6), "epsilon_target": s.epsilon, "delta": plan.delta,
-        "accountant": s.accountant,
-        "mechanism": sched.mechanism,
-        "sampling": ("Poisson (each row in each batch independently with probability sample_rate)"
-                     if sched.sample_rate < 1 else "none: every measurement reads every row once"),
-        "sample_rate": sched.sample_rate, "noise_multiplier": plan.sgd.noise_multiplier,
-        "max_grad_norm": s.max_grad_norm if sched.clipped else None,
-        "sensitivity": ("per-sample gradients clipped to max_grad_norm" if sched.clipped
-                        else "1 per count table (a row adds 1 to one cell of each)"),
-        "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
-        "expected_batch_size": round(sched.sample_rate * n_rows),
-        "secure_noise": not s.deterministic,
-        **({"deterministic": "NOT FOR RELEASE: seeded noise, reproducible by anyone with the seed"}
-           if s.deterministic else {}),
-        "mechanisms": [m.to_dict() for m in mechanisms],
-        "domain_statistics": {
-            "epsilon_share": s.stats_share, "histograms": plan.domain.histograms,
-            "noise_std": plan.stats_sigma,
-            "epsilon_alone": round(epsilon([plan.stats], delta_acc, s.accountant), 6) if plan.stats else 0.0,
-            "category_threshold": None if not plan.domain.discovered else round(plan.category_threshold, 3),
-            "delta_threshold": plan.delta_threshold,
-        },
-        "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
-        "sources": sources,
-        "outside_domain": OUTSIDE_DOMAIN,
-        "raw_quantities": raw_quantities(n_rows, kinds_from_metadata=kinds_from_metadata),
-        "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "
-                     "the training table, by the accountant over every noisy release listed in mechanisms, "
-                     "given the column names, their storage dtypes and the row count, which were read without "
-                     "noise (raw_quantities).",
-    }
-
-
-def _merge(history: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
-    """Collapse repeated (noise, rate) accountant entries into one entry with their step count."""
-    merged: list[list] = []
-    for sigma, q, n in history:
-        if merged and merged[-1][0] == sigma and merged[-1][1] == q:
-            merged[-1][2] += n
-        else:
-            merged.append([sigma, q, n])
-    return [tuple(m) for m in merged]

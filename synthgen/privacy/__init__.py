@@ -1,1 +1,0 @@
-"""Privacy tools: DP accounting and training (Opacus), private domain statistics."""
