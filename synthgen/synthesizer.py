@@ -20,7 +20,7 @@ import torch
 
 from synthgen import __version__, distributed
 from synthgen.artifact import write_model_file
-from synthgen.checkpoints import Checkpoint, fingerprint, write_checkpoint
+from synthgen.checkpoint_file import Checkpoint, table_sha256, write_checkpoint
 from synthgen.dp.domain import private_domain, private_schema
 from synthgen.dp.ledger import ledger
 from synthgen.dp.training import DPSettings, PrivacyPlan, plan_privacy, sgd_spec
@@ -154,7 +154,7 @@ class Synthesizer:
                 a uniform sample of ``sample_rows`` rows drawn in one pass, and training batches are
                 streamed from disk every epoch (see ``synthgen.stream``). The summary says so.
             sample_rows: rows of that sample.
-            checkpoint: where to keep a checkpoint (``synthgen.checkpoints``): written every
+            checkpoint: where to keep a checkpoint (``synthgen.checkpoint_file``): written every
                 ``checkpoint_every`` epochs and when Ctrl-C asks training to stop, which then
                 raises ``TrainingInterrupted``.
             resume_from: a checkpoint (path, or ``Checkpoint`` already read) of this synthesizer on
@@ -181,7 +181,7 @@ class Synthesizer:
         df = read_table(data)
         schema = self._checked_schema(df)
         if saved is not None:
-            self._check_resumed_data(saved, fingerprint(df))
+            self._check_resumed_data(saved, table_sha256(df))
         world = distributed.current()
         distributed.check_supported(self.model.name, world, private=self.privacy is not None)
         start = time.perf_counter()
@@ -197,7 +197,7 @@ class Synthesizer:
         transform_s = time.perf_counter() - start
         body = None
         if checkpoint is not None:
-            data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": fingerprint(df)}
+            data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": table_sha256(df)}
             body = self._checkpoint_body(data_id, domain, schema)
         self._train(matrix, options, checkpoint, checkpoint_every, seal, saved, body)
         if self.privacy is not None:

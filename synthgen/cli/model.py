@@ -16,7 +16,7 @@ from synthgen.cli.secrets import signing_key as read_signer
 from synthgen.errors import OutputExistsError, TrainingInterrupted
 
 if TYPE_CHECKING:
-    from synthgen.checkpoints import Checkpoint
+    from synthgen.checkpoint_file import Checkpoint
 
 _TRAINING_OPTIONS = [
     click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True,
@@ -123,7 +123,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     secret = input_secret(data, key_file, identity)
     saved = None
     if resume is not None:  # read once: settings, streamed or not, and the state
-        from synthgen.checkpoints import Checkpoint
+        from synthgen.checkpoint_file import Checkpoint
 
         saved = Checkpoint.read(resume, secret=_resume_secret(resume, secret, key_file, identity))
     stream = _streaming(data, stream, saved, opts)

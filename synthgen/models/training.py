@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from synthgen.distributed import World
 from synthgen.dp.training import PrivateTraining, Schedule
 from synthgen.errors import ConfigError, TrainingInterrupted
-from synthgen.models import checkpoint
+from synthgen.models import training_state
 from synthgen.models.base import BatchSource, FitOptions, Model
 from synthgen.models.layers import fast_dtype
 
@@ -178,7 +178,7 @@ class TorchModel(Model):
 
     def _capture(self, epoch: int, step: int, history: list[dict], totals: dict[str, torch.Tensor]
                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors, meta = checkpoint.capture(self._state_modules(), self._state_optimizers(), self._generators(),
+        tensors, meta = training_state.capture(self._state_modules(), self._state_optimizers(), self._generators(),
                                            self.device)
         tensors.update({f"extra.{k}": v for k, v in self._state_extra().items()})
         tensors.update({f"totals.{k}": torch.as_tensor(v).detach().cpu().clone() for k, v in totals.items()})
@@ -190,7 +190,7 @@ class TorchModel(Model):
 
     def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
                  ) -> tuple[int, int, list[dict], dict[str, torch.Tensor]]:
-        checkpoint.restore(tensors, meta, self._state_modules(), self._state_optimizers(), self._generators(),
+        training_state.restore(tensors, meta, self._state_modules(), self._state_optimizers(), self._generators(),
                            self.device)
         self._load_extra({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
         if self.private is not None:  # every step taken before the interruption stays counted, once

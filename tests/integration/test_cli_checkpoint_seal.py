@@ -1,7 +1,7 @@
 """Checkpoints of protected runs: sealed to what protects the run, or not written at all (issue 15.1).
 
 A checkpoint holds the schema, the transformer (exact category values, bounds), the table's
-fingerprint and the networks, and under DP the noise generators' state. When the data or the model
+SHA-256 and the networks, and under DP the noise generators' state. When the data or the model
 is encrypted, or training is differentially private, it is never written in plain text.
 """
 

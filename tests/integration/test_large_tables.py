@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from synthgen import Sampler, Synthesizer
-from synthgen.checkpoints import read_checkpoint
+from synthgen.checkpoint_file import read_checkpoint
 from synthgen.cli import main
 from synthgen.datasets import load_adult
 from synthgen.errors import ConfigError, DataWarning, InvalidDataError

@@ -10,7 +10,7 @@ import torch
 
 from synthgen import Synthesizer
 from synthgen.artifact import UNPACK_FLOOR
-from synthgen.checkpoints import BODY, STATE, read_checkpoint, write_checkpoint
+from synthgen.checkpoint_file import BODY, STATE, read_checkpoint, write_checkpoint
 from synthgen.crypto.keys import generate_key
 from synthgen.datasets import load_adult
 from synthgen.errors import ConfigError, IntegrityError, TrainingInterrupted
@@ -111,7 +111,7 @@ def test_checkpoints_can_be_encrypted(tmp_path, table):
 def test_cli_resume_reads_the_checkpoint_once(tmp_path, table, monkeypatch):
     from click.testing import CliRunner
 
-    from synthgen import checkpoints
+    from synthgen import checkpoint_file
     from synthgen.cli import main
     from synthgen.io import read_table
 
@@ -120,8 +120,8 @@ def test_cli_resume_reads_the_checkpoint_once(tmp_path, table, monkeypatch):
     ckpt = tmp_path / "m.sgm.ckpt"
     Synthesizer(**_settings("tvae")).fit(read_table(csv), checkpoint=ckpt, checkpoint_every=1)
     reads = []
-    original = checkpoints.read_checkpoint
-    monkeypatch.setattr(checkpoints, "read_checkpoint", lambda *a, **k: reads.append(a) or original(*a, **k))
+    original = checkpoint_file.read_checkpoint
+    monkeypatch.setattr(checkpoint_file, "read_checkpoint", lambda *a, **k: reads.append(a) or original(*a, **k))
     out = tmp_path / "m.sgm"
     result = CliRunner().invoke(main, ["train", str(csv), "--out", str(out), "--resume", str(ckpt), "-q"])
     assert result.exit_code == 0, result.output

@@ -1,5 +1,7 @@
 """A torch model's training state as flat tensors + JSON (no pickle): networks, optimizers, RNGs, DP.
 
+What a checkpoint holds of the model; ``synthgen.checkpoint_file`` writes it to disk with the rest.
+
 ``capture`` and ``restore`` are inverses: restoring into freshly set-up networks and optimizers
 and continuing gives exactly the run that was not interrupted (same seed, same device).
 """

@@ -1,6 +1,6 @@
-"""Training checkpoints (``.ckpt``): everything needed to continue a fit exactly, no pickle.
+"""The checkpoint file (``.ckpt``): everything needed to continue a fit exactly, no pickle.
 
-A zip with ``checkpoint.json`` (settings, a fingerprint of the training table, the fitted
+A zip with ``checkpoint.json`` (settings, a SHA-256 of the training table, the fitted
 transformer, the DP domain if any, and the loop's position, history and accountant) and
 ``state.safetensors`` (networks, optimizer moments, random generator states). It holds no
 training row, but unlike a model file it holds the critic / encoder that read the rows: keep it
@@ -35,7 +35,7 @@ BODY, STATE = "checkpoint.json", "state.safetensors"
 MAX_BODY_BYTES = 32 << 20
 
 
-def fingerprint(df: pd.DataFrame) -> str:
+def table_sha256(df: pd.DataFrame) -> str:
     """SHA-256 over a table's column names and values: resuming must see the same table."""
     digest = hashlib.sha256(json.dumps([str(c) for c in df.columns]).encode())
     digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
