@@ -28,6 +28,7 @@ from safetensors.torch import save as save_tensors
 from synthgen.artifact import MAX_FILE_BYTES, load_tensors_bounded, read_file_bytes, unzip_bounded
 from synthgen.errors import IntegrityError, SynthgenError
 from synthgen.io import write_bytes_atomic
+from synthgen.schema import python_value
 
 FORMAT, VERSION = "synthgen-checkpoint", 1
 BODY, STATE = "checkpoint.json", "state.safetensors"
@@ -48,7 +49,7 @@ def write_checkpoint(path: str | os.PathLike, body: dict[str, Any], tensors: dic
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(BODY, json.dumps({**body, "format": FORMAT, "format_version": VERSION}, allow_nan=False,
-                                     default=_plain))
+                                     default=_json_value))
         zf.writestr(STATE, save_tensors({k: v.contiguous() for k, v in tensors.items()}))
     return write_bytes_atomic(path, buffer.getvalue(), force=True, seal=seal)
 
@@ -81,13 +82,14 @@ def read_checkpoint(path: str | os.PathLike, *, secret: dict[str, Any] | None = 
     return body, tensors
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and other stragglers in domains and histories, as JSON values."""
-    if hasattr(value, "item"):
-        return value.item()
+def _json_value(value: Any) -> Any:
+    """``json.dumps``' fallback for stragglers in domains and histories: numpy scalars, sets."""
     if isinstance(value, tuple | set):
         return list(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+    plain = python_value(value)
+    if plain is value:
+        raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+    return plain
 
 
 @dataclass(frozen=True, eq=False)  # no field-wise == / hash over tensors

@@ -508,7 +508,7 @@ def _coded_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = Fals
         return [("null", Problem(name, "all values are null", "drop the column"))]
     distinct = values.nunique()
     if distinct == 1 and not series.isna().any() and len(series) >= MIN_ROWS:  # else: too few rows
-        return [("constant", Problem(name, f"has a single value ({_plain(values.iloc[0])!r})",
+        return [("constant", Problem(name, f"has a single value ({python_value(values.iloc[0])!r})",
                                      "drop it and add it back as a constant after sampling"))]
     dtype = _dtype_problem(series, spec)
     if dtype is not None:
@@ -525,7 +525,7 @@ def _coded_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = Fals
             example = series[misfits].iloc[0]
             how = f"the format {spec.datetime_format!r}" if spec.datetime_format else "a datetime"
             return [("unreadable", Problem(name, f"{unparsed} value{'s' * (unparsed > 1)} cannot be read as {how} "
-                                           f"(e.g. {_plain(example)!r})",
+                                           f"(e.g. {python_value(example)!r})",
                                            "fix those values or the datetime_format in the metadata"))]
     too_many = spec.kind == "categorical" and distinct > MAX_CATEGORIES
     id_like = spec.kind == "categorical" and distinct > 20 and distinct >= 0.9 * len(values) and not allowed
@@ -557,7 +557,7 @@ def _numbers_and_text(values: pd.Series) -> tuple[int, int, Any] | None:
     numbers, texts = int(numeric.notna().sum()), int(numeric.isna().sum())
     if texts == 0 or numbers < texts:
         return None
-    return numbers, texts, _plain(values[numeric.isna()].iloc[0])
+    return numbers, texts, python_value(values[numeric.isna()].iloc[0])
 
 
 def _looks_like_int_id(values: pd.Series, name: str) -> bool:
@@ -583,6 +583,6 @@ def _is_number(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value a user would type."""
+def python_value(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (what a user would type, what JSON stores); anything else as is."""
     return value.item() if isinstance(value, np.generic) else value

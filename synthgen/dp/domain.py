@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from synthgen.errors import DataWarning, InvalidDataError, PrivacyError, Problem
-from synthgen.schema import MAX_CATEGORIES, ColumnSpec, TableSchema
+from synthgen.schema import MAX_CATEGORIES, ColumnSpec, TableSchema, python_value
 from synthgen.transform.transformer import ColumnDomain, to_numbers
 
 #: signed powers-of-two buckets for bounds: |v| in [2^e, 2^(e+1)) for e in this range
@@ -185,7 +185,7 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
                                     "metadata, raise epsilon or the stats share, or drop the column"))
             return dom
         keep = keep[np.argsort(-counts[keep], kind="stable")][:MAX_CATEGORIES]  # the rest: null, as suppressed
-        dom.categories = [_plain(uniques[i]) for i in keep]
+        dom.categories = [python_value(uniques[i]) for i in keep]
         dom.counts = np.maximum(np.append(counts[keep], counts[-1]), 0).tolist()
         dom.sources.update({"categories": "dp", "nullable": "fixed", "frequencies": "dp"})
         dom.nullable = True  # the null slot also takes the suppressed categories
@@ -264,14 +264,14 @@ def _outside(column: str, what: str, fix: str) -> None:
 def _slot_codes(values: np.ndarray, null: np.ndarray, categories: list[Any]) -> np.ndarray:
     """Slot of each value: its category's index, or len(categories) for null and unknown values."""
     lookup = {c: i for i, c in enumerate(categories)}
-    codes = np.fromiter((lookup.get(_plain(v), -1) for v in values), dtype=np.int64, count=len(values))
+    codes = np.fromiter((lookup.get(python_value(v), -1) for v in values), dtype=np.int64, count=len(values))
     codes[(codes < 0) | null] = len(categories)
     return codes
 
 
 def _has_unknown(values: np.ndarray, categories: list[Any]) -> bool:
     known = set(categories)
-    return any(_plain(v) not in known for v in pd.unique(values))
+    return any(python_value(v) not in known for v in pd.unique(values))
 
 
 # ----------------------------------------------------------------------------- numeric columns
@@ -467,7 +467,3 @@ def _intervals(edges: np.ndarray, points: np.ndarray, mass: np.ndarray,
     w = np.maximum(np.asarray(weights), 0) + 1e-9
     order = np.argsort(lows, kind="stable")
     return [lows[i] for i in order], [highs[i] for i in order], (w[order] / w.sum()).tolist()
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

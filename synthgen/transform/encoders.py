@@ -10,6 +10,8 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
 
+from synthgen.schema import python_value
+
 #: normalized values are divided by this many standard deviations of their mode (as in CTGAN)
 STD_SCALE = 4.0
 #: columns with values beyond this magnitude are fitted scaled down (their squares would overflow)
@@ -230,7 +232,7 @@ class OneHot:
         codes, uniques = _factorize(values)
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
         order = np.argsort(-counts, kind="stable")
-        self.categories = [_plain(uniques[i]) for i in order]
+        self.categories = [python_value(uniques[i]) for i in order]
         if (codes < 0).any():
             self.categories.append(None)
         return self
@@ -255,9 +257,4 @@ def _codes(values: np.ndarray, known: list[Any]) -> np.ndarray:
         return pd.Categorical(values, categories=known).codes.astype(np.int64)
     except (TypeError, ValueError):  # categories of mixed types
         lookup = {c: i for i, c in enumerate(known)}
-        return np.fromiter((lookup.get(_plain(v), -1) for v in values), dtype=np.int64, count=len(values))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python scalars so categories survive a JSON round trip."""
-    return value.item() if isinstance(value, np.generic) else value
+        return np.fromiter((lookup.get(python_value(v), -1) for v in values), dtype=np.int64, count=len(values))
