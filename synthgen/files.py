@@ -46,8 +46,14 @@ def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Pat
         tmp_path.unlink(missing_ok=True)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+def write_bytes(path: str | os.PathLike, data: bytes, *, force: bool = False, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`), with permissions ``mode`` if given.
+
+    The temporary file is created 0600 and given ``mode`` before ``data`` is written, so a secret is never
+    readable by others, not even for a moment.
+    """
     with atomic_path(path, force=force) as tmp:
+        if mode is not None:
+            os.chmod(tmp, mode)
         tmp.write_bytes(data)
     return Path(path)

@@ -449,7 +449,7 @@ class Synthesizer:
         """Write the model file (refuses to overwrite unless ``force``).
 
         Encrypted with ``key`` (from ``synthgen keygen``) or to an X25519 public ``recipient``
-        (``synthgen.crypto.keys.read_public_key``), if given.
+        (``synthgen.crypto.keypairs.read_public_key``), if given.
         """
         return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force, key=key,
                                 recipient=recipient)

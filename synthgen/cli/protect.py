@@ -127,7 +127,8 @@ def keygen(out: Path, public: bool, signing: bool, protect: bool, force: bool) -
       synthgen keygen --public --out owner-x25519.key       # share owner-x25519.key.pub
       synthgen keygen --signing --out owner-sign.key        # share owner-sign.key.pub
     """
-    from synthgen.crypto.keys import write_key_file, write_keypair
+    from synthgen.crypto.keypairs import write_keypair
+    from synthgen.crypto.keys import write_key_file
     from synthgen.crypto.signing import write_signing_keypair
 
     if public and signing:
@@ -167,7 +168,8 @@ def encrypt(src: Path, out: Path, key_file: Path | None, use_passphrase: bool, r
       synthgen encrypt adult.csv --out adult.csv.enc --key-file owner.key
       synthgen encrypt rows.parquet --out rows.parquet.enc --recipient partner.pub
     """
-    from synthgen.crypto.keys import read_key, read_public_key
+    from synthgen.crypto.keypairs import read_public_key
+    from synthgen.crypto.keys import read_key
     from synthgen.crypto.streams import encrypt_file
 
     if use_passphrase + (recipient is not None) + (key_file is not None) > 1:

@@ -36,14 +36,14 @@ def optional_key(key_file: Path | None) -> bytes | None:
 
 def key_passphrase(path: Path) -> str | None:
     """The passphrase of a private key file, asked for only when the file has one."""
-    from synthgen.crypto.keys import key_needs_passphrase
+    from synthgen.crypto.keypairs import key_needs_passphrase
 
     return passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
 
 
 def private_key(path: Path) -> Any:
     """An X25519 private key file (its passphrase asked for when it has one)."""
-    from synthgen.crypto.keys import read_private_key
+    from synthgen.crypto.keypairs import read_private_key
 
     return read_private_key(path, key_passphrase(path))
 
@@ -77,7 +77,8 @@ def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> di
 def output_seal(out: Path | None, encrypt: bool, recipient: Path | None,
                 key_file: Path | None) -> dict[str, Any] | None:
     """How to encrypt an output: the owner's key (``--encrypt``) or a recipient's public key; None: plain."""
-    from synthgen.crypto.keys import read_key, read_public_key
+    from synthgen.crypto.keypairs import read_public_key
+    from synthgen.crypto.keys import read_key
 
     if encrypt and recipient is not None:
         raise click.UsageError("give --encrypt (your key) or --recipient (their public key), not both")

@@ -32,14 +32,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from synthgen.crypto.keys import (
-    fingerprint,
-    is_fingerprint,
-    load_private_pem,
-    load_public_pem,
-    require_key_kind,
-    write_pem_keypair,
-)
+from synthgen.crypto.keypairs import load_private_pem, load_public_pem, write_pem_keypair
+from synthgen.crypto.keys import fingerprint, is_fingerprint, require_key_kind
 from synthgen.errors import IntegrityError, SignatureWarning, SynthgenError
 from synthgen.files import check_writable, write_bytes
 

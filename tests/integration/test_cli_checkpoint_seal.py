@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import main
-from synthgen.crypto.keys import generate_key, read_key, read_public_key, write_key_file, write_keypair
+from synthgen.crypto.keypairs import read_public_key, write_keypair
+from synthgen.crypto.keys import generate_key, read_key, write_key_file
 from synthgen.crypto.streams import MAGIC, encrypt_file
 from synthgen.datasets import adult_metadata_path, load_adult
 

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import main
-from synthgen.crypto.keys import read_key, read_private_key
+from synthgen.crypto.keypairs import read_private_key
+from synthgen.crypto.keys import read_key
 from synthgen.crypto.streams import MAGIC, encryption_mode
 from synthgen.datasets import load_adult
 from synthgen.io import read_table

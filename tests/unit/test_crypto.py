@@ -13,17 +13,14 @@ import struct
 import pytest
 
 from synthgen.crypto import streams
-from synthgen.crypto.keys import (
-    fingerprint,
-    generate_key,
+from synthgen.crypto.keypairs import (
     generate_keypair,
     key_needs_passphrase,
-    read_key,
     read_private_key,
     read_public_key,
-    write_key_file,
     write_keypair,
 )
+from synthgen.crypto.keys import fingerprint, generate_key, read_key, write_key_file
 from synthgen.crypto.streams import (
     decrypt_bytes,
     decrypt_chunks,

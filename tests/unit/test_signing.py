@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from synthgen.crypto import signing
-from synthgen.crypto.keys import generate_keypair, write_keypair
+from synthgen.crypto.keypairs import generate_keypair, write_keypair
 from synthgen.crypto.signing import (
     fingerprint,
     read_signing_key,
