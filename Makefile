@@ -16,6 +16,7 @@ test: install
 
 lint:
 	$(PYTHON) -m ruff check synthgen tests benchmarks
+	lint-imports --no-cache
 
 bench-quick:
 	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}
