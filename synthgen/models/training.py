@@ -179,7 +179,7 @@ class TorchModel(Model):
     def _capture(self, epoch: int, step: int, history: list[dict], totals: dict[str, torch.Tensor]
                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, meta = training_state.capture(self._state_modules(), self._state_optimizers(), self._generators(),
-                                           self.device)
+                                               self.device)
         tensors.update({f"extra.{k}": v for k, v in self._state_extra().items()})
         tensors.update({f"totals.{k}": torch.as_tensor(v).detach().cpu().clone() for k, v in totals.items()})
         meta.update({"epoch": epoch, "step": step, "history": [dict(h) for h in history]})
@@ -191,7 +191,7 @@ class TorchModel(Model):
     def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
                  ) -> tuple[int, int, list[dict], dict[str, torch.Tensor]]:
         training_state.restore(tensors, meta, self._state_modules(), self._state_optimizers(), self._generators(),
-                           self.device)
+                               self.device)
         self._load_extra({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
         if self.private is not None:  # every step taken before the interruption stays counted, once
             self.private.accountant.history = [tuple(h) for h in meta["dp"]["accountant_history"]]
