@@ -110,6 +110,7 @@ class TorchModel(Model):
                 self._setup(torch.as_tensor(data, device=device), options.seed)
             try:
                 self.history = self._loop(options)
+                self._finish(options.seed)
             finally:
                 self._teardown()
 
@@ -216,6 +217,9 @@ class TorchModel(Model):
     @abstractmethod
     def _train_step(self) -> dict[str, torch.Tensor]:
         """One optimisation step; returns the losses to log."""
+
+    def _finish(self, seed: int) -> None:
+        """After the last step, with the training rows still at hand (e.g. fit what sampling draws from)."""
 
     def _teardown(self) -> None:
         """Drop training-only state (data, optimizers) so nothing private outlives fit."""
