@@ -1,7 +1,9 @@
 # Two entry points (see README): `make demo` runs the main job, `make test` runs the tests.
+# `make test-fast` is the inner loop: every test not marked slow (no model fits beyond a moment, no
+# torchrun or training subprocesses), under a minute on two cores; `make test` and CI still run everything.
 PYTHON ?= python3
 
-.PHONY: install demo test lint bench-quick
+.PHONY: install demo test test-fast lint bench-quick
 
 # torch first, as the CPU build: a bare `torch` requirement would pull the multi-GB CUDA build.
 install:
@@ -13,6 +15,9 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest tests
+
+test-fast:
+	$(PYTHON) -m pytest tests -m "not slow"
 
 lint:
 	$(PYTHON) -m ruff check synthgen tests benchmarks

@@ -79,6 +79,7 @@ def test_readme_examples_cover_every_command():
     assert used == set(COMMANDS), f"commands without a README example: {set(COMMANDS) - used}"
 
 
+@pytest.mark.slow
 def test_readme_examples_run(scratch):
     runner = CliRunner()
     for args in example_commands(README.read_text()):

@@ -180,6 +180,7 @@ def test_batch_size_not_a_multiple_of_pac_refused_then_the_fix_works(rng):
     assert_like(df, train_sample(df, params=CTGAN, batch_size=50))
 
 
+@pytest.mark.slow
 def test_two_thousand_columns(rng):
     """200 rows x 2,000 columns (1,000 categorical, 900 few-valued integers, 100 continuous).
 

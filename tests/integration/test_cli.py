@@ -33,7 +33,8 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("model,epochs", [("ctgan", 30), ("tvae", 30), ("marginals", None)])
+@pytest.mark.parametrize("model,epochs", [pytest.param("ctgan", 30, marks=pytest.mark.slow),
+                                          pytest.param("tvae", 30, marks=pytest.mark.slow), ("marginals", None)])
 def test_train_sample_inspect(tmp_path: Path, adult_csv, model: str, epochs: int | None) -> None:
     data, real = adult_csv
     model_file, out = tmp_path / "m.sgm", tmp_path / "synthetic.parquet"
@@ -69,6 +70,7 @@ def check_domains(real: pd.DataFrame, fake: pd.DataFrame) -> None:
             assert not fake[col].isna().any(), f"{col} gained nulls"
 
 
+@pytest.mark.slow
 def test_where_condition_and_csv_output(tmp_path: Path, adult_csv) -> None:
     data, _ = adult_csv
     model_file, out = tmp_path / "m.sgm", tmp_path / "rich.csv"

@@ -109,6 +109,7 @@ SEALED = ["key-file", "env-key", "identity", "passphrase", "recipient+key", "dp+
 REFUSED = ["recipient", "dp"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("way", SEALED + REFUSED)
 def test_ctrl_c_checkpoint_is_sealed_or_absent_and_resumes(tmp_path, plain, monkeypatch, way):
     data, options, env = _setup(way, plain, tmp_path)
@@ -131,7 +132,7 @@ def test_ctrl_c_checkpoint_is_sealed_or_absent_and_resumes(tmp_path, plain, monk
     assert out.exists() and not ckpt.exists()
 
 
-@pytest.mark.parametrize("way", SEALED + REFUSED)
+@pytest.mark.parametrize("way", [pytest.param(w, marks=pytest.mark.slow) for w in SEALED] + REFUSED)  # SEALED train
 def test_checkpoint_every_is_sealed_or_refused_before_training(tmp_path, plain, monkeypatch, way):
     from synthgen import synthesizer
 
@@ -153,6 +154,7 @@ def test_checkpoint_every_is_sealed_or_refused_before_training(tmp_path, plain, 
     assert written and all(w.startswith(MAGIC) and CATEGORY not in _readable(w) for w in written)
 
 
+@pytest.mark.slow
 def test_unprotected_run_keeps_a_plain_checkpoint_the_search_can_read(tmp_path, plain, monkeypatch):
     """The control for the searches above: a plain checkpoint does hold the training table's categories."""
     out = tmp_path / "m.sgm"

@@ -24,6 +24,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_train_dp_with_public_metadata_then_inspect(tmp_path: Path, adult_csv: Path) -> None:
     model = tmp_path / "dp.sgm"
     code, output = run("train", str(adult_csv), "--model", "pairwise", "--epochs", "2", "--epsilon", "2",
@@ -38,6 +39,7 @@ def test_train_dp_with_public_metadata_then_inspect(tmp_path: Path, adult_csv: P
     assert ledger["epsilon"] <= 2.0 and ledger["delta"] == 1e-5 and ledger["secure_noise"] is True
 
 
+@pytest.mark.slow
 def test_train_dp_sgd_model(tmp_path: Path, adult_csv: Path) -> None:
     code, output = run("train", str(adult_csv), "--model", "tvae", "--epochs", "1", "--batch-size", "300",
                        "--epsilon", "4", "--metadata", str(adult_metadata_path()), "--deterministic", "--out",
@@ -61,6 +63,7 @@ def test_dp_option_errors_are_one_line(tmp_path: Path, adult_csv: Path, args: li
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_audit_command(tmp_path: Path, adult_csv: Path) -> None:
     out = tmp_path / "audit.json"
     code, output = run("audit", str(adult_csv), "--model", "pairwise", "--epochs", "1", "--epsilon", "1",

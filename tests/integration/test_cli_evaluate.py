@@ -35,6 +35,7 @@ def adult_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_evaluate_adult_json_and_report(tmp_path: Path, adult_files) -> None:
     figures, report = tmp_path / "figures.json", tmp_path / "report.html"
     code, out = run("evaluate", "--real", adult_files["train"], "--synthetic", adult_files["synth"],
@@ -52,6 +53,7 @@ def test_evaluate_adult_json_and_report(tmp_path: Path, adult_files) -> None:
     assert report.read_text().startswith("<!doctype html>")
 
 
+@pytest.mark.slow
 def test_evaluate_splits_one_real_file_and_says_so(adult_files) -> None:
     code, out = run("evaluate", "--real", adult_files["train"], "--synthetic", adult_files["synth"],
                     "--target", "income", "--seeds", 1, "--json", "-")
@@ -61,6 +63,7 @@ def test_evaluate_splits_one_real_file_and_says_so(adult_files) -> None:
     assert json.loads(out[start:])["holdout"].startswith("split")
 
 
+@pytest.mark.slow
 def test_evaluate_digits_reports_trtr_and_tstr(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits
 
@@ -117,6 +120,7 @@ def test_evaluate_refuses_to_overwrite(tmp_path: Path, adult_files) -> None:
     assert code == 1 and "already exists" in out and existing.read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_demo_trains_samples_and_evaluates(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     code, text = run("demo", "--out", out, "--epochs", 1, "--rows", 2000, "-q")

@@ -14,6 +14,8 @@ import pytest
 
 from synthgen.datasets import load_adult
 
+pytestmark = pytest.mark.slow  # training and sampling subprocesses
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

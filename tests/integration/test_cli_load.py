@@ -28,6 +28,8 @@ from synthgen import Synthesizer, artifact
 from synthgen.artifact import MANIFEST, WEIGHTS, read_model_file, write_model_file
 from synthgen.models.pairwise import MAX_ENSEMBLE
 
+pytestmark = pytest.mark.slow  # a fresh process per crafted file
+
 SLACK_MB, SLACK_SECONDS = 300, 2.0
 KILL_AFTER = 60  # seconds: a run still going by then has failed anyway
 MEMORY_GUARD = 6 << 30  # address-space limit of each run, so that a failing one cannot take the machine down

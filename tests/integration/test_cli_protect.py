@@ -144,6 +144,7 @@ def test_plain_output_named_enc_is_refused(tmp_path: Path, keys: dict[str, Path]
     assert code == 2 and "not both" in output
 
 
+@pytest.mark.slow
 def test_mask_and_evaluate_read_and_write_encrypted(tmp_path: Path, keys: dict[str, Path], adult_csv: Path) -> None:
     sym = keys["sym"]
     data = tmp_path / "adult.csv.enc"

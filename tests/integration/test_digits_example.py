@@ -13,6 +13,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "digits" / "run.py"
 
 pytest.importorskip("matplotlib")
+pytestmark = pytest.mark.slow  # the walkthrough trains three models in a subprocess
 
 
 @pytest.fixture(scope="module")

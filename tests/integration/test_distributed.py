@@ -34,6 +34,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_model(data: Path) -> None:
     run = torchrun(data, "--model", "tvae", "--epochs", "3", "--out", "m.sgm", "-q", cwd=data.parent)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -42,6 +43,7 @@ def test_two_processes_train_one_model(data: Path) -> None:
     assert sampler.manifest["training"]["rows"] == 2000 and len(sampler.sample(100, seed=0)) == 100
 
 
+@pytest.mark.slow
 def test_two_processes_with_dp_keep_the_single_process_ledger(data: Path) -> None:
     options = ("--model", "tvae", "--epochs", "3", "--epsilon", "3", "--metadata", adult_metadata_path(), "-q")
     run = torchrun(data, *options, "--out", "dp.sgm", cwd=data.parent)
@@ -65,6 +67,7 @@ def test_rows_are_partitioned_and_other_models_refused(monkeypatch) -> None:
         Synthesizer(model="ctgan", epochs=1, epsilon=1, metadata=adult_metadata_path()).fit(load_adult().head(2000))
 
 
+@pytest.mark.slow
 def test_ctgan_trains_across_two_processes(data: Path) -> None:
     run = torchrun(data, "--model", "ctgan", "--epochs", "2", "--out", "gan.sgm", "-q", cwd=data.parent)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -94,6 +97,7 @@ def _average_in(rank: int, path: str, out: dict) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_average_gradients_is_the_mean_over_processes(tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 

@@ -16,6 +16,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on 
 
 
 @cuda
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["tvae", "ctgan", "pairwise"])
 def test_gpu_trained_model_samples_on_cpu(tmp_path, model):
     table = load_adult().sample(3000, random_state=0)

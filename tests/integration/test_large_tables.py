@@ -58,6 +58,7 @@ def streamed(big: Path) -> Synthesizer:
     return synth
 
 
+@pytest.mark.slow
 def test_streamed_model_has_the_table_s_columns_and_dtypes_and_samples(streamed, big, tmp_path):
     real = pd.read_parquet(big)
     model = Sampler.load(streamed.save(tmp_path / "m.sgm"))
@@ -72,6 +73,7 @@ def test_streamed_model_has_the_table_s_columns_and_dtypes_and_samples(streamed,
     assert len(summary["history"]) == 1 and np.isfinite(summary["history"][0]["loss"])
 
 
+@pytest.mark.slow
 def test_transformer_was_fitted_on_the_reservoir_sample(streamed, big):
     sample = reservoir_sample(open_parquet(big), SAMPLE, seed=0).frame
     alone = TabularTransformer(seed=0).fit(sample, TableSchema.detect(sample))
@@ -80,6 +82,7 @@ def test_transformer_was_fitted_on_the_reservoir_sample(streamed, big):
         pd.read_parquet(big), TableSchema.detect(pd.read_parquet(big))).to_dict()
 
 
+@pytest.mark.slow
 def test_values_outside_the_sample_are_mapped_and_counted(streamed, big):
     real, tr = pd.read_parquet(big), streamed.transformer
     expected: dict[str, dict[str, int]] = {}
@@ -100,6 +103,7 @@ def test_values_outside_the_sample_are_mapped_and_counted(streamed, big):
     assert outside["hours-per-week"]["unseen_null"] == 3 and outside["income"] == {"unseen_null": 2}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::synthgen.errors.DataWarning")
 def test_a_streamed_fit_reads_the_file_in_chunks_only(big, monkeypatch):
     def refuse(*args, **kwargs):
@@ -124,6 +128,7 @@ def test_a_streamed_fit_reads_the_file_in_chunks_only(big, monkeypatch):
     assert max(seen) <= 8192
 
 
+@pytest.mark.slow
 def test_batches_cover_every_row_once_per_epoch_and_repeat_per_seed(big):
     pf = open_parquet(big)
     sample = reservoir_sample(pf, SAMPLE, seed=0).frame
@@ -164,6 +169,7 @@ def test_reservoir_sample_is_uniform_and_deterministic(tmp_path):
     assert everything.frame["i"].tolist() == list(range(200))
 
 
+@pytest.mark.slow
 def test_resumed_streamed_fit_equals_the_uninterrupted_one(big, tmp_path):
     settings = {"model": "tvae", "seed": 1, **TINY, "epochs": 2}
     with pytest.warns(DataWarning):
@@ -178,6 +184,7 @@ def test_resumed_streamed_fit_equals_the_uninterrupted_one(big, tmp_path):
     assert resumed.summary["streamed"] and resumed.summary["resumed_from_epoch"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("settings,fix", [
     ({"epsilon": 1.0}, "drop --stream to train with DP in memory"),
     ({"model": "ctgan"}, "training-by-sampling"),
@@ -188,6 +195,7 @@ def test_refusals_name_what_works(big, settings, fix):
         Synthesizer(**{"model": "tvae", **settings}).fit(big, stream=True)
 
 
+@pytest.mark.slow
 def test_csv_dataframe_and_bad_samples_are_refused(big, tmp_path):
     csv = tmp_path / "big.csv"
     csv.write_text("a,b\n1,2\n")
@@ -201,6 +209,7 @@ def test_csv_dataframe_and_bad_samples_are_refused(big, tmp_path):
         Synthesizer().fit(const, stream=True, sample_rows=100)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::synthgen.errors.DataWarning")
 def test_cli_streams_says_so_and_refuses_in_one_line(big, tmp_path, monkeypatch):
     runner, out = CliRunner(), tmp_path / "m.sgm"

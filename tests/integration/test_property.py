@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -112,6 +113,7 @@ settings.register_profile("explore", settings.get_profile("ci"), derandomize=Fal
 PROFILE = settings.get_profile(os.environ.get("SYNTHGEN_HYPOTHESIS", "ci"))
 
 
+@pytest.mark.slow  # 25 fits, about 25 s
 @PROFILE
 @given(tables())
 def test_train_then_sample_keeps_the_domain_or_refuses_cleanly(real: pd.DataFrame) -> None:

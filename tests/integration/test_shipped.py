@@ -23,6 +23,7 @@ def test_every_model_the_readme_promises_is_shipped_with_its_card():
                                              "dcr_train_share", "mia_auc"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_matches_its_card(name):
     sampler = Sampler.load(models_dir() / f"{name}.sgm")

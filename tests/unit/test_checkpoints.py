@@ -37,6 +37,7 @@ def _same_weights(a: Synthesizer, b: Synthesizer) -> bool:
     return ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["tvae", "ctgan"])
 def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, table, model):
     whole = Synthesizer(**_settings(model)).fit(table)
@@ -49,6 +50,7 @@ def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, table, model):
     assert _losses(resumed) == _losses(whole) and resumed.summary["resumed_from_epoch"] == 2
 
 
+@pytest.mark.slow
 def test_dp_resume_counts_every_step_once(tmp_path, table):
     from synthgen.datasets import adult_metadata_path
 
@@ -63,6 +65,7 @@ def test_dp_resume_counts_every_step_once(tmp_path, table):
     assert resumed.ledger["epsilon"] == whole.ledger["epsilon"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_after_the_current_step_and_resumes_exactly(tmp_path, table, monkeypatch):
     from synthgen.models.vae import TVAEModel
 

@@ -17,7 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from synthgen.crypto import streams
+
+pytestmark = pytest.mark.slow  # 200 MiB through a fresh process
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1 << 20

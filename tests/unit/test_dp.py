@@ -244,6 +244,7 @@ def dp_fits(_adult, tiny):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DP_MODELS)
 def test_ledger_matches_what_training_did(name, dp_fits):
     synth = dp_fits[name]
@@ -259,6 +260,7 @@ def test_ledger_matches_what_training_did(name, dp_fits):
     assert set(led["sources"]) == set(synth.transformer.schema.names)
 
 
+@pytest.mark.slow
 def test_dp_sgd_is_poisson_sampled(dp_fits):
     led = dp_fits["tvae"].ledger
     assert led["mechanism"] == "DP-SGD" and led["sample_rate"] == pytest.approx(200 / 600)
@@ -305,6 +307,7 @@ def test_distributed_dp_sgd_noise_is_the_planned_sigma(n, batch, ranks, monkeypa
     assert float(noise.std()) / one_row == pytest.approx(sigma, rel=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DP_MODELS)
 def test_dp_model_samples_the_domain_and_saves_its_ledger(name, dp_fits, tmp_path):
     synth = dp_fits[name]
@@ -316,6 +319,7 @@ def test_dp_model_samples_the_domain_and_saves_its_ledger(name, dp_fits, tmp_pat
     assert "NOT FOR RELEASE" in privacy["deterministic"]
 
 
+@pytest.mark.slow
 def test_deterministic_noise_reproduces_and_secure_noise_does_not(_adult, tiny):
     def fit(**kw):
         synth = Synthesizer(model="tvae", seed=0, epsilon=3.0, delta=1e-4, metadata=public_schema(_adult),
@@ -363,6 +367,7 @@ def test_every_noisy_histogram_is_paid_for(adult_nulls, public, frequencies, mon
     assert len(calls) == plan_domain(schema, measure=True, frequencies=frequencies).histograms > 0
 
 
+@pytest.mark.slow
 def test_dp_model_file_keeps_no_unnoised_statistic(adult_nulls, tiny):
     """Losses over real rows, non-public declarations and null-revealing dtypes stay out of a DP model."""
     adult_nulls["hours-per-week"] = adult_nulls["hours-per-week"].astype(float)  # as if one null made it float

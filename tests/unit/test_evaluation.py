@@ -83,6 +83,7 @@ def test_synthetic_equal_to_real_scores_exactly_as_real(parts):
     assert 0.78 < u["trtr"]["accuracy"] < 0.9 and u["trtr"]["auc"] > 0.8
 
 
+@pytest.mark.slow
 def test_pure_noise_drops_tstr_to_the_majority_rate(parts):
     rng = np.random.default_rng(0)
     noise = parts["train"].apply(lambda col: pd.Series(rng.permutation(col.to_numpy()), name=col.name))
@@ -107,6 +108,7 @@ def test_regression_target():
 
 # ------------------------------------------------------------------ fidelity
 
+@pytest.mark.slow
 def test_identical_tables_score_one(parts):
     t = tables(parts["train"], parts["train"], parts["test"])
     f = fidelity(t)
@@ -114,6 +116,7 @@ def test_identical_tables_score_one(parts):
     assert f["detection_auc"] == 0.5
 
 
+@pytest.mark.slow
 def test_shuffled_columns_keep_shapes_and_lose_pair_trends(parts):
     rng = np.random.default_rng(0)
     shuffled = parts["train"].apply(lambda col: pd.Series(rng.permutation(col.to_numpy()), name=col.name))
@@ -125,6 +128,7 @@ def test_shuffled_columns_keep_shapes_and_lose_pair_trends(parts):
     assert fidelity(t)["detection_auc"] > 0.6
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")
 def test_quality_agrees_with_sdmetrics(parts):
     sdmetrics = pytest.importorskip("sdmetrics.reports.single_table")
@@ -175,6 +179,7 @@ def test_exact_match_rate_counts_nulls_as_equal():
 
 # ------------------------------------------------------------------ the result object
 
+@pytest.mark.slow
 def test_evaluation_keys_json_and_report(parts, tmp_path):
     result = evaluate(parts["train"], parts["other"], parts["test"], target="income", seeds=1)
     for key in ("utility.trtr.accuracy", "utility.tstr.accuracy", "utility.tstr.auc", "utility.gap.auc",
@@ -190,6 +195,7 @@ def test_evaluation_keys_json_and_report(parts, tmp_path):
     assert "utility.tstr.accuracy" in result.summary()
 
 
+@pytest.mark.slow
 def test_one_real_table_is_split(parts):
     result = evaluate(parts["train"], parts["other"], target="income", seeds=1, baselines=False)
     assert result["rows.test"] == 240 and result["rows.real"] == 960

@@ -276,6 +276,7 @@ def test_nullable_columns_decode_to_one_dtype_with_or_without_nulls():
     assert str(without["n"].dtype) == "Int64"
 
 
+@pytest.mark.slow
 def test_dp_transformer_round_trips_its_encoding():
     """The clip of a small-range DP integer column is saved, so a loaded transformer encodes the same."""
     import json
