@@ -35,6 +35,7 @@ from synthgen.errors import (
 from synthgen.io import TableLike, read_table
 from synthgen.masking.identifiers import Finding, scan
 from synthgen.models import FitOptions, Model, get_model
+from synthgen.models.registry import DEFAULT_MODEL, ModelClass, check_capable
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema, check_structure, load_metadata, validate
 from synthgen.stream import (
@@ -79,13 +80,6 @@ STREAMED_RAW_QUANTITIES = [
 OUTSIDE_SAMPLE = ("unseen categories (and nulls in a categorical column without nulls in the sample) -> the "
                   "column's most frequent category; numbers beyond the sample's range -> clipped to it; nulls in "
                   "a numeric column without nulls in the sample -> its main mode")
-#: why a model cannot train from a stream
-NOT_STREAMABLE = {
-    "ctgan": "samples its training rows by category (training-by-sampling), which needs row indices over the "
-             "whole table",
-    "pairwise": "counts its one- and two-way tables over all rows at once",
-    "marginals": "counts every column over all rows at once",
-}
 
 
 class Synthesizer:
@@ -115,7 +109,7 @@ class Synthesizer:
         **hyperparameters: model-specific hyperparameters (see the model's ``Config``).
     """
 
-    def __init__(self, *, model: str = "tvae", epochs: int | None = None, batch_size: int | None = None,
+    def __init__(self, *, model: str = DEFAULT_MODEL, epochs: int | None = None, batch_size: int | None = None,
                  seed: int = 0, device: str = "cpu", metadata: str | os.PathLike | TableSchema | None = None,
                  progress: bool = False, epsilon: float | None = None, delta: float | None = None,
                  max_grad_norm: float = 1.0, accountant: str = "rdp", stats_share: float | None = None,
@@ -126,8 +120,7 @@ class Synthesizer:
         self.privacy = None
         if epsilon is not None:
             self.privacy = DPSettings(epsilon, delta, max_grad_norm, accountant, stats_share, deterministic)
-            if not cls.dp_capable:
-                raise ConfigError(f"the {model} model has no differentially private training (fix: use tvae or ctgan)")
+            check_capable(cls, dp=True)
             params = {**cls.dp_defaults, **params, **_dp_hyperparameters(cls, params)}
         self.model: Model = cls(**params)
         self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
@@ -149,10 +142,11 @@ class Synthesizer:
 
         Args:
             data: the training table.
-            stream: read a Parquet file (larger than memory) in batches instead of loading it
-                (``tvae`` without DP, one process): the schema, validation and transformer come from
-                a uniform sample of ``sample_rows`` rows drawn in one pass, and training batches are
-                streamed from disk every epoch (see ``synthgen.stream``). The summary says so.
+            stream: read a Parquet file (larger than memory) in batches instead of loading it (models
+                whose ``capabilities`` allow it, e.g. ``tvae`` without DP, in one process): the schema,
+                validation and transformer come from a uniform sample of ``sample_rows`` rows drawn in one
+                pass, and training batches are streamed from disk every epoch (see ``synthgen.stream``).
+                The summary says so.
             sample_rows: rows of that sample.
             checkpoint: where to keep a checkpoint (``synthgen.checkpoint_file``): written every
                 ``checkpoint_every`` epochs and when Ctrl-C asks training to stop, which then
@@ -183,7 +177,7 @@ class Synthesizer:
         if saved is not None:
             self._check_resumed_data(saved, table_sha256(df))
         world = distributed.current()
-        distributed.check_supported(self.model.name, world, private=self.privacy is not None)
+        check_capable(type(self.model), dp=self.privacy is not None, processes=world.size > 1)
         start = time.perf_counter()
         options = FitOptions(seed=self.seed, device=distributed.start(world, self.device),
                              progress=self.progress and world.main, world=world, total_rows=len(df))
@@ -268,16 +262,8 @@ class Synthesizer:
         if isinstance(data, pd.DataFrame):
             raise ConfigError("stream=True reads a Parquet file piece by piece; a DataFrame is already in memory "
                               "(fix: fit(df) without stream, or pass the Parquet file's path)")
-        if self.privacy is not None:
-            raise ConfigError("--stream cannot train with --epsilon: DP-SGD's Poisson sampling draws every batch "
-                              "from all rows at random, which needs them in memory (fix: drop --stream to train "
-                              "with DP in memory, or drop --epsilon)")
-        if not self.model.streamable:
-            why = NOT_STREAMABLE.get(self.model.name, "needs every row at hand")
-            raise ConfigError(f"--stream trains tvae only: {self.model.name} {why} (fix: --model tvae, or drop "
-                              "--stream)")
-        if distributed.current().size > 1:
-            raise ConfigError("--stream trains in one process (fix: run it without torchrun, or drop --stream)")
+        check_capable(type(self.model), dp=self.privacy is not None, streaming=True,
+                      processes=distributed.current().size > 1)
 
     def _validated_sample(self, sample: ReservoirSample) -> TableSchema:
         """The schema of the sample, after every check ``fit`` runs on a whole table (problems say "in a sample")."""
@@ -464,7 +450,7 @@ class Synthesizer:
 
 
 
-def _dp_hyperparameters(cls: type[Model], params: dict[str, Any]) -> dict[str, Any]:
+def _dp_hyperparameters(cls: ModelClass, params: dict[str, Any]) -> dict[str, Any]:
     """The hyperparameters DP training needs, refusing a user value that contradicts one."""
     for key, value in cls.dp_hyperparameters.items():
         if key in params and params[key] != value:

@@ -14,12 +14,13 @@ from synthgen.cli.app import handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, optional_key, output_seal, verify_key, verify_option
 from synthgen.cli.secrets import signing_key as read_signer
 from synthgen.errors import OutputExistsError, TrainingInterrupted
+from synthgen.models.registry import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from synthgen.checkpoint_file import Checkpoint
 
 _TRAINING_OPTIONS = [
-    click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True,
+    click.option("--model", "-m", type=click.Choice(model_names()), default=DEFAULT_MODEL, show_default=True,
                  help="Model family (pairwise: the DP model that wins at small epsilon)."),
     click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default)."),
     click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default)."),
@@ -513,7 +514,7 @@ def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: 
 @main.command()
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
               show_default=True, help="Folder for the model file and the synthetic table.")
-@click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True)
+@click.option("--model", "-m", type=click.Choice(model_names()), default=DEFAULT_MODEL, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default).")
 @click.option("--rows", "-n", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")
