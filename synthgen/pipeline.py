@@ -30,7 +30,7 @@ from synthgen.errors import ConfigError, IdentifierWarning, InvalidDataError, Pr
 from synthgen.io import TableLike, read_table
 from synthgen.masking.identifiers import Finding, scan
 from synthgen.models import FitOptions, Model
-from synthgen.models.registry import check_capable
+from synthgen.models.registry import check_capable, get_model, unsupported
 from synthgen.schema import TableSchema, check_structure, load_metadata, validate
 from synthgen.stream import (
     DEFAULT_CHUNK_ROWS,
@@ -41,6 +41,7 @@ from synthgen.stream import (
     missing_nulls_warning,
     open_parquet,
     reservoir_sample,
+    too_big_for_memory,
 )
 from synthgen.transform import TabularTransformer
 from synthgen.transform.transformer import ColumnDomain
@@ -122,6 +123,21 @@ def checkpointing(settings: FitSettings, path: str | os.PathLike | None, every: 
         saved = Checkpoint.of(resume_from, secret=secret)
         saved.check_settings(settings.resume_key())
     return Checkpointing(path, every, seal, saved)
+
+
+def streams_by_default(path: TableLike, model: str, *, private: bool) -> tuple[bool, str | None]:
+    """Whether a fit of ``model`` should stream ``path`` when not told: when the table would take more than
+    half the free memory and the model can train from a stream here; with a note saying why (None when
+    it fits in memory)."""
+    if isinstance(path, pd.DataFrame):
+        return False, None
+    why = too_big_for_memory(path)
+    if why is None:
+        return False, None
+    refusal = unsupported(get_model(model), dp=private, streaming=True, processes=distributed.current().size > 1)
+    if refusal is None:
+        return True, f"{why}: streaming it from disk (--stream; --no-stream loads it whole)"
+    return False, f"{why}: it may not fit in memory, and {refusal}"
 
 
 # ------------------------------------------------------------------------------------ in memory
