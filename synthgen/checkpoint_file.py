@@ -26,9 +26,9 @@ from safetensors import SafetensorError
 from safetensors.torch import save as save_tensors
 
 from synthgen.artifact import MAX_FILE_BYTES, load_tensors_bounded, read_file_bytes, unzip_bounded
-from synthgen.errors import IntegrityError, SynthgenError
+from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import write_bytes_atomic
-from synthgen.schema import python_value
+from synthgen.schema import TableSchema, python_value
 
 FORMAT, VERSION = "synthgen-checkpoint", 1
 BODY, STATE = "checkpoint.json", "state.safetensors"
@@ -95,7 +95,8 @@ def _json_value(value: Any) -> Any:
 @dataclass(frozen=True, eq=False)  # no field-wise == / hash over tensors
 class Checkpoint:
     """A checkpoint read into memory once (``synthgen train --resume`` needs it three times: for the
-    settings, for whether the fit streamed, and for the state)."""
+    settings, for whether the fit streamed, and for the state), and the checks that a fit may resume
+    from it: the same settings, the same table, streamed or not as it was."""
 
     path: Path
     body: dict[str, Any]
@@ -111,3 +112,42 @@ class Checkpoint:
     def of(cls, source: str | os.PathLike | Checkpoint, *, secret: dict[str, Any] | None = None) -> Checkpoint:
         """``source`` itself when already read, else :meth:`read` it."""
         return source if isinstance(source, Checkpoint) else cls.read(source, secret=secret)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether a streamed fit wrote it (resuming it streams too)."""
+        return bool(self.body.get("stream"))
+
+    @property
+    def private(self) -> bool:
+        """Whether a differentially private fit wrote it."""
+        return bool(self.body.get("privacy"))
+
+    def settings(self) -> dict[str, Any]:
+        """The ``Synthesizer`` keyword arguments it was written with (its hyperparameters and DP settings
+        spread among them)."""
+        body = self.body
+        return {"model": body["model"], "seed": body["seed"], "device": body["device"],
+                "metadata": TableSchema.from_dict(body["schema"]), "allow": tuple(body.get("allow", ())),
+                **(body["privacy"] or {}), **body["hyperparameters"]}
+
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Refuse to resume with ``settings`` (model, hyperparameters, seed, ...) other than its own."""
+        differ = [k for k, v in settings.items() if self.body.get(k) != json.loads(json.dumps(v, default=_json_value))]
+        if differ:
+            raise ConfigError(f"{self.path} was written with other settings ({', '.join(differ)}) (fix: resume with "
+                              "Synthesizer.from_checkpoint(path), or synthgen train --resume without changing options)")
+
+    def check_table(self, digest: str | None) -> None:
+        """Refuse to resume on a table whose SHA-256 is not ``digest`` (``table_sha256`` or ``file_sha256``)."""
+        data = self.body["data"]
+        if data["sha256"] != digest:
+            raise ConfigError(f"{self.path} was written while training on another table ({data['rows']} rows) (fix: "
+                              "resume on the same table, or start over without --resume)")
+
+    def check_streaming(self, stream: bool | None) -> bool:
+        """Whether resuming it streams (as the fit that wrote it did); ``stream`` (None: not said) must agree."""
+        if stream is not None and stream != self.streamed:
+            raise ConfigError(f"{self.path} was written by {'a streamed' if self.streamed else 'an in-memory'} fit "
+                              f"(fix: drop --{'no-' if self.streamed else ''}stream)")
+        return self.streamed

@@ -9,13 +9,14 @@ from synthgen.errors import SynthgenError
 from synthgen.evaluation import evaluate
 from synthgen.evaluation.prep import split_holdout
 from synthgen.io import check_writable, read_table
+from synthgen.models.registry import DEFAULT_MODEL
 from synthgen.sampler import Sampler
 from synthgen.synthesizer import Synthesizer
 
 TARGET = "income"
 
 
-def run_demo(out: Path, *, model: str = "tvae", epochs: int | None = None, rows: int = 10_000,
+def run_demo(out: Path, *, model: str = DEFAULT_MODEL, epochs: int | None = None, rows: int = 10_000,
              force: bool = False, progress: bool = True) -> str:
     """Train ``model`` on 80% of Adult, sample ``rows`` rows, evaluate them, and return a summary."""
     if out.exists() and not out.is_dir():

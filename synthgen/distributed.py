@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from synthgen.errors import ConfigError
-
 
 @dataclass(frozen=True)
 class World:
@@ -80,17 +78,6 @@ def share(value: Any, world: World) -> Any:
     box = [value if world.main else None]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-def check_supported(model: str, world: World, *, private: bool = False) -> None:
-    """tvae (with or without DP) and non-DP ctgan train across processes; say so for the others."""
-    if world.size == 1 or model == "tvae" or (model == "ctgan" and not private):
-        return
-    if model == "ctgan":
-        raise ConfigError("ctgan with --epsilon trains in one process (fix: drop torchrun, or use --model tvae "
-                          "across processes)")
-    raise ConfigError(f"training across processes supports the tvae and ctgan models, not {model} (fix: "
-                      "--model tvae, or run one process)")
 
 
 def average_gradients(params: Any, world: World) -> None:

@@ -169,7 +169,7 @@ class Sampler:
         layout = self.model.layout
         columns = np.empty((layout.dim, count * BLOCK_ROWS), dtype=np.float32)
         uniforms = (np.empty((layout.n_softmax, count * BLOCK_ROWS), dtype=np.float32)
-                    if self.model.draws_categories else None)
+                    if self.model.capabilities.draws_categories else None)
         for i in range(count):
             rows = slice(i * BLOCK_ROWS, (i + 1) * BLOCK_ROWS)
             block_seed = _block_seed(seed, first + i)
@@ -206,7 +206,7 @@ class Sampler:
 
     def _cond_index(self, wanted: dict[str, Any]) -> int | None:
         """Cond-vector position for the first categorical condition, if the model uses one."""
-        if not self.model.conditional:
+        if not self.model.capabilities.conditions:
             return None
         for column, value in wanted.items():
             found = self.transformer.category_index(column, value)

@@ -13,13 +13,14 @@ import click
 from synthgen.cli.app import handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, optional_key, output_seal, verify_key, verify_option
 from synthgen.cli.secrets import signing_key as read_signer
-from synthgen.errors import OutputExistsError, TrainingInterrupted
+from synthgen.errors import ConfigError, OutputExistsError, TrainingInterrupted
+from synthgen.models.registry import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from synthgen.checkpoint_file import Checkpoint
 
 _TRAINING_OPTIONS = [
-    click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True,
+    click.option("--model", "-m", type=click.Choice(model_names()), default=DEFAULT_MODEL, show_default=True,
                  help="Model family (pairwise: the DP model that wins at small epsilon)."),
     click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default)."),
     click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per step (model default)."),
@@ -114,25 +115,18 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
 
     check_writable(out, force=force)  # fail now, not after an hour of training
     seal = output_seal(None, encrypt, recipient, key_file) or {}  # keys first, so a missing one fails now
-    signer = None
-    if signing_key is not None:
-        check_writable(Path(f"{out}.sig"), force=force)
-        signer = read_signer(signing_key)
+    signer = _signer(signing_key, out, force=force)
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
     secret = input_secret(data, key_file, identity)
-    saved = None
-    if resume is not None:  # read once: settings, streamed or not, and the state
-        from synthgen.checkpoint_file import Checkpoint
-
-        saved = Checkpoint.read(resume, secret=_resume_secret(resume, secret, key_file, identity))
+    saved = _read_resume(resume, secret, key_file, identity)
     stream = _streaming(data, stream, saved, opts)
     table = data if stream else read_table(data, secret=secret)
     ckpt = Path(f"{out}.ckpt")
     if resume is None and ckpt.exists() and not force:
         raise OutputExistsError(f"{ckpt} exists from an interrupted run (fix: --resume {ckpt} to continue it, or "
                                 "--force to start over)")
-    private = opts["epsilon"] is not None if saved is None else bool(saved.body.get("privacy"))
+    private = opts["epsilon"] is not None if saved is None else saved.private
     ckpt_seal, unsealed = _checkpoint_seal(seal, secret, key_file, identity, private=private,
                                            resumed_sealed=resume is not None and is_encrypted(resume))
     if unsealed and checkpoint_every:
@@ -140,13 +134,27 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
                                f"{_SEAL_FIX}, or drop --checkpoint-every)")
     synth = _resumed(saved, progress=not quiet) if saved is not None else _synthesizer(opts, progress=not quiet)
     stream_args = {"stream": True, **({"sample_rows": sample_rows} if sample_rows else {})} if stream else {}
+    _fit(synth, table, f"synthgen train {data} --out {out} --resume {ckpt}", unsealed,
+         checkpoint=None if unsealed else ckpt, checkpoint_every=checkpoint_every or 0, resume_from=saved,
+         seal=ckpt_seal, **stream_args)
+    if not distributed.current().main:  # under torchrun, rank 0 writes the model
+        return
+    synth.save(out, force=force, **seal)
+    for stale in {ckpt, resume} - {None}:
+        stale.unlink(missing_ok=True)  # it holds the critic / encoder: no longer needed once the model is saved
+    _report(synth, out, encrypted=bool(seal), signer=signer, force=force, deterministic=opts["deterministic"])
+
+
+def _fit(synth: Any, table: Any, resume_hint: str, unsealed: str | None, **fit_args: Any) -> None:
+    """``synth.fit(table, **fit_args)`` across processes; an interruption names how to resume (``resume_hint``),
+    or why it cannot (``unsealed``: no checkpoint was written)."""
+    from synthgen import distributed
+
     try:
-        synth.fit(table, checkpoint=None if unsealed else ckpt, checkpoint_every=checkpoint_every or 0,
-                  resume_from=saved, seal=ckpt_seal, **stream_args)
+        synth.fit(table, **fit_args)
         distributed.stop(wait=True)
     except TrainingInterrupted as exc:
-        hint = f"synthgen train {data} --out {out} --resume {ckpt}"
-        raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {hint})")) from None
+        raise TrainingInterrupted(str(exc).replace("(fix: resume from it)", f"(fix: {resume_hint})")) from None
     except KeyboardInterrupt:
         if not unsealed:
             raise
@@ -154,14 +162,50 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
                                   f"one (fix: {_SEAL_FIX} to be able to resume)") from None
     finally:
         distributed.stop()
-    if not distributed.current().main:  # under torchrun, rank 0 writes the model
-        return
-    synth.save(out, force=force, **seal)
-    for stale in {ckpt, resume} - {None}:
-        stale.unlink(missing_ok=True)  # it holds the critic / encoder: no longer needed once the model is saved
+
+
+def _signer(signing_key: Path | None, out: Path, *, force: bool) -> Any:
+    """The key that signs the model file (None: unsigned), read now so that a bad one fails before training."""
+    if signing_key is None:
+        return None
+    from synthgen.io import check_writable
+
+    check_writable(Path(f"{out}.sig"), force=force)
+    return read_signer(signing_key)
+
+
+def _read_resume(resume: Path | None, secret: dict[str, Any] | None, key_file: Path | None,
+                 identity: Path | None) -> Checkpoint | None:
+    """The checkpoint to resume from, read once (for its settings, whether it streamed, and its state)."""
+    if resume is None:
+        return None
+    from synthgen.checkpoint_file import Checkpoint
+
+    return Checkpoint.read(resume, secret=_resume_secret(resume, secret, key_file, identity))
+
+
+def _streaming(data: Path, stream: bool | None, saved: Checkpoint | None, opts: dict[str, Any]) -> bool:
+    """Whether to stream DATA: --stream / --no-stream, a streamed checkpoint, or a file too big for memory."""
+    if saved is not None:
+        try:
+            return saved.check_streaming(stream)
+        except ConfigError as exc:  # --stream / --no-stream against the checkpoint: a usage error
+            raise click.UsageError(str(exc)) from None
+    if stream is not None:
+        return stream
+    from synthgen.pipeline import streams_by_default
+
+    stream, note = streams_by_default(data, opts["model"], private=opts["epsilon"] is not None)
+    if note is not None:
+        click.echo(f"note: {note}", err=True)
+    return stream
+
+
+def _report(synth: Any, out: Path, *, encrypted: bool, signer: Any, force: bool, deterministic: bool) -> None:
+    """What ``train`` did: the fit, the file written (and signed), the privacy ledger."""
     s = synth.summary
     click.echo(f"trained {synth.model.name} on {s['rows']:,} rows x {s['columns']} columns in {s['seconds']:.1f} s "
-               f"({s['epochs']} epochs); model written to {out}" + (" (encrypted)" if seal else ""))
+               f"({s['epochs']} epochs); model written to {out}" + (" (encrypted)" if encrypted else ""))
     if s.get("streamed"):
         click.echo(_streamed_note(s))
     if signer is not None:
@@ -173,32 +217,8 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
         click.echo(f"differential privacy: epsilon {led['epsilon']:.3g} (target {led['epsilon_target']:g}), "
                    f"delta {led['delta']:.2g}, {led['accountant']} accountant, {led['steps']} steps")
         click.echo(f"statement: {led['statement']}")
-        if opts["deterministic"]:
+        if deterministic:
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
-
-
-def _streaming(data: Path, stream: bool | None, saved: Checkpoint | None, opts: dict[str, Any]) -> bool:
-    """Whether to stream DATA: --stream / --no-stream, a streamed checkpoint, or a file too big for memory."""
-    from synthgen import distributed
-    from synthgen.stream import too_big_for_memory
-
-    if saved is not None:
-        streamed = bool(saved.body.get("stream"))
-        if stream is not None and stream != streamed:
-            raise click.UsageError(f"{saved.path} was written by a {'streamed' if streamed else 'in-memory'} fit "
-                                   f"(fix: drop --{'no-' if streamed else ''}stream)")
-        return streamed
-    if stream is not None:
-        return stream
-    why = too_big_for_memory(data)
-    if why is None:
-        return False
-    if opts["model"] == "tvae" and opts["epsilon"] is None and distributed.current().size == 1:
-        click.echo(f"note: {why}: streaming it from disk (--stream; --no-stream loads it whole)", err=True)
-        return True
-    click.echo(f"note: {why}: it may not fit in memory (only tvae without --epsilon, in one process, can "
-               "--stream)", err=True)
-    return False
 
 
 def _streamed_note(summary: dict[str, Any]) -> str:
@@ -513,7 +533,7 @@ def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: 
 @main.command()
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
               show_default=True, help="Folder for the model file and the synthetic table.")
-@click.option("--model", "-m", type=click.Choice(model_names()), default="tvae", show_default=True)
+@click.option("--model", "-m", type=click.Choice(model_names()), default=DEFAULT_MODEL, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (model default).")
 @click.option("--rows", "-n", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite files from an earlier demo.")

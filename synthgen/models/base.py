@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from synthgen.errors import ConfigError, NotFittedError
+from synthgen.models.registry import Capabilities, check_capable
 from synthgen.transform.layout import OutputLayout
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class FitOptions:
     seed: int = 0
     device: str = "cpu"
     progress: bool = False
-    dp: DPSGD | None = None  # train with DP-SGD (models with ``dp_capable``)
+    dp: DPSGD | None = None  # train with DP-SGD (models with ``capabilities.dp``)
     #: called with the model's training state (tensors, meta) every ``checkpoint_every`` epochs and
     #: when an interrupt is requested; resuming from that state reproduces the uninterrupted run
     checkpoint: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None
@@ -45,7 +46,7 @@ class FitOptions:
 class BatchSource(ABC):
     """Encoded training rows that are read piece by piece (from disk) instead of held as one matrix.
 
-    Models with ``streamable`` train from one by pulling minibatches, epoch after epoch
+    Models with ``capabilities.streaming`` train from one by pulling minibatches, epoch after epoch
     (``synthgen.stream.ParquetBatches`` streams a Parquet file).
 
     Attributes:
@@ -76,22 +77,15 @@ class Model(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
-    #: whether ``sample(cond_index=...)`` steers generation (otherwise conditions are rejection-only)
-    conditional: ClassVar[bool] = False
-    #: whether ``fit`` can train with DP-SGD (``FitOptions.dp``)
-    dp_capable: ClassVar[bool] = False
+    #: what the model can do (DP, streaming, processes, conditions, ...): declared once, checked by
+    #: ``synthgen.models.registry.check_capable``
+    capabilities: ClassVar[Capabilities] = Capabilities()
     #: hyperparameters DP training needs (a user value that differs is refused)
     dp_hyperparameters: ClassVar[dict[str, Any]] = {}
     #: defaults under DP, where the user gave none (DP-SGD wants small networks, big batches, few epochs)
     dp_defaults: ClassVar[dict[str, Any]] = {}
     #: under DP, whether the model needs noisy frequencies of the category and null slots
     dp_needs_frequencies: ClassVar[bool] = False
-    #: whether ``fit`` can train from a ``BatchSource`` (minibatches streamed from disk)
-    streamable: ClassVar[bool] = False
-    #: whether ``sample`` leaves each one-hot block as logits, for the decoder to draw a value from
-    #: their softmax (``TabularTransformer.inverse_transform(uniforms=)``, as the Sampler does);
-    #: otherwise the blocks hold the values chosen (decoded by argmax)
-    draws_categories: ClassVar[bool] = False
 
     def __init__(self, **hyperparameters: Any):
         self.config = make_config(self.Config, hyperparameters, self.name)
@@ -99,23 +93,29 @@ class Model(ABC):
         self.history: list[dict[str, float]] = []
 
     def fit(self, data: np.ndarray | BatchSource, layout: OutputLayout, options: FitOptions | None = None) -> Model:
-        """Learn from the encoded matrix ``data`` (rows x ``layout.dim``), or from a ``BatchSource`` of such rows."""
-        if isinstance(data, BatchSource):
-            return self._fit_source(data, layout, options or FitOptions())
-        if data.ndim != 2 or data.shape[1] != layout.dim:
-            raise ConfigError(f"data has shape {data.shape}, the layout expects width {layout.dim}")
-        if options is not None and options.dp is not None and not self.dp_capable:
-            raise ConfigError(f"the {self.name} model has no differentially private training (fix: use tvae or ctgan)")
+        """Learn from the encoded matrix ``data`` (rows x ``layout.dim``), or from a ``BatchSource`` of such rows.
+
+        Raises:
+            ConfigError: for data of another width, or a fit the model's ``capabilities`` exclude.
+        """
+        options = options or FitOptions()
+        streamed = isinstance(data, BatchSource)
+        check_capable(type(self), dp=options.dp is not None, streaming=streamed,
+                      processes=options.world is not None and options.world.size > 1)
+        shape = (data.rows, data.width) if streamed else data.shape
+        if len(shape) != 2 or shape[1] != layout.dim:
+            raise ConfigError(f"{'the stream' if streamed else 'data'} has shape {shape}, the layout expects width "
+                              f"{layout.dim}")
         self.layout = layout
         self.history = []
-        self._fit(np.ascontiguousarray(data, dtype=np.float32), options or FitOptions())
+        self._fit(data if streamed else np.ascontiguousarray(data, dtype=np.float32), options)
         return self
 
     def sample(self, n: int, *, seed: int, cond_index: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Generate ``n`` encoded rows (``out.T``); ``cond_index`` asks for one category (a cond-vector position).
 
         ``out``: a float32 ``(width, n)`` array (or view) to write the rows into, column-major. Where
-        ``draws_categories`` is set, the one-hot blocks hold logits: decode them with
+        ``capabilities.draws_categories`` is set, the one-hot blocks hold logits: decode them with
         ``inverse_transform(..., uniforms=)`` (as the Sampler does), or their argmax is the mode.
         """
         if self.layout is None:
@@ -133,20 +133,6 @@ class Model(ABC):
                 out[:, start:stop] = self._sample(stop - start, rng, cond_index).T
         return out.T
 
-    def _fit_source(self, source: BatchSource, layout: OutputLayout, options: FitOptions) -> Model:
-        if not self.streamable:
-            raise ConfigError(f"the {self.name} model cannot train from a stream: it needs every row at hand "
-                              "(fix: use tvae, or train in memory without --stream)")
-        if options.dp is not None:
-            raise ConfigError("differentially private training cannot stream: Poisson sampling draws each batch "
-                              "from all rows at random (fix: drop --stream, or drop --epsilon)")
-        if source.width != layout.dim:
-            raise ConfigError(f"the stream has width {source.width}, the layout expects width {layout.dim}")
-        self.layout = layout
-        self.history = []
-        self._fit(source, options)
-        return self
-
     @abstractmethod
     def _fit(self, data: np.ndarray | BatchSource, options: FitOptions) -> None: ...
 
@@ -163,8 +149,9 @@ class Model(ABC):
         """Rebuild the sampling state from ``state_tensors()`` output (layout already set)."""
 
     def dp_schedule(self, n_rows: int, n_columns: int) -> Schedule:
-        """How this model's fit reads the rows under DP (models with ``dp_capable`` override it)."""
-        raise ConfigError(f"the {self.name} model has no differentially private training (fix: use tvae or ctgan)")
+        """How this model's fit reads the rows under DP (models with ``capabilities.dp`` override it)."""
+        check_capable(type(self), dp=True)
+        raise NotImplementedError(f"{type(self).__name__} declares DP training but no dp_schedule")
 
     def hyperparameters(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

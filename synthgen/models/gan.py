@@ -21,7 +21,7 @@ from synthgen.models.layers import (
     residual_net,
     sample_normal,
 )
-from synthgen.models.registry import register_model
+from synthgen.models.registry import Capabilities, register_model
 from synthgen.models.training import TorchModel, adam
 
 
@@ -108,9 +108,10 @@ class CTGANModel(TorchModel):
 
     name = "ctgan"
     Config = CTGANConfig
-    conditional = True
-    draws_categories = True
-    dp_capable = True
+    capabilities = Capabilities(
+        dp=True, processes=True, conditions=True, draws_categories=True,
+        why_not={"streaming": "it samples its training rows by category (training-by-sampling), which needs row "
+                              "indices over the whole table"})
     # one row per critic input: with pac groups, adding a row would regroup every other row
     dp_hyperparameters = {"pac": 1, "discriminator_steps": 1}  # one critic step per charged step
     dp_loggable = ("loss_g",)  # the generator's loss sees only fake rows and the DP critic

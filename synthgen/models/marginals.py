@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from synthgen.models.base import FitOptions, Model, check_shapes, check_sizes
-from synthgen.models.registry import register_model
+from synthgen.models.registry import Capabilities, register_model
 from synthgen.transform.layout import OutputLayout
 
 
@@ -27,6 +27,7 @@ class MarginalsModel(Model):
 
     name = "marginals"
     Config = MarginalsConfig
+    capabilities = Capabilities(why_not={"streaming": "it counts every column over all rows at once"})
 
     def _fit(self, data: np.ndarray, options: FitOptions) -> None:
         layout = self.layout

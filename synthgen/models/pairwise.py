@@ -29,7 +29,7 @@ from synthgen.errors import ConfigError
 from synthgen.models.base import FitOptions, Model, check_sizes, load_network
 from synthgen.models.layers import Segments, add_gumbel_, mlp, sample_normal
 from synthgen.models.marginals import check_value_tables, fill_values, value_quantiles
-from synthgen.models.registry import register_model
+from synthgen.models.registry import Capabilities, register_model
 from synthgen.models.training import adam, resolve_device, scoped_seed
 from synthgen.transform.layout import OutputLayout
 
@@ -134,7 +134,8 @@ class PairwiseModel(Model):
 
     name = "pairwise"
     Config = PairwiseConfig
-    dp_capable = True
+    capabilities = Capabilities(dp=True, why_not={"streaming": "it counts its one- and two-way tables over all rows "
+                                                               "at once"})
 
     def dp_schedule(self, n_rows: int, n_columns: int) -> Schedule:
         """One Gaussian count release per one-way and two-way table; no sampling, no clipping."""

@@ -14,7 +14,7 @@ from synthgen.errors import ConfigError
 from synthgen.models.base import BatchSource, check_shapes, check_sizes, load_network
 from synthgen.models.latent import MAX_COMPONENTS, LatentMixture, marginal_bias
 from synthgen.models.layers import FastMLP, LayoutOps, Segments, fast_dtype, mlp, sample_normal
-from synthgen.models.registry import register_model
+from synthgen.models.registry import Capabilities, register_model
 from synthgen.models.training import StreamFeed, TorchModel, adam
 
 #: codes decoded to calibrate the one-hot blocks' shares (their sampling error is about 0.3% at 20,000)
@@ -91,12 +91,13 @@ class TVAEModel(TorchModel):
 
     name = "tvae"
     Config = TVAEConfig
-    dp_capable = True
+    capabilities = Capabilities(
+        dp=True, streaming=True, processes=True, dp_processes=True, draws_categories=True,
+        why_not={"dp_streaming": "DP-SGD's Poisson sampling draws every batch from all rows at random, which "
+                                 "needs them in memory"})
     autocast_capable = True
     # DP-SGD's noise grows with the parameter count: one 128-wide layer each way, big batches
     dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
-    streamable = True
-    draws_categories = True
     _fast: FastMLP | None = None  # inference form of the decoder, built on first sample
     latent: LatentMixture | None = None  # where codes are sampled from (None: N(0, I))
 

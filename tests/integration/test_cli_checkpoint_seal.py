@@ -134,17 +134,17 @@ def test_ctrl_c_checkpoint_is_sealed_or_absent_and_resumes(tmp_path, plain, monk
 
 @pytest.mark.parametrize("way", [pytest.param(w, marks=pytest.mark.slow) for w in SEALED] + REFUSED)  # SEALED train
 def test_checkpoint_every_is_sealed_or_refused_before_training(tmp_path, plain, monkeypatch, way):
-    from synthgen import synthesizer
+    from synthgen import pipeline
 
     data, options, env = _setup(way, plain, tmp_path)
     out, written = tmp_path / "m.sgm", []
-    original = synthesizer.write_checkpoint
+    original = pipeline.write_checkpoint
 
     def keep(path, *args, **kwargs):  # the checkpoint of every epoch, before the saved model removes it
         written.append(original(path, *args, **kwargs).read_bytes())
         return Path(path)
 
-    monkeypatch.setattr(synthesizer, "write_checkpoint", keep)
+    monkeypatch.setattr(pipeline, "write_checkpoint", keep)
     code, output = _train(data, out, options, env, "--checkpoint-every", "1")
     if way in REFUSED:
         assert code == 2 and "--checkpoint-every" in output and "nothing can encrypt" in output

@@ -53,7 +53,7 @@ def test_train_dp_sgd_model(tmp_path: Path, adult_csv: Path) -> None:
     (["--epsilon", "1", "--delta", "0.5", "--stats-share", "0.1"], "delta 0.5 must be in"),
     (["--epsilon", "1"], "--stats-share 0.1"),
     (["--stats-share", "0.1"], "only apply with --epsilon"),
-    (["--model", "marginals", "--epsilon", "1"], "no differentially private training"),
+    (["--model", "marginals", "--epsilon", "1"], "cannot train with differential privacy (fix: use one of: ctgan"),
     (["--epsilon", "0.00001", "--stats-share", "0.1", "--epochs", "300"], "too small"),
 ])
 def test_dp_option_errors_are_one_line(tmp_path: Path, adult_csv: Path, args: list[str], match: str) -> None:

@@ -188,7 +188,7 @@ def test_resumed_streamed_fit_equals_the_uninterrupted_one(big, tmp_path):
 @pytest.mark.parametrize("settings,fix", [
     ({"epsilon": 1.0}, "drop --stream to train with DP in memory"),
     ({"model": "ctgan"}, "training-by-sampling"),
-    ({"model": "pairwise"}, "--model tvae"),
+    ({"model": "pairwise"}, "use one of: tvae"),
 ])
 def test_refusals_name_what_works(big, settings, fix):
     with pytest.raises(ConfigError, match=fix):
@@ -222,7 +222,7 @@ def test_cli_streams_says_so_and_refuses_in_one_line(big, tmp_path, monkeypatch)
     assert manifest["training"]["streamed"] is True
     for extra in (["--epsilon", "1"], ["--model", "ctgan"]):
         result = runner.invoke(main, ["train", str(big), "--stream", "--out", str(tmp_path / "x.sgm"), *extra])
-        assert result.exit_code != 0 and result.output.startswith("error: --stream")
+        assert result.exit_code != 0 and "cannot train from a stream" in result.output
         assert len(result.output.strip().splitlines()) == 1
     monkeypatch.setattr("synthgen.stream.available_memory", lambda: 1 << 20)  # 1 MiB free: stream on its own
     result = runner.invoke(main, ["train", str(big), "--sample-rows", "500", "--epochs", "1", "--out",

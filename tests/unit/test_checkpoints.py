@@ -140,3 +140,24 @@ def test_checkpoint_zip_bomb_is_refused_before_unpacking(tmp_path):
     with pytest.raises(IntegrityError, match=r"bomb.ckpt: unpacks to 65.0 MiB from 0.1 MiB, more than the 64.0 MiB "
                        "allowed"):
         read_checkpoint(path)
+
+
+def test_checkpoint_checks_a_resume_against_what_it_was_written_with(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+
+    from synthgen.checkpoint_file import Checkpoint
+
+    body = {"model": "tvae", "hyperparameters": {"compress_dims": [32]}, "seed": 4, "device": "cpu",
+            "privacy": None, "data": {"rows": 9, "sha256": "ab"}, "stream": {"sample_rows": 5}}
+    saved = Checkpoint(Path("m.ckpt"), body, {})
+    saved.check_settings({"hyperparameters": {"compress_dims": (32,)}, "seed": np.int64(4)})  # as JSON stores them
+    with pytest.raises(ConfigError, match=r"m.ckpt was written with other settings \(seed, device\)"):
+        saved.check_settings({"model": "tvae", "seed": 5, "device": "cuda"})
+    saved.check_table("ab")
+    with pytest.raises(ConfigError, match=r"another table \(9 rows\)"):
+        saved.check_table("cd")
+    assert saved.streamed and saved.check_streaming(None) and saved.check_streaming(True)
+    with pytest.raises(ConfigError, match=r"written by a streamed fit \(fix: drop --no-stream\)"):
+        saved.check_streaming(False)

@@ -331,7 +331,8 @@ def test_deterministic_noise_reproduces_and_secure_noise_does_not(_adult, tiny):
 
 
 def test_non_dp_models_and_options_are_refused(adult):
-    with pytest.raises(ConfigError, match="marginals model has no differentially private"):
+    with pytest.raises(ConfigError, match=r"marginals model cannot train with differential privacy \(fix: use one of: "
+                                          r"ctgan, pairwise, tvae"):
         Synthesizer(model="marginals", epsilon=1.0)
     with pytest.raises(ConfigError, match="pac=1"):
         Synthesizer(model="ctgan", epsilon=1.0, pac=10)

@@ -92,13 +92,13 @@ def test_scan_only_ids_are_refused_too():
 
 
 def test_synthesizer_warns_about_direct_identifiers(contacts):
+    from synthgen.pipeline import identifiers
     from synthgen.synthesizer import Synthesizer
 
-    synth = Synthesizer(model="marginals")
     with pytest.warns(IdentifierWarning, match="'email' looks like email addresses"):
-        synth._identifiers(contacts[["email", "amount"]])
+        identifiers(contacts[["email", "amount"]], Synthesizer(model="marginals")._settings())
     with pytest.raises(Exception, match="--allow names"):
-        Synthesizer(model="marginals", allow=("nope",))._identifiers(contacts)
+        identifiers(contacts, Synthesizer(model="marginals", allow=("nope",))._settings())
 
 
 def test_scan_reads_category_columns_as_text(contacts):

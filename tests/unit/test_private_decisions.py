@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthgen import Synthesizer
+from synthgen import Synthesizer, pipeline
 from synthgen.dp.ledger import raw_quantities
 from synthgen.errors import InvalidDataError, SynthgenWarning
 from synthgen.schema import MAX_CATEGORIES, TableSchema
@@ -76,7 +76,7 @@ def _decisions(df: pd.DataFrame, **settings) -> tuple[dict, list[str]]:
     synth = Synthesizer(model="tvae", epsilon=1.0, stats_share=0.1, batch_size=10, **settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        schema = synth._checked_schema(df)
+        schema = pipeline.checked_schema(df, synth._settings())
     return schema.to_dict(), [str(w.message) for w in caught if issubclass(w.category, SynthgenWarning)]
 
 
@@ -96,7 +96,7 @@ def test_non_private_path_does_flip(pair):
 
     def outcome(df):
         try:
-            return Synthesizer(model="tvae", batch_size=10)._checked_schema(df).to_dict()
+            return pipeline.checked_schema(df, Synthesizer(model="tvae", batch_size=10)._settings()).to_dict()
         except InvalidDataError as exc:
             return str(exc)
 
@@ -121,10 +121,12 @@ def _layout(df: pd.DataFrame, meta: dict, tmp_path) -> tuple[dict, dict]:
     synth = Synthesizer(model="tvae", epsilon=1.0, batch_size=10, metadata=path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SynthgenWarning)
-        schema = synth._checked_schema(df)
-        synth._fit_transformer(df, schema)
-        synth.transformer.transform(df)  # encoding takes every row without a refusal
-    return synth.transformer.schema.to_dict(), synth.transformer.layout.to_dict()
+        settings = synth._settings()
+        schema = pipeline.checked_schema(df, settings)
+        domain = pipeline.dp_domain(df, schema, settings)[1]
+        transformer = pipeline.fitted_transformer(df, schema, settings.seed, domain)
+        transformer.transform(df)  # encoding takes every row without a refusal
+    return transformer.schema.to_dict(), transformer.layout.to_dict()
 
 
 NEIGHBOURS = {

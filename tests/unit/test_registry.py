@@ -1,4 +1,5 @@
-"""The model registry: no silent overwrite, force works, unknown names list the known ones."""
+"""The model registry: no silent overwrite, force works, unknown names list the known ones; a fit a model
+cannot run is refused naming the models that can."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from synthgen import Sampler, Synthesizer
 from synthgen.errors import ConfigError
 from synthgen.models import available_models, get_model, register_model, registry
 from synthgen.models.marginals import MarginalsModel
+from synthgen.models.registry import Capabilities, capable_models, check_capable, unsupported
 from synthgen.models.vae import TVAEModel
 
 
@@ -19,7 +21,10 @@ class Plugin(MarginalsModel):
 
 @pytest.fixture(autouse=True)
 def isolated_registry(monkeypatch):
-    """Each test works on a copy of the registry; the real one is restored afterwards."""
+    """Each test works on a copy of the registry; the real one is restored afterwards (with every built-in
+    model in it: one imported first during a test would register in the copy only)."""
+    for name in registry.BUILTIN:
+        get_model(name)
     monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
 
 
@@ -71,3 +76,30 @@ def test_registered_plugin_trains_saves_and_loads(tmp_path, adult):
     sampler = Sampler.load(path)
     assert type(sampler.model) is Plugin
     assert list(sampler.sample(5, seed=0).columns) == list(adult.columns)
+
+
+def test_a_refusal_says_why_and_names_the_models_that_can():
+    assert str(unsupported(get_model("pairwise"), streaming=True)) == (
+        "the pairwise model cannot train from a stream: it counts its one- and two-way tables over all rows at once "
+        "(fix: use one of: tvae; or drop --stream)")
+    with pytest.raises(ConfigError, match=r"^the marginals model cannot train with differential privacy \(fix: use "
+                                          r"one of: ctgan, pairwise, tvae; or drop --epsilon\)$"):
+        check_capable(get_model("marginals"), dp=True)
+    assert unsupported(get_model("tvae"), dp=True, processes=True) is None
+
+
+def test_a_combination_no_model_runs_says_what_to_drop():
+    with pytest.raises(ConfigError, match=r"tvae model cannot train from a stream with differential privacy: DP-SGD's "
+                                          r".* \(fix: drop --stream to train with DP in memory, or drop --epsilon\)$"):
+        check_capable(get_model("tvae"), dp=True, streaming=True)
+    assert capable_models(streaming=True, processes=True) == []
+
+
+def test_the_models_offered_come_from_the_registry():
+    class Streaming(Plugin):
+        capabilities = Capabilities(streaming=True)
+
+    register_model("plugin", Streaming)
+    assert capable_models(streaming=True) == ["plugin", "tvae"]
+    assert "use one of: plugin, tvae;" in str(unsupported(get_model("ctgan"), streaming=True))
+    assert Plugin.capabilities == get_model("marginals").capabilities  # a subclass inherits what it does not say

@@ -88,7 +88,7 @@ def test_condition_on_category(ctgan):
 def test_condition_steers_the_generator(ctgan):
     """With the cond vector set, the generator itself makes far more matching rows."""
     model, tr = ctgan.model, ctgan.transformer
-    assert model.conditional
+    assert model.capabilities.conditions
     index = ctgan._cond_index({"income": ">50K"})
     uniforms = np.random.default_rng(0).random((model.layout.n_softmax, 3000), dtype=np.float32)
     steered = tr.inverse_transform(model.sample(3000, seed=0, cond_index=index), uniforms=uniforms)
@@ -121,7 +121,7 @@ def test_sampler_draws_categories_only_for_models_that_leave_logits(fixture, req
                         lambda matrix, uniforms=None: seen.append(uniforms) or real(matrix, uniforms=uniforms))
     sampler.sample(10, seed=0)
     drawn = seen[0] is not None
-    assert drawn == sampler.model.draws_categories == (fixture == "ctgan")
+    assert drawn == sampler.model.capabilities.draws_categories == (fixture == "ctgan")
     if drawn:
         assert seen[0].shape == (sampler.model.layout.n_softmax, sampler_module.BLOCK_ROWS)
 

@@ -1,0 +1,384 @@
+"""The steps of a fit, in the order a row goes through them.
+
+read -> validate (names first, then values; the identifier check warns about direct identifiers
+left unmasked) -> schema -> DP domain (under DP: the budget's plan, then the noisy statistics the
+transformer is fitted from) -> transform -> model. :func:`fit_table` runs them on a table in memory,
+:func:`fit_stream` on a Parquet file read in batches (the checks and the transformer on a uniform
+sample of its rows); ``Synthesizer.fit`` chooses one and ``Synthesizer.save`` writes the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import secrets
+import time
+import warnings
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from synthgen import distributed
+from synthgen.checkpoint_file import Checkpoint, table_sha256, write_checkpoint
+from synthgen.dp.domain import private_domain, private_schema
+from synthgen.dp.ledger import ledger
+from synthgen.dp.training import DPSettings, PrivacyPlan, plan_privacy, sgd_spec
+from synthgen.errors import ConfigError, IdentifierWarning, InvalidDataError, Problem, TrainingInterrupted
+from synthgen.io import TableLike, read_table
+from synthgen.masking.identifiers import Finding, scan
+from synthgen.models import FitOptions, Model
+from synthgen.models.registry import check_capable, get_model, unsupported
+from synthgen.schema import TableSchema, check_structure, load_metadata, validate
+from synthgen.stream import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_WINDOW,
+    ParquetBatches,
+    data_columns,
+    file_sha256,
+    missing_nulls_warning,
+    open_parquet,
+    reservoir_sample,
+    too_big_for_memory,
+)
+from synthgen.transform import TabularTransformer
+from synthgen.transform.transformer import ColumnDomain
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
+#: what a streamed fit does with values its sample never showed (counted in ``outside_sample``)
+OUTSIDE_SAMPLE = ("unseen categories (and nulls in a categorical column without nulls in the sample) -> the "
+                  "column's most frequent category; numbers beyond the sample's range -> clipped to it; nulls in "
+                  "a numeric column without nulls in the sample -> its main mode")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """What a fit was asked for: everything its steps read besides the data (a ``Synthesizer``'s settings).
+
+    Attributes:
+        model: the model to train (unfitted, or fitted again).
+        batch_size: the batch size the user chose, checked against the table (None: the model's
+            default, which shrinks to fit it).
+    """
+
+    model: Model
+    seed: int = 0
+    device: str = "cpu"
+    metadata: str | os.PathLike | TableSchema | None = None
+    progress: bool = False
+    privacy: DPSettings | None = None
+    allow: tuple[str, ...] = ()
+    batch_size: int | None = None
+
+    @property
+    def private(self) -> bool:
+        """Whether the fit is differentially private."""
+        return self.privacy is not None
+
+    def resume_key(self) -> dict[str, Any]:
+        """The settings a checkpoint must have been written with to be resumed by this fit."""
+        return {"model": self.model.name, "hyperparameters": self.model.hyperparameters(), "seed": self.seed,
+                "device": self.device, "privacy": dataclasses.asdict(self.privacy) if self.private else None}
+
+
+@dataclasses.dataclass
+class Checkpointing:
+    """Where a fit keeps its checkpoint (``path``, every ``every`` epochs, encrypted with ``seal``) and the
+    checkpoint it resumes from (``saved``)."""
+
+    path: str | os.PathLike | None = None
+    every: int = 0
+    seal: dict[str, Any] | None = None
+    saved: Checkpoint | None = None
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What a fit leaves beside the trained model: the fitted transformer, the training summary, and the
+    privacy ledger (None without DP)."""
+
+    transformer: TabularTransformer
+    summary: dict[str, Any]
+    ledger: dict[str, Any] | None = None
+
+
+# ----------------------------------------------------------------------------------- before reading
+
+
+def checkpointing(settings: FitSettings, path: str | os.PathLike | None, every: int, seal: dict[str, Any] | None,
+                  resume_from: str | os.PathLike | Checkpoint | None, secret: dict[str, Any] | None
+                  ) -> Checkpointing:
+    """The fit's checkpointing, refused when unsafe, and the checkpoint to resume from, refused unless it
+    was written with these settings."""
+    if path is not None and settings.private and not seal:
+        raise ConfigError("a differentially private fit never writes its checkpoint in plain text: it holds "
+                          "the noise generators' state, which would let its reader remove the noise (fix: "
+                          "pass seal={'key': ...}, {'passphrase': ...} or {'recipient': ...}, or no checkpoint)")
+    saved = None
+    if resume_from is not None:
+        saved = Checkpoint.of(resume_from, secret=secret)
+        saved.check_settings(settings.resume_key())
+    return Checkpointing(path, every, seal, saved)
+
+
+def streams_by_default(path: TableLike, model: str, *, private: bool) -> tuple[bool, str | None]:
+    """Whether a fit of ``model`` should stream ``path`` when not told: when the table would take more than
+    half the free memory and the model can train from a stream here; with a note saying why (None when
+    it fits in memory)."""
+    if isinstance(path, pd.DataFrame):
+        return False, None
+    why = too_big_for_memory(path)
+    if why is None:
+        return False, None
+    refusal = unsupported(get_model(model), dp=private, streaming=True, processes=distributed.current().size > 1)
+    if refusal is None:
+        return True, f"{why}: streaming it from disk (--stream; --no-stream loads it whole)"
+    return False, f"{why}: it may not fit in memory, and {refusal}"
+
+
+# ------------------------------------------------------------------------------------ in memory
+
+
+def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing) -> Fitted:
+    """Read ``data`` and take its rows through every step: validate, schema, DP domain, transform, model."""
+    df = read_table(data)
+    schema = checked_schema(df, settings)
+    if run.saved is not None:
+        run.saved.check_table(table_sha256(df))
+    world = distributed.current()
+    check_capable(type(settings.model), dp=settings.private, processes=world.size > 1)
+    start = time.perf_counter()
+    options = FitOptions(seed=settings.seed, device=distributed.start(world, settings.device),
+                         progress=settings.progress and world.main, world=world, total_rows=len(df))
+    plan, domain = dp_domain(df, schema, settings, run.saved, world)
+    transformer = fitted_transformer(df, schema, settings.seed, domain, run.saved)
+    if plan is not None:
+        freq = transformer.cond_frequencies(domain) if settings.model.dp_needs_frequencies else None
+        options.dp = sgd_spec(plan, seed=settings.seed, cond_frequencies=freq)
+    matrix = encode(df, transformer, settings.seed, world)
+    transform_s = time.perf_counter() - start
+    body = None
+    if run.path is not None:
+        data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": table_sha256(df)}
+        body = checkpoint_body(settings, transformer, data_id, schema, domain)
+    train(settings.model, matrix, transformer, options, run, body)
+    led = (ledger(plan, settings.model.private, domain, len(df), kinds_from_metadata=settings.metadata is not None)
+           if plan is not None else None)
+    return Fitted(transformer, summary(settings, len(df), df.shape[1], start, transform_s, run.saved), led)
+
+
+def checked_schema(df: pd.DataFrame, settings: FitSettings, *, of_rows: int | None = None) -> TableSchema:
+    """The validate step: the table's schema, after every check of its names and values (under DP: only
+    those that read no value refuse; see ``validate``).
+
+    ``of_rows``: ``df`` is a uniform sample of a table of that many rows (a streamed fit's): the batch
+    size is then checked against the whole table only, and problems say "in a sample".
+    """
+    check_structure(df)  # names must be usable before anything looks columns up
+    schema = table_schema(df, settings)
+    findings = identifiers(df, settings)
+    sampled = of_rows is not None and of_rows > len(df)
+    try:
+        validate(df, schema, batch_size=None if sampled else settings.batch_size, allow=settings.allow,
+                 findings=findings, private=settings.private)
+    except InvalidDataError as exc:
+        if not sampled:
+            raise
+        where = f" (in a {len(df):,}-row sample of {of_rows:,} rows)"
+        raise InvalidDataError([Problem(p.column, p.rule + where, p.fix) for p in exc.problems]) from None
+    return schema
+
+
+def table_schema(df: pd.DataFrame, settings: FitSettings) -> TableSchema:
+    """The schema step: column kinds from the metadata, else detected (under DP from the storage dtypes alone)."""
+    if isinstance(settings.metadata, TableSchema):
+        return settings.metadata
+    if settings.metadata is not None:
+        return load_metadata(settings.metadata, df, private=settings.private)
+    return TableSchema.detect(df, private=settings.private)
+
+
+def identifiers(df: pd.DataFrame, settings: FitSettings) -> list[Finding]:
+    """The mask check: scan for identifiers; warn about direct ones left unmasked (``validate`` refuses
+    ID-like ones)."""
+    unknown = [c for c in settings.allow if c not in df.columns]
+    if unknown:
+        raise ConfigError(f"--allow names {unknown}, not columns of the table (fix: use one of "
+                          f"{', '.join(map(str, df.columns[:12]))})")
+    findings = scan(df)
+    for f in findings:
+        if f.role == "direct" and f.column not in settings.allow:
+            evidence = "" if settings.private else f" ({f.evidence})"  # DP: no count of the rows
+            warnings.warn(IdentifierWarning(
+                f"column {f.column!r} looks like {f.what}{evidence}, a direct identifier left unmasked "
+                f"(fix: mask it first, see synthgen mask --suggest; or --allow {f.column})"), stacklevel=5)
+    return findings
+
+
+def dp_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings, saved: Checkpoint | None = None,
+              world: distributed.World | None = None) -> tuple[PrivacyPlan | None, dict[str, ColumnDomain] | None]:
+    """The DP domain step: plan the budget, then measure the domain statistics the plan pays for
+    (None, None without DP).
+
+    Measured once: a resumed fit takes the domain from its checkpoint, and across processes rank 0
+    measures it and sends it to the others, so nothing is measured or paid twice.
+    """
+    if not settings.private:
+        return None, None
+    model = settings.model
+    plan = plan_privacy(settings.privacy, schema, n_rows=len(df),
+                        schedule=model.dp_schedule(len(df), len(schema.columns)),
+                        frequencies=model.dp_needs_frequencies)
+    measured = saved.body["domain"] if saved is not None else None
+    if measured is None and world is not None and world.size > 1:
+        mine = _measure_domain(df, schema, settings, plan) if world.main else None
+        measured = distributed.share(None if mine is None else {k: dataclasses.asdict(v) for k, v in mine.items()},
+                                     world)
+    if measured is not None:
+        return plan, {name: ColumnDomain(**d) for name, d in measured.items()}
+    return plan, _measure_domain(df, schema, settings, plan)
+
+
+def _measure_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings,
+                    plan: PrivacyPlan) -> dict[str, ColumnDomain]:
+    """The noisy domain statistics ``plan`` pays for (seeded noise only with ``deterministic``)."""
+    deterministic = settings.privacy.deterministic
+    seed = settings.seed if deterministic else secrets.randbits(63)
+    return private_domain(df, schema, sigma=plan.stats_sigma, category_threshold=plan.category_threshold,
+                          frequencies=settings.model.dp_needs_frequencies, rng=np.random.default_rng(seed),
+                          secure=not deterministic)
+
+
+def fitted_transformer(df: pd.DataFrame, schema: TableSchema, seed: int, domain: dict[str, ColumnDomain] | None,
+                       saved: Checkpoint | None = None) -> TabularTransformer:
+    """The transformer: the checkpoint's when resuming, else fitted on the table (under DP on the private
+    domain alone)."""
+    if saved is not None:
+        return TabularTransformer.from_dict(saved.body["transformer"])
+    if domain is None:
+        return TabularTransformer(seed=seed).fit(df, schema)
+    return TabularTransformer(seed=seed).fit(df, private_schema(schema, domain), domain=domain)
+
+
+def encode(df: pd.DataFrame, transformer: TabularTransformer, seed: int, world: distributed.World) -> np.ndarray:
+    """The transform step: the encoded rows this process trains on (every ``world.size``-th across processes)."""
+    matrix = transformer.transform(df, seed=seed)
+    return matrix[world.rows(len(matrix))] if world.size > 1 else matrix
+
+
+# ------------------------------------------------------------------------------------- streamed
+
+
+def fit_stream(path: TableLike, sample_rows: int, settings: FitSettings, run: Checkpointing) -> Fitted:
+    """The steps on a Parquet file read in batches: validate, schema and transformer on a uniform sample of
+    ``sample_rows`` rows (or the checkpoint's transformer), then the model on batches streamed from disk."""
+    check_streamable(path, settings)
+    pf = open_parquet(path)
+    start = time.perf_counter()
+    saved = run.saved
+    stream = dict(saved.body["stream"]) if saved else {
+        "sample_rows": int(sample_rows), "chunk_rows": DEFAULT_CHUNK_ROWS, "window": DEFAULT_WINDOW}
+    data_id = {"rows": pf.metadata.num_rows, "columns": data_columns(pf),
+               "sha256": file_sha256(path) if run.path is not None or saved else None}
+    if saved is not None:  # its transformer was fitted on this file's sample: no second pass needed
+        saved.check_table(data_id["sha256"])
+        transformer = TabularTransformer.from_dict(saved.body["transformer"])
+        schema = transformer.schema
+    else:
+        transformer, schema = sample_transformer(path, pf, settings, stream)
+    source = ParquetBatches(pf, transformer, seed=settings.seed, chunk_rows=stream["chunk_rows"],
+                            window=stream["window"])
+    transform_s = time.perf_counter() - start
+    options = FitOptions(seed=settings.seed, device=settings.device, progress=settings.progress,
+                         total_rows=source.rows)
+    body = None
+    if run.path is not None:
+        body = {**checkpoint_body(settings, transformer, data_id, schema, None), "stream": stream}
+    train(settings.model, source, transformer, options, run, body)
+    base = summary(settings, source.rows, len(data_id["columns"]), start, transform_s, saved)
+    return Fitted(transformer, {**base, **stream_summary(source, pf, stream, settings.seed)})
+
+
+def stream_summary(source: ParquetBatches, pf: pq.ParquetFile, stream: dict[str, Any], seed: int) -> dict[str, Any]:
+    """What the training summary adds for a streamed fit: the sample the transformer saw, the values
+    outside it, how the file was read."""
+    return {
+        "streamed": True,
+        "transformer_fitted_on": {
+            "rows": stream["fitted_on"], "of_rows": source.rows,
+            "how": f"uniform reservoir sample drawn in one pass over the file (seed {seed}); "
+                   "the schema, validation and transformer saw only these rows"},
+        "outside_sample": source.outside or {},
+        "outside_sample_handling": OUTSIDE_SAMPLE,
+        "stream": {"row_groups": pf.metadata.num_row_groups, "chunk_rows": stream["chunk_rows"],
+                   "window_row_groups": stream["window"]}}
+
+
+def check_streamable(data: TableLike, settings: FitSettings) -> None:
+    """Refuse, before reading anything, what cannot train from a stream (naming what can)."""
+    if isinstance(data, pd.DataFrame):
+        raise ConfigError("stream=True reads a Parquet file piece by piece; a DataFrame is already in memory "
+                          "(fix: fit(df) without stream, or pass the Parquet file's path)")
+    check_capable(type(settings.model), dp=settings.private, streaming=True,
+                  processes=distributed.current().size > 1)
+
+
+def sample_transformer(path: TableLike, pf: pq.ParquetFile, settings: FitSettings, stream: dict[str, Any]
+                       ) -> tuple[TabularTransformer, TableSchema]:
+    """The validate, schema and transformer steps on a reservoir sample of ``stream["sample_rows"]`` rows
+    (``stream["fitted_on"]``: the rows it has)."""
+    sample = reservoir_sample(pf, stream["sample_rows"], seed=settings.seed)
+    schema = checked_schema(sample.frame, settings, of_rows=sample.rows)
+    missing_nulls_warning(sample, path)
+    stream["fitted_on"] = len(sample.frame)
+    return TabularTransformer(seed=settings.seed).fit(sample.frame, schema), schema
+
+
+# ---------------------------------------------------------------------------------------- model
+
+
+def train(model: Model, data: np.ndarray | ParquetBatches, transformer: TabularTransformer, options: FitOptions,
+          run: Checkpointing, body: dict[str, Any] | None) -> None:
+    """The model step: fit, keeping checkpoints (``body`` and the training state) and resuming from
+    ``run.saved`` when asked."""
+    if run.path is not None:
+        path, seal = run.path, run.seal
+        options.checkpoint = lambda tensors, meta: write_checkpoint(path, {**body, "state": meta}, tensors, seal=seal)
+        options.checkpoint_every = run.every
+    if run.saved:
+        options.resume = (run.saved.tensors, run.saved.body["state"])
+    try:
+        model.fit(data, transformer.layout, options)
+    except TrainingInterrupted as exc:
+        raise TrainingInterrupted(f"{exc}; checkpoint written to {run.path} (fix: resume from it)") from None
+
+
+def checkpoint_body(settings: FitSettings, transformer: TabularTransformer, data_id: dict[str, Any],
+                    schema: TableSchema, domain: dict[str, ColumnDomain] | None) -> dict[str, Any]:
+    """What a checkpoint holds besides the training state: the settings, the table's identity, the schema,
+    the transformer and the DP domain."""
+    key = settings.resume_key()
+    return {"model": key["model"], "hyperparameters": key["hyperparameters"], "seed": key["seed"],
+            "device": key["device"], "allow": list(settings.allow), "privacy": key["privacy"], "data": data_id,
+            "schema": schema.to_dict(), "transformer": transformer.to_dict(),
+            "domain": {k: dataclasses.asdict(v) for k, v in domain.items()} if domain is not None else None}
+
+
+def summary(settings: FitSettings, rows: int, columns: int, start: float, transform_s: float,
+            saved: Checkpoint | None) -> dict[str, Any]:
+    """The training summary a model file keeps (``manifest["training"]``)."""
+    model = settings.model
+    return {
+        "rows": int(rows), "columns": int(columns), "seed": settings.seed, "device": settings.device,
+        "precision": getattr(model, "precision", "float32"),
+        "epochs": int(getattr(model.config, "epochs", 1)),
+        "seconds": round(time.perf_counter() - start, 3), "transformer_seconds": round(transform_s, 3),
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "history": model.history,
+        **({"resumed_from_epoch": saved.body["state"]["epoch"]} if saved else {}),
+    }
