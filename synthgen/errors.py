@@ -35,6 +35,9 @@ class InvalidDataError(SynthgenError):
 class ConfigError(SynthgenError):
     """A bad option or hyperparameter (unknown model, negative epochs, ...)."""
 
+    #: every problem, where a check of several settings lists them (set only there: k-anonymity settings)
+    problems: list[Problem]
+
 
 class NotFittedError(SynthgenError):
     """A method that needs a fitted object was called before ``fit``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import warnings
 from collections.abc import Collection, Sequence
@@ -261,7 +262,7 @@ def parse_datetimes(series: pd.Series, fmt: str | None) -> pd.Series:
 _SDTYPE_TO_KIND = {"categorical": "categorical", "boolean": "boolean", "datetime": "datetime"}
 
 
-def load_metadata(path: str | Path, df: pd.DataFrame, *, private: bool = False) -> TableSchema:
+def load_metadata(path: str | os.PathLike, df: pd.DataFrame, *, private: bool = False) -> TableSchema:
     """Read an SDV single-table metadata JSON file (plain JSON, no SDV import) against ``df``.
 
     ``private``: nothing is read from the values (a datetime format must then be declared).
@@ -312,11 +313,11 @@ def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any], proble
                      private: bool = False) -> ColumnSpec | None:
     sdtype = entry.get("sdtype")
     dtype = dtype_name(series.dtype)
-    bounds = {"min_value": entry.get("min_value"), "max_value": entry.get("max_value")}
+    low, high = entry.get("min_value"), entry.get("max_value")
     if sdtype == "numerical":
         rep = str(entry.get("computer_representation", "Float"))
         kind = "integer" if rep.lower().startswith(("int", "uint")) else "continuous"
-        return ColumnSpec(name, kind, dtype, **bounds)
+        return ColumnSpec(name, kind, dtype, min_value=low, max_value=high)
     if sdtype == "datetime":
         fmt = entry.get("datetime_format")
         if fmt is None and _is_number(series):
@@ -331,7 +332,7 @@ def _spec_from_entry(series: pd.Series, name: str, entry: dict[str, Any], proble
                                         "add its datetime_format to the metadata, e.g. \"%Y-%m-%d\""))
                 return None
             fmt = _datetime_format(series.dropna())
-        return ColumnSpec(name, "datetime", dtype, datetime_format=fmt, **bounds)
+        return ColumnSpec(name, "datetime", dtype, datetime_format=fmt, min_value=low, max_value=high)
     if sdtype in _SDTYPE_TO_KIND:
         return ColumnSpec(name, _SDTYPE_TO_KIND[sdtype], dtype)
     if sdtype == "id":

@@ -194,10 +194,11 @@ class DomainGuard:
     """
 
     def __init__(self, transformer: TabularTransformer):
-        self.schema = transformer.schema
+        self.schema = transformer.fitted_schema
         self._onehot = {name: OneHot(cats) for name in self.schema.names
                         if (cats := transformer.categories(name)) is not None}
-        self._ranges = {name: transformer.numeric_range(name) for name in self.schema.names if name not in self._onehot}
+        self._ranges = {name: bounds for name in self.schema.names  # every column not one-hot has a range
+                        if name not in self._onehot and (bounds := transformer.numeric_range(name)) is not None}
         #: per column, per kind (``unseen_category``, ``unseen_null``, ``clipped``, ``unreadable``): values seen
         self.counts: dict[str, dict[str, int]] = {}
 
@@ -268,7 +269,7 @@ class ParquetBatches(BatchSource):
             raise ConfigError(f"chunk_rows and window must be at least 1, got {chunk_rows} and {window}")
         self.pf, self.transformer, self.seed = pf, transformer, seed
         self.chunk_rows, self.window = chunk_rows, window
-        self.columns = transformer.schema.names
+        self.columns = transformer.fitted_schema.names
         self.rows = pf.metadata.num_rows
         self.width = transformer.layout.dim
         self.guard = DomainGuard(transformer)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,6 +207,7 @@ def _onehot_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy: 
 
 def _measure_slots(dom: ColumnDomain, slots: np.ndarray, need: list[str], noisy: Measure) -> None:
     """One noisy histogram over a one-hot column's slots (its last slot: null): frequencies, null flag."""
+    assert dom.categories is not None, "a one-hot column's slots are its categories"
     counts = noisy(np.bincount(slots, minlength=len(dom.categories) + 1).astype(float))
     if "nulls" in need:
         dom.nullable = bool(counts[-1] > noisy.present)
@@ -292,6 +294,7 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
         dom.lower, dom.upper = bounds
         dom.sources["bounds"] = "dp"
     else:
+        assert spec.min_value is not None and spec.max_value is not None, "bounds not measured are declared"
         dom.lower, dom.upper = float(spec.min_value), float(spec.max_value)
         dom.sources["bounds"] = "public"
         if ((present < dom.lower) | (present > dom.upper)).any():
@@ -332,6 +335,7 @@ def _numeric_domain(series: pd.Series, spec: ColumnSpec, need: list[str], noisy:
 def _discrete_domain(dom: ColumnDomain, values: np.ndarray, null: np.ndarray, need: list[str],
                      noisy: Measure) -> ColumnDomain:
     """A small-range integer column: one slot per value in the bounds (a fixed set given them)."""
+    assert dom.lower is not None and dom.upper is not None, "its bounds are known before its slots"
     dom.categories = list(range(int(dom.lower), int(dom.upper) + 1))
     dom.sources["categories"] = "fixed"
     if "nulls" in need or "bins" in need:
@@ -401,7 +405,7 @@ def _mass_candidates(spec: ColumnSpec) -> list[float]:
 
 
 def _grid(lower: float, upper: float, *, integer: bool,
-          candidates: list[float] = MASS_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+          candidates: Sequence[float] = MASS_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
     """Cell edges over [lower, upper] and exact-value cells (the candidate point masses inside)."""
     if integer and upper - lower + 1 <= GRID:  # a cell per whole number: each candidate has its own already
         return np.arange(lower - 0.5, upper + 1.0), np.zeros(0)
@@ -454,7 +458,9 @@ def _intervals(edges: np.ndarray, points: np.ndarray, mass: np.ndarray,
     lows, highs, weights = [], [], []
     for p, m in zip(points, spikes, strict=True):
         if m >= total / (2 * max_modes):
-            lows.append(float(p)), highs.append(float(p)), weights.append(float(m))
+            lows.append(float(p))
+            highs.append(float(p))
+            weights.append(float(m))
         else:  # too light to stand alone: its mass joins the cell around it
             grid[min(max(np.searchsorted(edges, p, side="right") - 1, 0), len(grid) - 1)] += m
     target = grid.sum() / max(max_modes - len(lows), 1)
@@ -462,7 +468,9 @@ def _intervals(edges: np.ndarray, points: np.ndarray, mass: np.ndarray,
     for i, m in enumerate(grid):
         acc += m
         if (acc >= target and len(lows) < max_modes - 1) or i == len(grid) - 1:
-            lows.append(float(edges[start])), highs.append(float(edges[i + 1])), weights.append(acc)
+            lows.append(float(edges[start]))
+            highs.append(float(edges[i + 1]))
+            weights.append(acc)
             start, acc = i + 1, 0.0
     w = np.maximum(np.asarray(weights), 0) + 1e-9
     order = np.argsort(lows, kind="stable")

@@ -146,7 +146,7 @@ def plan_privacy(settings: DPSettings, schema: TableSchema, *, n_rows: int, sche
     delta_threshold = THRESHOLD_DELTA_SHARE * delta if domain.discovered else 0.0
     delta_acc = delta - delta_threshold
     stats, sigma = None, 0.0
-    if measure and domain.histograms:
+    if settings.stats_share is not None and domain.histograms:  # measure
         stats = calibrate(settings.epsilon * settings.stats_share, delta_acc, name="domain statistics",
                           sample_rate=1.0, steps=domain.histograms, accountant=settings.accountant,
                           max_noise=MAX_COUNT_NOISE)
@@ -201,7 +201,7 @@ class PrivateTraining:
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def wrap(self, module: nn.Module, optimizer: torch.optim.Optimizer, *,
-             public_rows: int = 0) -> tuple[nn.Module, Any]:
+             public_rows: int = 0) -> tuple[Any, Any]:
         """Opacus' ghost-clipping module and DP optimizer for ``module`` trained by ``optimizer``.
 
         ``public_rows``: rows per step that hold no private data (a GAN critic's fake rows);
@@ -221,7 +221,9 @@ class PrivateTraining:
         optimizer_cls = DPOptimizerFastGradientClipping
         if self.distributed:  # rank 0's weights everywhere; noise once (rank 0) on the summed clipped gradients
             from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
-            from opacus.optimizers import DistributedDPOptimizerFastGradientClipping as optimizer_cls
+            from opacus.optimizers import DistributedDPOptimizerFastGradientClipping
+
+            optimizer_cls = DistributedDPOptimizerFastGradientClipping
 
             DifferentiallyPrivateDistributedDataParallel(module)
         gsm = GradSampleModuleFastGradientClipping(module, max_grad_norm=self.spec.max_grad_norm,

@@ -143,8 +143,7 @@ def column_pair_trends(real: pd.DataFrame, synth: pd.DataFrame, tables: Tables, 
     sides = []
     for df in (real, synth):
         nums = {n: numbers(df[n], tables.schema[n].kind) for n in df.columns if _is_numeric(tables, n)}
-        keys = {n: _binned(v).astype(str) if n in nums else category_keys(df[n])
-                for n, v in ((n, nums.get(n)) for n in df.columns)}
+        keys = {n: _binned(nums[n]).astype(str) if n in nums else category_keys(df[n]) for n in df.columns}
         sides.append((nums, keys))
     out = []
     for a, b in itertools.combinations(list(real.columns), 2):

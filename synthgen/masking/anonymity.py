@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,12 +80,14 @@ class _Coded:
     codes: np.ndarray  # per row
     null: int  # code of a null: the number of distinct values
     first: np.ndarray  # per code (null last): position of a row holding it, -1 if none
-    scale: np.ndarray | None = None  # number/float/time: per code, its value as a float
+    #: number/float/time: per code, its value as a float (empty for other kinds)
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
     span: float = 0.0  # number/float/time: the column's range; category: distinct values - 1
-    values: list[Any] | None = None  # category: the value of each code
+    values: list[Any] = field(default_factory=list)  # category: the value of each code
     group: np.ndarray | None = None  # category with a hierarchy: per code (null: -1), its parent's id
-    parents: list[Any] | None = None  # category with a hierarchy: parent of each id
-    leaves: np.ndarray | None = None  # per parent id: how many of the column's values it covers
+    #: category with a hierarchy (``group`` set): parent of each id, and how many of the column's values each covers
+    parents: list[Any] = field(default_factory=list)
+    leaves: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def k_of(df: pd.DataFrame, columns: list[str]) -> int:

@@ -79,7 +79,8 @@ def truncate(series: pd.Series, unit: str) -> pd.Series:
     parsed = parse_text(series)
     cut = wall(parsed).dt.to_period(TRUNCATE[unit]).dt.start_time
     fmt = "%Y-%m-%d %H:00" if unit == "hour" else "%Y-%m-%d"
-    return pd.Series(np.where(cut.notna(), cut.dt.strftime(fmt), None), index=series.index, dtype=object)
+    nothing = np.array(None, dtype=object)  # what np.where makes of None
+    return pd.Series(np.where(cut.notna(), cut.dt.strftime(fmt), nothing), index=series.index, dtype=object)
 
 
 def span(series: pd.Series) -> tuple[Any, Any, bool]:

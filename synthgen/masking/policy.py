@@ -234,7 +234,8 @@ def _options(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _column_info(before: pd.Series, after: pd.Series | None, op: str) -> dict[str, Any]:
-    info = {"op": op, "dtype_in": str(before.dtype), "dtype_out": None if after is None else str(after.dtype)}
+    info: dict[str, Any] = {"op": op, "dtype_in": str(before.dtype),
+                            "dtype_out": None if after is None else str(after.dtype)}
     if after is not None:
         same = (before.astype(object) == after.astype(object)) | (before.isna() & after.isna())
         info["changed"] = int((~same).sum())

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen.models.registry import available_models, get_model, register_model
+
+if TYPE_CHECKING:  # for the type checker only: at run time they load on first use (below), with torch
+    from synthgen.models.base import FitOptions, Model
 
 __all__ = ["FitOptions", "Model", "available_models", "get_model", "register_model"]
 

@@ -9,7 +9,7 @@ import reprlib
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -19,9 +19,12 @@ from synthgen.errors import ConfigError, NotFittedError
 from synthgen.models.registry import Capabilities, check_capable
 from synthgen.transform.layout import OutputLayout
 
+#: a network type, for :func:`load_network`
+M = TypeVar("M", bound=nn.Module)
+
 if TYPE_CHECKING:
     from synthgen.distributed import World
-    from synthgen.dp.training import DPSGD, Schedule
+    from synthgen.dp.training import DPSGD, PrivateTraining, Schedule
 
 
 @dataclasses.dataclass
@@ -34,7 +37,7 @@ class FitOptions:
     dp: DPSGD | None = None  # train with DP-SGD (models with ``capabilities.dp``)
     #: called with the model's training state (tensors, meta) every ``checkpoint_every`` epochs and
     #: when an interrupt is requested; resuming from that state reproduces the uninterrupted run
-    checkpoint: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None
+    checkpoint: Callable[[dict[str, torch.Tensor], dict[str, Any]], object] | None = None
     checkpoint_every: int = 0
     resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
     #: training across processes (``synthgen.distributed``): this process's rank and the world size;
@@ -86,6 +89,9 @@ class Model(ABC):
     dp_defaults: ClassVar[dict[str, Any]] = {}
     #: under DP, whether the model needs noisy frequencies of the category and null slots
     dp_needs_frequencies: ClassVar[bool] = False
+    #: DP state of the last fit (None without DP): its accountant counted every noisy release. Models with
+    #: ``capabilities.dp`` set it in ``_fit``
+    private: PrivateTraining | None = None
 
     def __init__(self, **hyperparameters: Any):
         self.config = make_config(self.Config, hyperparameters, self.name)
@@ -102,7 +108,7 @@ class Model(ABC):
         streamed = isinstance(data, BatchSource)
         check_capable(type(self), dp=options.dp is not None, streaming=streamed,
                       processes=options.world is not None and options.world.size > 1)
-        shape = (data.rows, data.width) if streamed else data.shape
+        shape = (data.rows, data.width) if isinstance(data, BatchSource) else data.shape
         if len(shape) != 2 or shape[1] != layout.dim:
             raise ConfigError(f"{'the stream' if streamed else 'data'} has shape {shape}, the layout expects width "
                               f"{layout.dim}")
@@ -110,6 +116,13 @@ class Model(ABC):
         self.history = []
         self._fit(data if streamed else np.ascontiguousarray(data, dtype=np.float32), options)
         return self
+
+    @property
+    def fitted_layout(self) -> OutputLayout:
+        """The layout the model was fitted on (``fit`` sets it before ``_fit`` runs, ``restore`` before loading)."""
+        if self.layout is None:
+            raise NotFittedError(f"the {self.name} model is not fitted (fix: call fit first)")
+        return self.layout
 
     def sample(self, n: int, *, seed: int, cond_index: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Generate ``n`` encoded rows (``out.T``); ``cond_index`` asks for one category (a cond-vector position).
@@ -244,7 +257,7 @@ def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int
                              f"{'unexpected' if want is None else want} by the manifest")
 
 
-def load_network(build: Callable[[], nn.Module], tensors: dict[str, torch.Tensor], prefix: str) -> nn.Module:
+def load_network(build: Callable[[], M], tensors: dict[str, torch.Tensor], prefix: str) -> M:
     """The network ``build()`` makes, filled with the ``prefix``-ed tensors, in eval mode.
 
     It is first built on the meta device (no memory, no initialization) and its tensors' shapes are

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from synthgen.models.layers import (
 )
 from synthgen.models.registry import Capabilities, register_model
 from synthgen.models.training import TorchModel, adam
+
+if TYPE_CHECKING:
+    from synthgen.dp.training import PrivateTraining
 
 
 @dataclass
@@ -74,15 +77,17 @@ class Discriminator(nn.Module):
         self.data_in = nn.Linear(data_dim * pac, width)
         self.cond_in = nn.Embedding(pac * cond_dim, width) if cond_dim else None
         bound = (pac * (data_dim + cond_dim)) ** -0.5  # nn.Linear's init over the full input
-        for weight in [self.data_in.weight, self.data_in.bias] + ([self.cond_in.weight] if cond_dim else []):
+        for weight in [self.data_in.weight, self.data_in.bias] + ([self.cond_in.weight] if self.cond_in else []):
             nn.init.uniform_(weight, -bound, bound)
         self.body = nn.Sequential(nn.LeakyReLU(0.2), nn.Dropout(0.5),
                                   mlp(width, hidden[1:], 1, act=nn.LeakyReLU(0.2), dropout=0.5))
+        self.slot: torch.Tensor
         self.register_buffer("slot", torch.arange(pac) * cond_dim, persistent=False)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
         h = self.data_in(x.reshape(-1, x.shape[1] * self.pac))
         if self.cond_in is not None:
+            assert pos is not None, "a conditional critic scores rows with their cond positions"
             h = h + self.cond_in(pos.reshape(-1, self.pac) + self.slot).sum(dim=1)
         return self.body(h)
 
@@ -121,7 +126,7 @@ class CTGANModel(TorchModel):
     _folded: FoldedResidualNet | None = None  # inference form of the generator, built on first sample
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
-        cfg, layout = self.config, self.layout
+        cfg, layout = self.config, self.fitted_layout
         self._data = data
         self._ops = LayoutOps(layout, data.device)
         self._cond_sampler = ConditionalSampler(data, layout) if layout.cond_dim else None
@@ -189,7 +194,7 @@ class CTGANModel(TorchModel):
 
     def _train_step(self) -> dict[str, torch.Tensor]:
         if self.private is not None:
-            return self._private_step()
+            return self._private_step(self.private)
         for _ in range(self.config.discriminator_steps - 1):
             with torch.no_grad():
                 _, fake, _, pos = self._generate()
@@ -210,7 +215,7 @@ class CTGANModel(TorchModel):
 
     def _critic_step(self, fake: torch.Tensor, pos: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One critic update on generated rows vs real rows drawn for the same conditions."""
-        if pos is None:
+        if pos is None or self._cond_sampler is None:
             real = self._data[torch.randint(self._data.shape[0], (fake.shape[0],), device=fake.device)]
         else:
             real = self._data[self._cond_sampler.rows_for(pos)]
@@ -222,7 +227,7 @@ class CTGANModel(TorchModel):
         self._opt_d.step()
         return loss_d.detach(), penalty.detach()
 
-    def _private_step(self) -> dict[str, torch.Tensor]:
+    def _private_step(self, private: PrivateTraining) -> dict[str, torch.Tensor]:
         """DP-SGD on the critic (the only network that reads real rows); the generator learns through it.
 
         Real rows come from a Poisson sample, each conditioned on one of its own categories (a
@@ -236,7 +241,7 @@ class CTGANModel(TorchModel):
         frequencies, so its batch statistics carry nothing private.
         """
         for _ in range(self.config.discriminator_steps):
-            loss_d = self._private_critic_step()
+            loss_d = self._private_critic_step(private)
         z, cond, pos = self._noise(self._batch)
         raw = self.generator(z)
         fake = self._ops.activate(raw, tau=self.config.tau)
@@ -252,19 +257,19 @@ class CTGANModel(TorchModel):
         self.discriminator.requires_grad_(True)
         return {"loss_g": loss_g.detach(), "loss_d": loss_d}
 
-    def _private_critic_step(self) -> torch.Tensor:
-        idx = self.private.batch()
+    def _private_critic_step(self, private: PrivateTraining) -> torch.Tensor:
+        idx = private.batch()
         real = self._data[idx]
         real_pos = self._cond_sampler.positions_of(idx) if self._cond_sampler is not None else None
         with torch.no_grad():
             _, fake, _, fake_pos = self._generate()
-        pos = None if real_pos is None else torch.cat([real_pos, fake_pos])
+        pos = None if real_pos is None or fake_pos is None else torch.cat([real_pos, fake_pos])
         # one critic pass over real then fake rows: each row is one sample for clipping, and only
         # the real ones are private (fake rows and their conditions come from DP outputs only)
         logits = self.discriminator(torch.cat([real, fake]), pos).squeeze(1)
         sign = torch.cat([-torch.ones(len(idx), device=real.device), torch.ones(len(fake), device=real.device)])
         loss_rows = nn.functional.softplus(sign * logits)
-        self.private.step(self._dp_critic, self._opt_d, loss_rows)
+        private.step(self._dp_critic, self._opt_d, loss_rows)
         return loss_rows.detach().mean()
 
     def _teardown(self) -> None:
@@ -281,17 +286,17 @@ class CTGANModel(TorchModel):
         device = next(self.generator.parameters()).device
         if self._folded is None:
             self._folded = FoldedResidualNet(self.generator, self.config.embedding_dim, dtype=fast_dtype(device),
-                                             precise=self.layout.tanh_idx)
+                                             precise=self.fitted_layout.tanh_idx)
         z = sample_normal(rng, (n, self.config.embedding_dim)).to(device)
         pos: torch.Tensor | int | None = None
-        if self.layout.cond_dim:
+        if self.fitted_layout.cond_dim:
             if cond_index is not None:
                 pos = cond_index
             else:  # conditions as often as in the training data, as CTGAN samples
                 freq = self.cond_frequencies.double().cpu().numpy()
                 pos = torch.from_numpy(rng.choice(len(freq), size=n, p=freq / freq.sum())).to(device)
         raw = self._folded(z, pos).cpu()
-        tanh = torch.as_tensor(self.layout.tanh_idx)
+        tanh = torch.as_tensor(self.fitted_layout.tanh_idx)
         raw[:, tanh] = torch.tanh(raw[:, tanh])  # the one-hot blocks stay logits (draws_categories)
         return raw.numpy()
 
@@ -301,7 +306,7 @@ class CTGANModel(TorchModel):
         return state
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        cfg, layout = self.config, self.layout
+        cfg, layout = self.config, self.fitted_layout
         check_shapes({k: v for k, v in tensors.items() if not k.startswith("generator.")},
                      {"cond_frequencies": (layout.cond_dim,)})
         self.generator = load_network(lambda: residual_net(cfg.embedding_dim + layout.cond_dim, cfg.generator_dim,

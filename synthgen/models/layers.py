@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -68,7 +69,8 @@ class FoldedResidualNet:
 
     def __init__(self, net: nn.Sequential, dense_dim: int, *, dtype: torch.dtype = torch.float32,
                  precise: np.ndarray | None = None):
-        *blocks, final = list(net)
+        modules = list(net)  # a residual_net: Residual blocks, then a Linear
+        blocks, final = cast("list[Residual]", modules[:-1]), cast(nn.Linear, modules[-1])
         layers = [_fold_bn(b.fc, b.bn) for b in blocks] + [(final.weight.detach(), final.bias.detach())]
         hidden = [w.shape[0] for w, _ in layers[:-1]]
         split = [_SplitLinear.of(w, b, hidden[:k], dense_dim) for k, (w, b) in enumerate(layers)]
@@ -187,7 +189,7 @@ def exact_fp32_matmuls() -> Iterator[None]:
     if not _fast_fp32_is_exact():
         yield
         return
-    flags = torch.backends.mkldnn.matmul
+    flags = torch.backends.mkldnn.matmul  # type: ignore[attr-defined]  # torch >= 2.9; not in its stubs
     with _FP32_FLAG_LOCK:
         old, flags.fp32_precision = flags.fp32_precision, "bf16"
         try:
@@ -227,6 +229,7 @@ def _fast_fp32_is_exact() -> bool:
 
 def _fold_bn(fc: nn.Linear, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of ``bn(fc(x))`` in eval mode as one affine map."""
+    assert bn.running_var is not None and bn.running_mean is not None, "Residual's BatchNorm keeps running stats"
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     return (fc.weight * scale[:, None]).detach(), ((fc.bias - bn.running_mean) * scale + bn.bias).detach()
 

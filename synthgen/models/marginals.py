@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +30,9 @@ class MarginalsModel(Model):
     Config = MarginalsConfig
     capabilities = Capabilities(why_not={"streaming": "it counts every column over all rows at once"})
 
-    def _fit(self, data: np.ndarray, options: FitOptions) -> None:
-        layout = self.layout
+    def _fit(self, data: np.ndarray, options: FitOptions) -> None:  # type: ignore[override]  # no BatchSource:
+        # its capabilities refuse a streamed fit before _fit
+        layout = self.fitted_layout
         self.tables: dict[str, torch.Tensor] = value_quantiles(data, layout, self.config.quantiles)
         for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
             if span.activation == "softmax":
@@ -39,7 +41,7 @@ class MarginalsModel(Model):
         self.history = [{"epoch": 1}]
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
-        layout = self.layout
+        layout = self.fitted_layout
         out = np.zeros((n, layout.dim), dtype=np.float32)
         rows = np.arange(n)
         for i, (span, start) in enumerate(zip(layout.spans, layout.starts, strict=True)):
@@ -52,7 +54,7 @@ class MarginalsModel(Model):
         return dict(self.tables)
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        layout = self.layout
+        layout = self.fitted_layout
         frequencies = {f"freq.{i}": (s.width,) for i, s in enumerate(layout.spans) if s.activation == "softmax"}
         check_value_tables(tensors, layout, frequencies)
         self.tables = dict(tensors)
@@ -79,7 +81,7 @@ def value_quantiles(data: np.ndarray, layout: OutputLayout, quantiles: int) -> d
 
 
 def check_value_tables(tables: dict[str, torch.Tensor], layout: OutputLayout,
-                       others: dict[str, tuple[int, ...]] | None = None) -> None:
+                       others: Mapping[str, tuple[int, ...]] | None = None) -> None:
     """Refuse ``tables`` unless they are :func:`value_quantiles`' tables for ``layout`` (plus ``others``)."""
     expected = {f"quant.{i}": (layout.spans[i + 1].width, None) for i, span in enumerate(layout.spans)
                 if span.activation == "tanh"}

@@ -80,7 +80,8 @@ class Attribute:
 
 def attributes(layout: OutputLayout) -> list[Attribute]:
     """The layout's columns as attributes, in column order."""
-    attrs, by_column = [], {}
+    attrs: list[Attribute] = []
+    by_column: dict[int, dict[str, int]] = {}
     for i, span in enumerate(layout.spans):
         by_column.setdefault(span.column, {})[span.kind] = i
     for kinds in by_column.values():
@@ -142,16 +143,17 @@ class PairwiseModel(Model):
         tables = n_columns + n_columns * (n_columns - 1) // 2
         return Schedule("pairwise marginals", 1.0, tables, 1, clipped=False)
 
-    def _fit(self, data: np.ndarray, options: FitOptions) -> None:
+    def _fit(self, data: np.ndarray, options: FitOptions) -> None:  # type: ignore[override]  # no BatchSource:
+        # its capabilities refuse a streamed fit before _fit
         device = resolve_device(options.device)
         self.private = PrivateTraining(options.dp, len(data), device) if options.dp else None
-        self.attrs = attributes(self.layout)
+        self.attrs = attributes(self.fitted_layout)
         offsets = np.cumsum([0] + [a.width for a in self.attrs])
         self._slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(self.attrs))]
         segment = np.concatenate([np.full(a.width, j) for j, a in enumerate(self.attrs)])
         self._segments = Segments(np.arange(len(segment)), segment, device)
-        self.value_tables = None if self.private else value_quantiles(data, self.layout, self.config.quantiles)
-        codes = torch.as_tensor(attribute_codes(data, self.layout, self.attrs) + offsets[:-1], device=device)
+        self.value_tables = None if self.private else value_quantiles(data, self.fitted_layout, self.config.quantiles)
+        codes = torch.as_tensor(attribute_codes(data, self.fitted_layout, self.attrs) + offsets[:-1], device=device)
         with scoped_seed(options.seed, device):
             measured = self._measure(codes, int(offsets[-1]), len(data))
             self.generators, histories = nn.ModuleList(), []
@@ -212,7 +214,7 @@ class PairwiseModel(Model):
         return generator.eval(), history
 
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
-        layout = self.layout
+        layout = self.fitted_layout
         device = next(self.generators.parameters()).device
         z = sample_normal(rng, (n, self.config.embedding_dim)).to(device)
         member = torch.as_tensor(rng.integers(len(self.generators), size=n))
@@ -241,14 +243,14 @@ class PairwiseModel(Model):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         cfg = self.config
-        self.attrs = attributes(self.layout)
+        self.attrs = attributes(self.fitted_layout)
         offsets = np.cumsum([0] + [a.width for a in self.attrs])
         self._slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(self.attrs))]
         self.generators = load_network(lambda: nn.ModuleList(mlp(cfg.embedding_dim, cfg.hidden, int(offsets[-1]))
                                                              for _ in range(cfg.ensemble)), tensors, "generators.")
         quant = {k: v for k, v in tensors.items() if not k.startswith("generators.")}
         if quant:  # none under DP
-            check_value_tables(quant, self.layout)
+            check_value_tables(quant, self.fitted_layout)
         self.value_tables = quant or None
 
 

@@ -10,12 +10,27 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Mapping
+from typing import Any, Protocol
 
 from synthgen.errors import ConfigError
 
-#: a model class: a subclass of ``synthgen.models.base.Model``, named here only as a type (the base
-#: module imports torch and this module, so this one imports neither)
-ModelClass = type
+
+class ModelClass(Protocol):
+    """A model class (a subclass of ``synthgen.models.base.Model``) as the registry and its callers use it:
+    described here, not imported (the base module imports torch and this module, so this one imports neither).
+    """
+
+    name: str
+    capabilities: Capabilities
+    dp_hyperparameters: dict[str, Any]
+    dp_defaults: dict[str, Any]
+
+    def __call__(self, **hyperparameters: Any) -> Any:
+        """A new, unfitted model (a ``Model``) with these hyperparameters."""
+
+    def restore(self, hyperparameters: dict[str, Any], layout: Any, tensors: dict[str, Any]) -> Any:
+        """A fitted model (a ``Model``) rebuilt from its saved parts."""
+
 
 _MODELS: dict[str, ModelClass] = {}
 #: the built-in models and the modules that register them, imported on first use

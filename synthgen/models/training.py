@@ -73,8 +73,6 @@ def adam(params, *, lr: float, weight_decay: float = 0.0, betas: tuple[float, fl
 class TorchModel(Model):
     """A model trained by gradient steps: subclasses build networks and define one step."""
 
-    #: DP-SGD state of the last fit (None without DP): its accountant counted every noisy step
-    private: PrivateTraining | None = None
     world: World = World()
     total_rows: int = 0
     #: losses kept in the history under DP: only those computed from DP outputs (a loss over real
@@ -90,7 +88,7 @@ class TorchModel(Model):
         self.device = device
         self.world = options.world or World()
         streamed = isinstance(data, BatchSource)
-        rows = data.rows if streamed else len(data)
+        rows = data.rows if isinstance(data, BatchSource) else len(data)
         self.total_rows = options.total_rows or rows
         if self.world.size > 1 and (options.checkpoint_every or options.resume):
             raise ConfigError("checkpoints are not supported when training across processes (fix: drop "
@@ -104,7 +102,7 @@ class TorchModel(Model):
         fast = self.autocast_capable and self.private is None and fast_dtype(device) == torch.bfloat16
         self.precision = "bfloat16" if fast else "float32"
         with scoped_seed(options.seed, device):
-            if streamed:
+            if isinstance(data, BatchSource):
                 self._setup_stream(data, options.seed)
             else:
                 self._setup(torch.as_tensor(data, device=device), options.seed)
@@ -129,7 +127,9 @@ class TorchModel(Model):
         epochs, steps = self.config.epochs, self._steps_per_epoch()
         if self.private is not None:  # the plan's schedule: the accountant was calibrated for it
             epochs, steps = self.private.spec.epochs, self.private.spec.steps_per_epoch
-        first, first_step, history, totals = 0, 0, [], {}
+        first, first_step = 0, 0
+        history: list[dict[str, Any]] = []
+        totals: dict[str, torch.Tensor] = {}
         if options.resume is not None:
             first, first_step, history, totals = self._restore(*options.resume)
         bar = tqdm(range(first, epochs), desc=f"train {self.name}", unit="epoch", disable=not options.progress,
@@ -141,7 +141,8 @@ class TorchModel(Model):
                 for step in range(first_step if epoch == first else 0, steps):
                     for key, value in self._train_step().items():
                         totals[key] = totals.get(key, 0) + value.detach()
-                    if stop.is_set():  # Ctrl-C: save where we are, then stop cleanly
+                    if stop.is_set():  # Ctrl-C: save where we are, then stop cleanly (only asked with a checkpoint)
+                        assert options.checkpoint is not None
                         options.checkpoint(*self._capture(epoch, step + 1, history, totals))
                         raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step + 1}")
                 means = {k: _finite(float(v) / steps) for k, v in totals.items()
@@ -149,7 +150,8 @@ class TorchModel(Model):
                 history.append({"epoch": epoch + 1, **means, "seconds": round(time.perf_counter() - start, 4)})
                 bar.set_postfix({k: f"{v:.3f}" if v is not None else "nan" for k, v in means.items()})
                 totals = {}
-                if options.checkpoint_every and (epoch + 1) % options.checkpoint_every == 0 and epoch + 1 < epochs:
+                if (options.checkpoint is not None and options.checkpoint_every
+                        and (epoch + 1) % options.checkpoint_every == 0 and epoch + 1 < epochs):
                     options.checkpoint(*self._capture(epoch + 1, 0, history, totals))
         return history
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from synthgen.models.latent import MAX_COMPONENTS, LatentMixture, marginal_bias
 from synthgen.models.layers import FastMLP, LayoutOps, Segments, fast_dtype, mlp, sample_normal
 from synthgen.models.registry import Capabilities, register_model
 from synthgen.models.training import StreamFeed, TorchModel, adam
+
+if TYPE_CHECKING:
+    from synthgen.dp.training import PrivateTraining
 
 #: codes decoded to calibrate the one-hot blocks' shares (their sampling error is about 0.3% at 20,000)
 CALIBRATION_ROWS = 20_000
@@ -100,6 +103,9 @@ class TVAEModel(TorchModel):
     dp_defaults = {"epochs": 30, "batch_size": 1000, "compress_dims": (128,), "decompress_dims": (128,)}
     _fast: FastMLP | None = None  # inference form of the decoder, built on first sample
     latent: LatentMixture | None = None  # where codes are sampled from (None: N(0, I))
+    #: the training rows in memory (None in a streamed fit, whose batches come from ``_feed``)
+    _data: torch.Tensor | None = None
+    _feed: StreamFeed | None = None
 
     def _setup(self, data: torch.Tensor, seed: int) -> None:
         self._data, self._feed = data, None
@@ -111,9 +117,15 @@ class TVAEModel(TorchModel):
         self._feed = StreamFeed(source, min(self.config.batch_size, source.rows), self.device)
         self._build(self.device, source.rows)
 
+    @property
+    def _rows(self) -> torch.Tensor:
+        """The training rows of a fit in memory."""
+        assert self._data is not None, "a streamed fit has no rows in memory"
+        return self._data
+
     def _build(self, device: torch.device, rows: int) -> None:
         """Networks, optimizer, DP / DDP wrapping and batch state for ``rows`` training rows."""
-        cfg, layout = self.config, self.layout
+        cfg, layout = self.config, self.fitted_layout
         self._ops = LayoutOps(layout, device)
         self.encoder = mlp(layout.dim, cfg.compress_dims, 2 * cfg.embedding_dim).to(device)
         self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, layout.dim).to(device)
@@ -138,7 +150,7 @@ class TVAEModel(TorchModel):
             return self._feed.steps_per_epoch
         if self.world.size > 1:  # every process takes the same number of steps (the global batch count)
             return -(-self.total_rows // self.config.batch_size)
-        return -(-self._data.shape[0] // self._batch)
+        return -(-self._rows.shape[0] // self._batch)
 
     def _start_epoch(self, epoch: int, skip: int) -> None:
         if self._feed is not None:  # the epoch's batches are a function of (seed, epoch): replay to a resume point
@@ -160,24 +172,24 @@ class TVAEModel(TorchModel):
     def _load_extra(self, tensors: dict[str, torch.Tensor]) -> None:
         if "batches" in tensors:
             sizes = tensors["batch_sizes"].tolist()
-            self._batches = list(tensors["batches"].to(self._data.device).split(sizes))
+            self._batches = list(tensors["batches"].to(self._rows.device).split(sizes))
 
     def _next_batch(self) -> torch.Tensor:
         if self._feed is not None:
             return self._feed.next()
         if self.private is not None:  # Poisson sampling: the sampling scheme the accountant assumes
-            return self._data[self.private.batch()]
+            return self._rows[self.private.batch()]
         if not self._batches:  # a new epoch: reshuffle
-            perm = torch.randperm(self._data.shape[0], device=self._data.device)
+            perm = torch.randperm(self._rows.shape[0], device=self._rows.device)
             parts = (perm.tensor_split(self._steps_per_epoch()) if self.world.size > 1  # local share of each batch
                      else perm.split(self._batch))
             self._batches = list(parts)[::-1]
-        return self._data[self._batches.pop()]
+        return self._rows[self._batches.pop()]
 
     def _train_step(self) -> dict[str, torch.Tensor]:
         x = self._next_batch()
         if self.private is not None:
-            return self._private_step(x)
+            return self._private_step(x, self.private)
         with self._autocast():  # matmuls in bf16 where the CPU is fast at it; the losses in float32
             mu, logvar, recon = self._net(x)
         mu, logvar, recon = mu.float(), logvar.float(), recon.float()
@@ -192,12 +204,12 @@ class TVAEModel(TorchModel):
             self._ema.update_parameters(self.decoder)
         return {"loss": loss, "reconstruction": rec, "kld": kld}
 
-    def _private_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _private_step(self, x: torch.Tensor, private: PrivateTraining) -> dict[str, torch.Tensor]:
         """The same loss per row, for DP-SGD's per-sample clipping (an empty batch is a noise-only step)."""
         mu, logvar, recon = self._net(x)
         rec = self._ops.reconstruction_rows(recon, x, self.decoder.sigma) * self.config.loss_factor
         kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
-        self.private.step(self._dp_net, self._opt, rec + kld)
+        private.step(self._dp_net, self._opt, rec + kld)
         if self._ema is not None:
             self._ema.update_parameters(self.decoder)
         rec, kld = rec.detach().mean(), kld.detach().mean()
@@ -212,10 +224,11 @@ class TVAEModel(TorchModel):
         mu, var, shares = self._encode_training_rows()
         if cfg.latent_components:
             self.latent = LatentMixture.fit(mu, var, cfg.latent_components, seed)
-        if cfg.calibrate and self.layout.n_softmax:
+        if cfg.calibrate and self.fitted_layout.n_softmax:
             rng = np.random.default_rng(seed)
-            blocks = Segments(self.layout.softmax_idx, self.layout.softmax_segment, torch.device("cpu"))
+            blocks = Segments(self.fitted_layout.softmax_idx, self.fitted_layout.softmax_segment, torch.device("cpu"))
             last = self.decoder.net[-1]
+            assert isinstance(last, nn.Linear), "the decoder ends with its output layer"
             with torch.no_grad():
                 logits = self.decoder.net(self._codes(CALIBRATION_ROWS, rng).to(last.bias.device)).float().cpu()
                 bias = marginal_bias(logits[:, blocks.index], blocks, shares)
@@ -225,7 +238,7 @@ class TVAEModel(TorchModel):
         """The training rows' code means and variances, and each one-hot entry's share of the rows.
 
         Streamed fits read the first epoch's batches, up to :data:`STREAM_ROWS` rows."""
-        batches = (self._data.split(8192) if self._feed is None
+        batches = (self._rows.split(8192) if self._feed is None
                    else _capped(self._feed.source.batches(0, 8192), STREAM_ROWS))
         mus, variances, total, rows = [], [], torch.zeros(len(self._ops.softmax.index)), 0
         self.encoder.eval()
@@ -249,7 +262,7 @@ class TVAEModel(TorchModel):
     def _teardown(self) -> None:
         super()._teardown()
         if self._ema is not None:
-            self.decoder = self._ema.module
+            self.decoder = cast(Decoder, self._ema.module)  # AveragedModel holds a copy of the decoder
         del self.encoder, self._opt, self._ema, self._net
         if self.private is not None:
             self._dp_net.cleanup()  # remove Opacus' hooks and per-sample state from the layers
@@ -261,9 +274,9 @@ class TVAEModel(TorchModel):
     def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
         device = self.decoder.sigma.device
         if self._fast is None:  # bf16 matmuls where the CPU has them, continuous outputs in float32
-            self._fast = FastMLP(self.decoder.net, dtype=fast_dtype(device), precise=self.layout.tanh_idx)
+            self._fast = FastMLP(self.decoder.net, dtype=fast_dtype(device), precise=self.fitted_layout.tanh_idx)
         raw = self._fast(self._codes(n, rng).to(device)).cpu()
-        idx = torch.as_tensor(self.layout.tanh_idx)
+        idx = torch.as_tensor(self.fitted_layout.tanh_idx)
         noise = sample_normal(rng, (n, len(idx))) * self.decoder.sigma.detach().cpu()[idx]
         # the one-hot blocks stay logits: the decoder draws each from their softmax (draws_categories)
         # rather than taking the argmax, which would all but erase rare categories and null indicators
@@ -278,7 +291,7 @@ class TVAEModel(TorchModel):
         cfg = self.config
         check_shapes({k: v for k, v in tensors.items() if not k.startswith(("decoder.", "latent."))}, {})
         self.latent = LatentMixture.from_tensors(tensors, "latent.", cfg.embedding_dim)
-        self.decoder = load_network(lambda: Decoder(cfg.embedding_dim, cfg.decompress_dims, self.layout.dim),
+        self.decoder = load_network(lambda: Decoder(cfg.embedding_dim, cfg.decompress_dims, self.fitted_layout.dim),
                                     tensors, "decoder.")
         self._fast = None
 

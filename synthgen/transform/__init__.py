@@ -6,9 +6,12 @@ networks are checked against) needs only numpy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthgen.transform.layout import OutputLayout, Span
+
+if TYPE_CHECKING:  # for the type checker only: at run time it loads on first use (below), with pandas
+    from synthgen.transform.transformer import TabularTransformer
 
 __all__ = ["OutputLayout", "Span", "TabularTransformer"]
 

@@ -170,7 +170,8 @@ class ModeNormalizer:
         enc = cls()
         enc.means, enc.stds, enc.weights = (np.asarray(data[k], dtype=float) for k in ("means", "stds", "weights"))
         enc.masses = np.asarray(data.get("masses", []), dtype=float)
-        enc.rest = tuple(float(v) for v in data.get("rest", (-np.inf, np.inf)))
+        low, high = (float(v) for v in data.get("rest", (-np.inf, np.inf)))
+        enc.rest = (low, high)
         return enc
 
 

@@ -81,11 +81,12 @@ class TabularTransformer:
         for i, spec in enumerate(schema.columns):
             series = df[spec.name]
             enc: ModeNormalizer | BinNormalizer | OneHot
+            info: dict[str, Any]
             if domain is not None:
                 enc, info = _from_domain(domain[spec.name], spec)
             elif _discrete(series, spec):
                 enc = OneHot().fit(series.to_numpy(dtype=object))
-                info: dict[str, Any] = {}
+                info = {}
             elif spec.kind in NUMERIC_KINDS:
                 numbers = to_numbers(series, spec)
                 present = numbers[~np.isnan(numbers)]
@@ -112,7 +113,7 @@ class TabularTransformer:
     def cond_frequencies(self, domain: dict[str, ColumnDomain]) -> np.ndarray | None:
         """Noisy shares of every cond-span slot (the layout's category and null spans), from ``domain``."""
         parts = []
-        for spec, enc, info in zip(self.schema.columns, self._encoders, self._columns, strict=True):
+        for spec, enc, info in zip(self.fitted_schema.columns, self._encoders, self._columns, strict=True):
             counts = domain[spec.name].counts
             wanted = isinstance(enc, OneHot) or info.get("nullable")
             if not wanted:
@@ -141,10 +142,17 @@ class TabularTransformer:
             raise NotFittedError("the transformer is not fitted (fix: call fit first)")
         return self._layout
 
+    @property
+    def fitted_schema(self) -> TableSchema:
+        """The schema the transformer was fitted with (``NotFittedError`` before ``fit``)."""
+        if self.schema is None:
+            raise NotFittedError("the transformer is not fitted (fix: call fit first)")
+        return self.schema
+
     # ------------------------------------------------------------------ forward
     def transform(self, df: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
         """Encode ``df`` into a float32 matrix of width ``layout.dim``."""
-        layout, schema = self.layout, self.schema
+        layout, schema = self.layout, self.fitted_schema
         out = np.zeros((len(df), layout.dim), dtype=np.float32)
         rng = np.random.default_rng(seed)
         rows = np.arange(len(df))
@@ -180,7 +188,7 @@ class TabularTransformer:
                 layout order: each block's value is then *drawn* from the softmax of its entries
                 (logits), by inverse CDF, instead of taken as the argmax.
         """
-        layout, schema = self.layout, self.schema
+        layout, schema = self.layout, self.fitted_schema
         if uniforms is not None and uniforms.shape != (layout.n_softmax, len(matrix)):
             raise ValueError(f"uniforms must have shape {(layout.n_softmax, len(matrix))}, got {uniforms.shape}")
         draws = iter(uniforms) if uniforms is not None else None
@@ -227,7 +235,7 @@ class TabularTransformer:
         Raises:
             KeyError: ``value`` is not a known category of ``column``.
         """
-        col = self.schema.names.index(column)
+        col = self.fitted_schema.names.index(column)
         enc = self._encoders[col]
         if not isinstance(enc, OneHot):
             return None
@@ -238,13 +246,13 @@ class TabularTransformer:
 
     def categories(self, column: str) -> list[Any] | None:
         """Known categories of a categorical/boolean column (None for numeric columns)."""
-        enc = self._encoders[self.schema.names.index(column)]
+        enc = self._encoders[self.fitted_schema.names.index(column)]
         return list(enc.categories) if isinstance(enc, OneHot) else None
 
     def numeric_range(self, column: str) -> tuple[float, float, bool] | None:
         """``(min, max, nullable)`` that a numeric column decodes to (None for one-hot columns):
         values outside are clipped, and nulls are modelled only when ``nullable``."""
-        i = self.schema.names.index(column)
+        i = self.fitted_schema.names.index(column)
         if not isinstance(self._encoders[i], NUMERIC_ENCODERS):
             return None
         info = self._columns[i]
@@ -262,7 +270,7 @@ class TabularTransformer:
                 cols.append({"encoder": "onehot", "categories": enc.categories,
                              **({"clip": list(info["clip"])} if "clip" in info else {})})
         return {"max_modes": self.max_modes, "gmm_sample_size": self.gmm_sample_size, "seed": self.seed,
-                "schema": self.schema.to_dict(), "columns": cols}
+                "schema": self.fitted_schema.to_dict(), "columns": cols}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TabularTransformer:
@@ -283,8 +291,10 @@ class TabularTransformer:
 def _from_domain(dom: ColumnDomain, spec: ColumnSpec) -> tuple[BinNormalizer | OneHot, dict[str, Any]]:
     """Encoder and decoding info of a column from its privacy-safe domain."""
     if dom.categories is not None:
-        info = {"clip": (dom.categories[0], dom.categories[-1])} if spec.kind == "integer" else {}
-        return OneHot(list(dom.categories) + ([None] if dom.nullable else [])), info
+        clip = {"clip": (dom.categories[0], dom.categories[-1])} if spec.kind == "integer" else {}
+        return OneHot(list(dom.categories) + ([None] if dom.nullable else [])), clip
+    if dom.lower is None or dom.upper is None or dom.lows is None or dom.highs is None or dom.weights is None:
+        raise ValueError(f"the domain of column {spec.name!r} has neither categories nor bounds and intervals")
     info = {"min": float(dom.lower), "max": float(dom.upper), "nullable": bool(dom.nullable)}
     return BinNormalizer(dom.lows, dom.highs, dom.weights), info
 
