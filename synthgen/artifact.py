@@ -15,13 +15,15 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 
 if TYPE_CHECKING:  # torch, pandas and the models load only when a file is written or its weights read
     import torch
 
+    from synthgen.crypto.sealing import Seal, Secret
+    from synthgen.dp.ledger import Ledger
     from synthgen.models import Model
 
 FORMAT = "synthgen-model"
@@ -39,6 +41,85 @@ MAX_HEADER_BYTES = 2 << 20
 CHUNK = 1 << 20
 
 
+class ModelEntry(TypedDict):
+    """``manifest["model"]``: the registered model's name and its hyperparameters."""
+
+    name: str
+    hyperparameters: dict[str, Any]
+
+
+class SampleInfo(TypedDict):
+    """``TrainingSummary["transformer_fitted_on"]``: the sample a streamed fit's transformer saw."""
+
+    rows: int
+    of_rows: int
+    how: str
+
+
+class StreamInfo(TypedDict):
+    """``TrainingSummary["stream"]``: how a streamed fit read its file."""
+
+    row_groups: int
+    chunk_rows: int
+    window_row_groups: int
+
+
+class TrainingSummary(TypedDict):
+    """``manifest["training"]``: what a fit did (built by ``synthgen.pipeline.summary``; JSON, a dict at run time).
+
+    The keys marked ``NotRequired``: ``resumed_from_epoch`` when the fit resumed from a checkpoint; the
+    ``streamed`` ones (``streamed``, ``transformer_fitted_on``, ``outside_sample``, ``outside_sample_handling``,
+    ``stream``) when it read a Parquet file in batches.
+    """
+
+    rows: int
+    columns: int
+    seed: int
+    device: str
+    precision: str
+    epochs: int
+    seconds: float
+    transformer_seconds: float
+    machine: str
+    finished: str
+    history: list[dict[str, float]]
+    resumed_from_epoch: NotRequired[int]
+    streamed: NotRequired[bool]
+    transformer_fitted_on: NotRequired[SampleInfo]
+    outside_sample: NotRequired[dict[str, dict[str, int]]]
+    outside_sample_handling: NotRequired[str]
+    stream: NotRequired[StreamInfo]
+
+
+class Integrity(TypedDict):
+    """``manifest["integrity"]``: SHA-256 of the members (the weights) and of the rest of the manifest."""
+
+    algorithm: str
+    members: dict[str, str]
+    manifest: str
+
+
+class Manifest(TypedDict):
+    """``manifest.json`` of a model file (a dict at run time): everything but the weights.
+
+    ``Synthesizer.manifest`` builds it without ``format``, ``format_version`` and ``integrity``, which
+    :func:`write_model_file` adds; every file read has them. ``card`` only when a model card was saved.
+    A file from an older synthgen may lack a key added since (readers use ``.get`` for those).
+    """
+
+    format: NotRequired[str]
+    format_version: NotRequired[int]
+    synthgen_version: str
+    torch_version: str
+    model: ModelEntry
+    transformer: dict[str, Any]
+    layout: dict[str, Any]
+    training: TrainingSummary
+    privacy: Ledger
+    card: NotRequired[dict[str, Any]]
+    integrity: NotRequired[Integrity]
+
+
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
@@ -48,11 +129,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors: dict[str, torch.Tensor],
-                     *, force: bool = False, key: bytes | None = None, recipient: Any = None) -> Path:
+def write_model_file(path: str | os.PathLike, manifest: Manifest, tensors: dict[str, torch.Tensor],
+                     *, force: bool = False, seal: Seal | None = None) -> Path:
     """Write a model file atomically; refuses to overwrite unless ``force``.
 
-    With ``key`` (or an X25519 public ``recipient``) the whole file is encrypted
+    With ``seal`` (the owner's key, or an X25519 public ``recipient``) the whole file is encrypted
     (``synthgen.crypto.streams``): nothing of it, manifest included, is readable without the
     key, and any modified byte is refused.
     """
@@ -61,7 +142,7 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
     from synthgen.io import write_bytes_atomic
 
     weights = save_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()})  # GPU-trained: loads on CPU
-    body = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
+    body: Manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
     body.pop("integrity", None)
     body["integrity"] = {"algorithm": "sha256", "members": {WEIGHTS: _sha256(weights)},
                          "manifest": _sha256(_canonical(body))}
@@ -72,7 +153,6 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], tensors:
         zf.writestr(WEIGHTS, weights)
     packed = buffer.getvalue()
     _check_loadable(len(text), weights, len(packed))
-    seal = {k: v for k, v in (("key", key), ("recipient", recipient)) if v is not None}
     return write_bytes_atomic(path, packed, force=force, seal=seal)
 
 
@@ -87,14 +167,14 @@ def _check_loadable(manifest: int, weights: bytes, packed: int) -> None:
                             "fewer columns, or fewer categories in them)")
 
 
-def read_manifest(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None) -> dict[str, Any]:
+def read_manifest(path: str | os.PathLike, secret: Secret | None = None) -> Manifest:
     """Read and verify only the manifest (for ``inspect``)."""
-    return read_model_file(path, key, private_key=private_key)[0]
+    return read_model_file(path, secret)[0]
 
 
-def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
-                    data: bytes | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Open, verify and decode a model file (``key`` or ``private_key``: for an encrypted one).
+def read_model_file(path: str | os.PathLike, secret: Secret | None = None, *,
+                    data: bytes | None = None) -> tuple[Manifest, dict[str, torch.Tensor]]:
+    """Open, verify and decode a model file (``secret``: what opens an encrypted one).
 
     ``data``: the file's bytes when the caller already read them (e.g. to check a signature).
 
@@ -110,11 +190,10 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
     if data is None:
         data = read_file_bytes(path, "model file")
     if data.startswith(MAGIC):
-        if key is None and private_key is None:
+        if secret is None:
             raise SynthgenError(f"{path} is an encrypted model file (fix: give its key: --key-file PATH, "
                                 "$SYNTHGEN_KEY or --identity PATH; in Python Sampler.load(path, key=...))")
-        secret = {"key": key} if private_key is None else {"private_key": private_key}
-        data = decrypt_bytes(data, **secret)  # no longer than the ciphertext: the same limits hold
+        data = decrypt_bytes(data, secret)  # no longer than the ciphertext: the same limits hold
     members = _read_members(path, data)
     manifest = _parse_manifest(path, members[MANIFEST])
     integrity = manifest.get("integrity", {})
@@ -130,8 +209,8 @@ def read_model_file(path: str | os.PathLike, key: bytes | None = None, *, privat
     return manifest, tensors
 
 
-def open_model(path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
-               data: bytes | None = None) -> tuple[dict[str, Any], Model]:
+def open_model(path: str | os.PathLike, secret: Secret | None = None, *,
+               data: bytes | None = None) -> tuple[Manifest, Model]:
     """Read, verify and build the model a file holds, without its transformer (torch, but no pandas).
 
     The networks are built from the manifest's layout and hyperparameters on the meta device and
@@ -144,7 +223,7 @@ def open_model(path: str | os.PathLike, key: bytes | None = None, *, private_key
     from synthgen.models import get_model
     from synthgen.transform.layout import OutputLayout
 
-    manifest, tensors = read_model_file(path, key, private_key=private_key, data=data)
+    manifest, tensors = read_model_file(path, secret, data=data)
     try:
         # every output slot has weights of its own: a layout claiming more lies (checked before indexing it)
         dim = sum(int(s["width"]) for s in manifest["layout"]["spans"])
@@ -247,7 +326,7 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
+def _parse_manifest(path: Path, raw: bytes) -> Manifest:
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, too long an integer
@@ -258,12 +337,13 @@ def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise IntegrityError(f"{path}: model file format {version} is newer than this synthgen reads "
                              f"({FORMAT_VERSION}) (fix: upgrade synthgen: pip install -U synthgen)")
-    return manifest
+    return cast("Manifest", manifest)  # its format is checked; its sections are checked where they are used
 
 
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+def manifest_bytes(manifest: Manifest) -> bytes:
     """The manifest as pretty JSON (what ``inspect --json`` prints)."""
     return json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-__all__ = ["FORMAT_VERSION", "read_manifest", "read_model_file", "write_model_file", "manifest_bytes"]
+__all__ = ["FORMAT_VERSION", "Manifest", "TrainingSummary", "read_manifest", "read_model_file", "write_model_file",
+           "manifest_bytes"]

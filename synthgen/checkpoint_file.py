@@ -27,7 +27,7 @@ from safetensors.torch import save as save_tensors
 
 from synthgen.artifact import MAX_FILE_BYTES, load_tensors_bounded, read_file_bytes, unzip_bounded
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
-from synthgen.io import write_bytes_atomic
+from synthgen.io import SealLike, SecretLike, as_secret, write_bytes_atomic
 from synthgen.schema import TableSchema, python_value
 
 FORMAT, VERSION = "synthgen-checkpoint", 1
@@ -44,8 +44,9 @@ def table_sha256(df: pd.DataFrame) -> str:
 
 
 def write_checkpoint(path: str | os.PathLike, body: dict[str, Any], tensors: dict[str, torch.Tensor], *,
-                     seal: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (temp file, fsync, rename), replacing the previous one."""
+                     seal: SealLike | None = None) -> Path:
+    """Write a checkpoint atomically (temp file, fsync, rename), replacing the previous one (encrypted with
+    ``seal``: a ``Seal`` or ``{"key": ...}``, ``{"passphrase": ...}``, ``{"recipient": ...}``)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(BODY, json.dumps({**body, "format": FORMAT, "format_version": VERSION}, allow_nan=False,
@@ -54,17 +55,18 @@ def write_checkpoint(path: str | os.PathLike, body: dict[str, Any], tensors: dic
     return write_bytes_atomic(path, buffer.getvalue(), force=True, seal=seal)
 
 
-def read_checkpoint(path: str | os.PathLike, *, secret: dict[str, Any] | None = None
+def read_checkpoint(path: str | os.PathLike, *, secret: SecretLike | None = None
                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The body and tensors of a checkpoint (``secret`` for an encrypted one), unpacked within the
-    limits a model file is (``synthgen.artifact.unzip_bounded``)."""
+    """The body and tensors of a checkpoint (``secret`` for an encrypted one: a ``Secret`` or ``{"key": ...}``,
+    ...), unpacked within the limits a model file is (``synthgen.artifact.unzip_bounded``)."""
     from synthgen.crypto.streams import MAGIC, decrypt_bytes
 
     data = read_file_bytes(Path(path), "checkpoint")
     if data.startswith(MAGIC):
-        if not secret:
+        opener = as_secret(secret)
+        if opener is None:
             raise SynthgenError(f"{path} is an encrypted checkpoint (fix: give its key: --key-file or --identity)")
-        data = decrypt_bytes(data, **secret)
+        data = decrypt_bytes(data, opener)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = unzip_bounded(zf, len(data), {BODY: MAX_BODY_BYTES, STATE: MAX_FILE_BYTES}, path)
@@ -103,13 +105,13 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]
 
     @classmethod
-    def read(cls, path: str | os.PathLike, *, secret: dict[str, Any] | None = None) -> Checkpoint:
+    def read(cls, path: str | os.PathLike, *, secret: SecretLike | None = None) -> Checkpoint:
         """Read and check ``path`` (see :func:`read_checkpoint`)."""
         body, tensors = read_checkpoint(path, secret=secret)
         return cls(Path(path), body, tensors)
 
     @classmethod
-    def of(cls, source: str | os.PathLike | Checkpoint, *, secret: dict[str, Any] | None = None) -> Checkpoint:
+    def of(cls, source: str | os.PathLike | Checkpoint, *, secret: SecretLike | None = None) -> Checkpoint:
         """``source`` itself when already read, else :meth:`read` it."""
         return source if isinstance(source, Checkpoint) else cls.read(source, secret=secret)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from synthgen.artifact import Manifest
+    from synthgen.dp.ledger import Ledger
 
 
-def describe_manifest(manifest: dict[str, Any]) -> str:
+def describe_manifest(manifest: Manifest) -> str:
     """Summarize a manifest in a few aligned lines."""
     model, training, privacy = manifest["model"], manifest["training"], manifest["privacy"]
     columns = manifest["transformer"]["schema"]["columns"]
@@ -32,7 +36,7 @@ def describe_manifest(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def describe_privacy(privacy: dict[str, Any]) -> list[str]:
+def describe_privacy(privacy: Ledger) -> list[str]:
     """The privacy ledger as text lines."""
     raw = "taken from the data without noise: " + "; ".join(privacy.get("raw_quantities", []))
     if not privacy.get("differential_privacy"):
@@ -56,7 +60,7 @@ def describe_privacy(privacy: dict[str, Any]) -> list[str]:
     return [*lines, raw, "  statement    " + privacy["statement"]]
 
 
-def _sampling(privacy: dict[str, Any]) -> str:
+def _sampling(privacy: Ledger) -> str:
     if privacy["sample_rate"] >= 1:
         return "no sampling (each noisy table reads every row once)"
     return f"Poisson sampling rate {privacy['sample_rate']:.4g} (expected batch {privacy['expected_batch_size']})"

@@ -8,9 +8,9 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -20,10 +20,18 @@ from synthgen.errors import InvalidDataError, Problem, SynthgenError
 from synthgen.files import atomic_path, check_writable, write_bytes  # noqa: F401  (check_writable: re-exported)
 from synthgen.schema import duplicate_name_problems
 
+if TYPE_CHECKING:
+    import gzip
+
+    from synthgen.crypto.sealing import Seal, Secret
+
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
-TableLike = pd.DataFrame | str | os.PathLike
+TableLike: TypeAlias = pd.DataFrame | str | os.PathLike
+#: what the API takes to open or seal a file: the typed value, or the dict it always took (``{"key": ...}``)
+SecretLike: TypeAlias = "Secret | Mapping[str, Any]"
+SealLike: TypeAlias = "Seal | Mapping[str, Any]"
 
 
 ENCRYPTED_SUFFIX = ".enc"
@@ -40,13 +48,14 @@ def _format_of(path: Path) -> str:
     )
 
 
-def read_table(source: TableLike, *, secret: dict[str, Any] | None = None) -> pd.DataFrame:
+def read_table(source: TableLike, *, secret: SecretLike | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file, plain or encrypted (or pass a DataFrame through untouched).
 
     Args:
         source: a path or a DataFrame.
-        secret: for an encrypted file, one of ``key=``, ``passphrase=`` or ``private_key=`` (see
-            ``synthgen.crypto.streams``); it is decrypted in memory, never to a temporary file.
+        secret: for an encrypted file, a ``Secret`` or one of ``{"key": ...}``, ``{"passphrase": ...}`` or
+            ``{"private_key": ...}`` (see ``synthgen.crypto.sealing``); it is decrypted in memory, never to a
+            temporary file.
 
     Raises:
         SynthgenError: the file is missing, has an unknown suffix, is encrypted and no secret was
@@ -60,12 +69,13 @@ def read_table(source: TableLike, *, secret: dict[str, Any] | None = None) -> pd
     if not path.is_file():
         raise SynthgenError(f"{path}: no such file (fix: check the path)")
     fmt = _format_of(path)
+    opener = as_secret(secret)
     try:
-        return _read_parquet(path, secret) if fmt == "parquet" else _read_csv(path, secret)
+        return _read_parquet(path, opener) if fmt == "parquet" else _read_csv(path, opener)
     except pd.errors.EmptyDataError:
         raise InvalidDataError(Problem(None, f"{path} is empty", "give a file with a header row and data")) from None
     except UnicodeDecodeError:
-        raise _not_utf8(path, _head(path, secret, _compression(path))) from None
+        raise _not_utf8(path, _head(path, opener, _compression(path))) from None
     except (pd.errors.ParserError, pa.ArrowInvalid, OSError, EOFError) as exc:
         raise SynthgenError(f"{path}: cannot read it as {fmt} ({exc}) (fix: check the file)") from None
 
@@ -74,7 +84,7 @@ def read_table(source: TableLike, *, secret: dict[str, Any] | None = None) -> pd
 HEAD_BYTES = 1 << 16
 
 
-def _read_csv(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
+def _read_csv(path: Path, secret: Secret | None) -> pd.DataFrame:
     sep = "\t" if path.name.lower().removesuffix(ENCRYPTED_SUFFIX).endswith(".tsv") else ","
     compression = _compression(path)
     head = _head(path, secret, compression)
@@ -95,7 +105,7 @@ def _read_csv(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
     return df
 
 
-def _read_parquet(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
+def _read_parquet(path: Path, secret: Secret | None) -> pd.DataFrame:
     with _open_plain(path, secret) as fh:
         source = fh if fh.seekable() else io.BytesIO(fh.read())
         head = source.read(HEAD_BYTES)
@@ -112,7 +122,7 @@ def _read_parquet(path: Path, secret: dict[str, Any] | None) -> pd.DataFrame:
         return pq.read_table(source).to_pandas()
 
 
-def _head(path: Path, secret: dict[str, Any] | None, compression: str | None) -> bytes:
+def _head(path: Path, secret: Secret | None, compression: str | None) -> bytes:
     """The first ``HEAD_BYTES`` of the file's (decompressed) content; b"" where they cannot be had."""
     import bz2
     import gzip
@@ -258,16 +268,16 @@ def _header_if_mangled(text: str, sep: str, columns: list[Any], *, truncated: bo
 
 
 @contextlib.contextmanager
-def _open_plain(path: Path, secret: dict[str, Any] | None) -> Iterator[IO[bytes]]:
+def _open_plain(path: Path, secret: Secret | None) -> Iterator[IO[bytes]]:
     """The file's bytes: as they are, or decrypted on the fly when it is encrypted."""
     from synthgen.crypto.streams import DecryptingReader, is_encrypted
 
     encrypted = is_encrypted(path)
-    if encrypted and not secret:
+    if encrypted and secret is None:
         raise SynthgenError(f"{path} is encrypted (fix: give its key: --key-file, --identity or --passphrase; "
                             "in Python read_table(path, secret={'key': ...}))")
     with open(path, "rb") as fh:
-        yield io.BufferedReader(DecryptingReader(fh, **secret)) if encrypted else fh
+        yield io.BufferedReader(DecryptingReader(fh, secret)) if encrypted else fh
 
 
 def _compression(path: Path) -> str | None:
@@ -275,13 +285,32 @@ def _compression(path: Path) -> str | None:
     return {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz"}.get(Path(name).suffix)
 
 
+def as_secret(secret: SecretLike | None) -> Secret | None:
+    """The ``Secret`` an API argument stands for (a ``Secret``, a dict such as ``{"key": ...}``, or None)."""
+    if secret is None:
+        return None
+    from synthgen.crypto.sealing import Secret
+
+    return Secret.of(secret)
+
+
+def as_seal(seal: SealLike | None) -> Seal | None:
+    """The ``Seal`` an API argument stands for (a ``Seal``, a dict such as ``{"key": ...}``; None or ``{}``: none)."""
+    if seal is None:
+        return None
+    from synthgen.crypto.sealing import Seal
+
+    return Seal.of(seal)
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = False,
-                       seal: dict[str, Any] | None = None) -> Path:
-    """Write ``data`` to ``path`` atomically (encrypted with ``seal``: ``key=`` or ``recipient=``)."""
-    if seal:
+                       seal: SealLike | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (encrypted with ``seal``: a ``Seal``, ``{"key": ...}``, ...)."""
+    sealed = as_seal(seal)
+    if sealed is not None:
         from synthgen.crypto.streams import encrypt_bytes
 
-        data = encrypt_bytes(data, **seal)
+        data = encrypt_bytes(data, sealed)
     return write_bytes(path, data, force=force)
 
 
@@ -289,14 +318,14 @@ class TableWriter:
     """Append DataFrame chunks to a CSV or Parquet file, atomically published on ``close``.
 
     Use as a context manager; if the block raises, nothing is left under the final name. With
-    ``seal`` (``key=`` or ``recipient=``, see ``synthgen.crypto.streams``) the file is encrypted as
-    it is written: no plaintext ever reaches the disk.
+    ``seal`` (a ``Seal``, or ``{"key": ...}`` / ``{"recipient": ...}``, see ``synthgen.crypto.sealing``) the
+    file is encrypted as it is written: no plaintext ever reaches the disk.
     """
 
-    def __init__(self, path: str | os.PathLike, *, force: bool = False, seal: dict[str, Any] | None = None):
+    def __init__(self, path: str | os.PathLike, *, force: bool = False, seal: SealLike | None = None):
         self.path = Path(path)
         self.format = _format_of(self.path)
-        self.seal = seal
+        self.seal = as_seal(seal)
         self._ctx = atomic_path(self.path, force=force)
         self._stack = contextlib.ExitStack()
         self._sink: IO[bytes] | None = None
@@ -308,10 +337,11 @@ class TableWriter:
         tmp = self._ctx.__enter__()
         try:
             self._sink = self._stack.enter_context(open(tmp, "wb"))
-            if self.seal:
+            if self.seal is not None:
                 from synthgen.crypto.streams import EncryptingWriter
 
-                self._sink = self._stack.enter_context(EncryptingWriter(self._sink, **self.seal))
+                writer = cast("IO[bytes]", EncryptingWriter(self._sink, self.seal))  # a writable binary file
+                self._sink = self._stack.enter_context(writer)
         except BaseException as exc:
             self._ctx.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -361,19 +391,20 @@ def _typed_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _open_text(sink: IO[bytes], compression: str | None) -> IO[str]:
+    layer: IO[bytes] | gzip.GzipFile = sink
     if compression == "gzip":
         import gzip
 
-        sink = gzip.GzipFile(fileobj=sink, mode="wb")
+        layer = gzip.GzipFile(fileobj=sink, mode="wb")
     elif compression is not None:
         raise SynthgenError(f"cannot write {compression}-compressed CSV (fix: use .csv, .csv.gz or .parquet)")
-    return _TextOut(sink)
+    return _TextOut(layer)
 
 
 class _TextOut(io.TextIOWrapper):
     """UTF-8 text over a binary sink; closing it closes a gzip layer it owns, never the file below."""
 
-    def __init__(self, sink: IO[bytes]):
+    def __init__(self, sink: IO[bytes] | gzip.GzipFile):
         super().__init__(sink, encoding="utf-8", newline="")
         self._owned = sink if not isinstance(sink, io.BufferedWriter | io.RawIOBase) else None
 
@@ -387,7 +418,7 @@ class _TextOut(io.TextIOWrapper):
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, *, force: bool = False,
-                seal: dict[str, Any] | None = None) -> Path:
+                seal: SealLike | None = None) -> Path:
     """Write a whole DataFrame to CSV or Parquet, atomically (encrypted as it is written with ``seal``)."""
     with TableWriter(path, force=force, seal=seal) as writer:
         writer.write(df)

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from synthgen import distributed
+from synthgen.artifact import SampleInfo, StreamInfo, TrainingSummary
 from synthgen.checkpoint_file import Checkpoint, table_sha256, write_checkpoint
 from synthgen.dp.domain import private_domain, private_schema
-from synthgen.dp.ledger import ledger
+from synthgen.dp.ledger import Ledger, ledger
 from synthgen.dp.training import DPSettings, PrivacyPlan, plan_privacy, sgd_spec
 from synthgen.errors import ConfigError, IdentifierWarning, InvalidDataError, Problem, TrainingInterrupted
 from synthgen.io import TableLike, read_table
@@ -48,6 +49,8 @@ from synthgen.transform.transformer import ColumnDomain
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
+
+    from synthgen.crypto.sealing import Seal, Secret
 
 #: what a streamed fit does with values its sample never showed (counted in ``outside_sample``)
 OUTSIDE_SAMPLE = ("unseen categories (and nulls in a categorical column without nulls in the sample) -> the "
@@ -82,7 +85,8 @@ class FitSettings:
     def resume_key(self) -> dict[str, Any]:
         """The settings a checkpoint must have been written with to be resumed by this fit."""
         return {"model": self.model.name, "hyperparameters": self.model.hyperparameters(), "seed": self.seed,
-                "device": self.device, "privacy": dataclasses.asdict(self.privacy) if self.private else None}
+                "device": self.device,
+                "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None}
 
 
 @dataclasses.dataclass
@@ -92,7 +96,7 @@ class Checkpointing:
 
     path: str | os.PathLike | None = None
     every: int = 0
-    seal: dict[str, Any] | None = None
+    seal: Seal | None = None
     saved: Checkpoint | None = None
 
 
@@ -102,19 +106,18 @@ class Fitted:
     privacy ledger (None without DP)."""
 
     transformer: TabularTransformer
-    summary: dict[str, Any]
-    ledger: dict[str, Any] | None = None
+    summary: TrainingSummary
+    ledger: Ledger | None = None
 
 
 # ----------------------------------------------------------------------------------- before reading
 
 
-def checkpointing(settings: FitSettings, path: str | os.PathLike | None, every: int, seal: dict[str, Any] | None,
-                  resume_from: str | os.PathLike | Checkpoint | None, secret: dict[str, Any] | None
-                  ) -> Checkpointing:
+def checkpointing(settings: FitSettings, path: str | os.PathLike | None, every: int, seal: Seal | None,
+                  resume_from: str | os.PathLike | Checkpoint | None, secret: Secret | None) -> Checkpointing:
     """The fit's checkpointing, refused when unsafe, and the checkpoint to resume from, refused unless it
     was written with these settings."""
-    if path is not None and settings.private and not seal:
+    if path is not None and settings.private and seal is None:
         raise ConfigError("a differentially private fit never writes its checkpoint in plain text: it holds "
                           "the noise generators' state, which would let its reader remove the noise (fix: "
                           "pass seal={'key': ...}, {'passphrase': ...} or {'recipient': ...}, or no checkpoint)")
@@ -156,7 +159,7 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing) -> Fit
                          progress=settings.progress and world.main, world=world, total_rows=len(df))
     plan, domain = dp_domain(df, schema, settings, run.saved, world)
     transformer = fitted_transformer(df, schema, settings.seed, domain, run.saved)
-    if plan is not None:
+    if plan is not None and domain is not None:  # both or neither
         freq = transformer.cond_frequencies(domain) if settings.model.dp_needs_frequencies else None
         options.dp = sgd_spec(plan, seed=settings.seed, cond_frequencies=freq)
     matrix = encode(df, transformer, settings.seed, world)
@@ -166,8 +169,11 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing) -> Fit
         data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": table_sha256(df)}
         body = checkpoint_body(settings, transformer, data_id, schema, domain)
     train(settings.model, matrix, transformer, options, run, body)
-    led = (ledger(plan, settings.model.private, domain, len(df), kinds_from_metadata=settings.metadata is not None)
-           if plan is not None else None)
+    led = None
+    if plan is not None:
+        private = settings.model.private
+        assert private is not None and domain is not None, "a DP fit keeps its accountant and its domain"
+        led = ledger(plan, private, domain, len(df), kinds_from_metadata=settings.metadata is not None)
     return Fitted(transformer, summary(settings, len(df), df.shape[1], start, transform_s, run.saved), led)
 
 
@@ -227,7 +233,7 @@ def dp_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings, save
     Measured once: a resumed fit takes the domain from its checkpoint, and across processes rank 0
     measures it and sends it to the others, so nothing is measured or paid twice.
     """
-    if not settings.private:
+    if settings.privacy is None:
         return None, None
     model = settings.model
     plan = plan_privacy(settings.privacy, schema, n_rows=len(df),
@@ -246,7 +252,7 @@ def dp_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings, save
 def _measure_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings,
                     plan: PrivacyPlan) -> dict[str, ColumnDomain]:
     """The noisy domain statistics ``plan`` pays for (seeded noise only with ``deterministic``)."""
-    deterministic = settings.privacy.deterministic
+    deterministic = plan.settings.deterministic
     seed = settings.seed if deterministic else secrets.randbits(63)
     return private_domain(df, schema, sigma=plan.stats_sigma, category_threshold=plan.category_threshold,
                           frequencies=settings.model.dp_needs_frequencies, rng=np.random.default_rng(seed),
@@ -287,7 +293,7 @@ def fit_stream(path: TableLike, sample_rows: int, settings: FitSettings, run: Ch
     if saved is not None:  # its transformer was fitted on this file's sample: no second pass needed
         saved.check_table(data_id["sha256"])
         transformer = TabularTransformer.from_dict(saved.body["transformer"])
-        schema = transformer.schema
+        schema = transformer.fitted_schema
     else:
         transformer, schema = sample_transformer(path, pf, settings, stream)
     source = ParquetBatches(pf, transformer, seed=settings.seed, chunk_rows=stream["chunk_rows"],
@@ -300,22 +306,21 @@ def fit_stream(path: TableLike, sample_rows: int, settings: FitSettings, run: Ch
         body = {**checkpoint_body(settings, transformer, data_id, schema, None), "stream": stream}
     train(settings.model, source, transformer, options, run, body)
     base = summary(settings, source.rows, len(data_id["columns"]), start, transform_s, saved)
-    return Fitted(transformer, {**base, **stream_summary(source, pf, stream, settings.seed)})
+    return Fitted(transformer, stream_summary(base, source, pf, stream, settings.seed))
 
 
-def stream_summary(source: ParquetBatches, pf: pq.ParquetFile, stream: dict[str, Any], seed: int) -> dict[str, Any]:
-    """What the training summary adds for a streamed fit: the sample the transformer saw, the values
-    outside it, how the file was read."""
-    return {
-        "streamed": True,
-        "transformer_fitted_on": {
-            "rows": stream["fitted_on"], "of_rows": source.rows,
-            "how": f"uniform reservoir sample drawn in one pass over the file (seed {seed}); "
-                   "the schema, validation and transformer saw only these rows"},
-        "outside_sample": source.outside or {},
-        "outside_sample_handling": OUTSIDE_SAMPLE,
-        "stream": {"row_groups": pf.metadata.num_row_groups, "chunk_rows": stream["chunk_rows"],
-                   "window_row_groups": stream["window"]}}
+def stream_summary(base: TrainingSummary, source: ParquetBatches, pf: pq.ParquetFile, stream: dict[str, Any],
+                   seed: int) -> TrainingSummary:
+    """``base`` with what a streamed fit adds: the sample the transformer saw, the values outside it, how
+    the file was read."""
+    fitted_on: SampleInfo = {
+        "rows": stream["fitted_on"], "of_rows": source.rows,
+        "how": f"uniform reservoir sample drawn in one pass over the file (seed {seed}); "
+               "the schema, validation and transformer saw only these rows"}
+    read: StreamInfo = {"row_groups": pf.metadata.num_row_groups, "chunk_rows": stream["chunk_rows"],
+                        "window_row_groups": stream["window"]}
+    return {**base, "streamed": True, "transformer_fitted_on": fitted_on, "outside_sample": source.outside or {},
+            "outside_sample_handling": OUTSIDE_SAMPLE, "stream": read}
 
 
 def check_streamable(data: TableLike, settings: FitSettings) -> None:
@@ -345,9 +350,9 @@ def train(model: Model, data: np.ndarray | ParquetBatches, transformer: TabularT
           run: Checkpointing, body: dict[str, Any] | None) -> None:
     """The model step: fit, keeping checkpoints (``body`` and the training state) and resuming from
     ``run.saved`` when asked."""
-    if run.path is not None:
-        path, seal = run.path, run.seal
-        options.checkpoint = lambda tensors, meta: write_checkpoint(path, {**body, "state": meta}, tensors, seal=seal)
+    if run.path is not None and body is not None:  # both or neither
+        path, seal, kept = run.path, run.seal, body
+        options.checkpoint = lambda tensors, meta: write_checkpoint(path, {**kept, "state": meta}, tensors, seal=seal)
         options.checkpoint_every = run.every
     if run.saved:
         options.resume = (run.saved.tensors, run.saved.body["state"])
@@ -369,10 +374,10 @@ def checkpoint_body(settings: FitSettings, transformer: TabularTransformer, data
 
 
 def summary(settings: FitSettings, rows: int, columns: int, start: float, transform_s: float,
-            saved: Checkpoint | None) -> dict[str, Any]:
+            saved: Checkpoint | None) -> TrainingSummary:
     """The training summary a model file keeps (``manifest["training"]``)."""
     model = settings.model
-    return {
+    done: TrainingSummary = {
         "rows": int(rows), "columns": int(columns), "seed": settings.seed, "device": settings.device,
         "precision": getattr(model, "precision", "float32"),
         "epochs": int(getattr(model.config, "epochs", 1)),
@@ -380,5 +385,7 @@ def summary(settings: FitSettings, rows: int, columns: int, start: float, transf
         "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "history": model.history,
-        **({"resumed_from_epoch": saved.body["state"]["epoch"]} if saved else {}),
     }
+    if saved:
+        done["resumed_from_epoch"] = saved.body["state"]["epoch"]
+    return done

@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from synthgen.artifact import open_model, read_file_bytes
+from synthgen.artifact import Manifest, open_model, read_file_bytes
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
-from synthgen.io import TableWriter
+from synthgen.io import SealLike, TableWriter
 from synthgen.models import Model
 from synthgen.transform import TabularTransformer
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from synthgen.dp.ledger import Ledger
 
 #: rows generated per random block; block b of seed s always holds the same rows
 BLOCK_ROWS = 10_000
@@ -34,12 +40,12 @@ class Sampler:
         >>> Sampler.load("m.sgm").sample(1000, seed=0, conditions={"income": ">50K"})  # doctest: +SKIP
     """
 
-    def __init__(self, model: Model, transformer: TabularTransformer, manifest: dict[str, Any]):
+    def __init__(self, model: Model, transformer: TabularTransformer, manifest: Manifest):
         self.model, self.transformer, self.manifest = model, transformer, manifest
 
     @classmethod
-    def load(cls, path: str | os.PathLike, key: bytes | None = None, *, private_key: Any = None,
-             verify_key: Any = None, signature: str | os.PathLike | None = None,
+    def load(cls, path: str | os.PathLike, key: bytes | None = None, *, private_key: X25519PrivateKey | None = None,
+             verify_key: Ed25519PublicKey | None = None, signature: str | os.PathLike | None = None,
              allow_rename: bool = False) -> Sampler:
         """Open and verify a model file.
 
@@ -59,11 +65,15 @@ class Sampler:
 
             data = read_file_bytes(Path(path), "model file")
             verify_data(path, data, verify_key, signature=signature, allow_rename=allow_rename)
-        manifest, model = open_model(path, key, private_key=private_key, data=data)
+        from synthgen.crypto.sealing import Secret
+
+        secret = (Secret(private_key=private_key) if private_key is not None  # as ever: the private key wins
+                  else Secret(key=key) if key is not None else None)
+        manifest, model = open_model(path, secret, data=data)
         return cls.assemble(path, manifest, model)
 
     @classmethod
-    def assemble(cls, path: str | os.PathLike, manifest: dict[str, Any], model: Model) -> Sampler:
+    def assemble(cls, path: str | os.PathLike, manifest: Manifest, model: Model) -> Sampler:
         """A Sampler over a model read by ``artifact.open_model``: its transformer, checked against the layout
         the model was built from."""
         try:
@@ -76,10 +86,10 @@ class Sampler:
 
     @property
     def columns(self) -> list[str]:
-        return self.transformer.schema.names
+        return self.transformer.fitted_schema.names
 
     @property
-    def privacy(self) -> dict[str, Any]:
+    def privacy(self) -> Ledger:
         """The privacy ledger stored in the model file."""
         return self.manifest["privacy"]
 
@@ -94,17 +104,18 @@ class Sampler:
         """
         parts = list(self.iter_chunks(n, seed=seed, conditions=conditions))
         if not parts:
-            return self.transformer.inverse_transform(np.zeros((0, self.model.layout.dim), np.float32))
+            return self.transformer.inverse_transform(np.zeros((0, self.model.fitted_layout.dim), np.float32))
         return pd.concat(parts, ignore_index=True)
 
     def sample_to(self, path: str | os.PathLike, n: int, *, seed: int | None = None,
                   conditions: dict[str, Any] | None = None, force: bool = False,
-                  chunk_rows: int = 100_000, progress: bool = False, seal: dict[str, Any] | None = None,
+                  chunk_rows: int = 100_000, progress: bool = False, seal: SealLike | None = None,
                   shard: tuple[int, int] | None = None) -> Path:
         """Stream ``n`` rows (or shard ``(i, k)`` of them, see ``iter_chunks``) to a CSV or Parquet
         file in chunks (constant memory, atomic publish).
 
-        ``seal`` (``{"key": ...}`` or ``{"recipient": public_key}``) encrypts the file as it is written.
+        ``seal`` (a ``Seal``, or ``{"key": ...}`` or ``{"recipient": public_key}``) encrypts the file as it is
+        written.
         """
         self._parse_conditions(conditions or {})  # fail before any output appears
         first, stop = _shard_rows(int(n), shard, seed, bool(conditions))
@@ -137,10 +148,12 @@ class Sampler:
             raise ConfigError(f"rows must be a whole number >= 0, got {n!r}")
         wanted = self._parse_conditions(conditions or {})
         first, stop = _shard_rows(int(n), shard, seed, bool(wanted))
-        seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        if seed is None:  # a fresh SeedSequence's entropy is an int from the OS
+            seed = int(cast(int, np.random.SeedSequence().entropy) % (2**63))
+        seed = int(seed)
         cond_index = self._cond_index(wanted)
         remaining, block, empty = stop - first, first // BLOCK_ROWS, 0
-        most = max(1, min(GROUP_BLOCKS, GROUP_BYTES // (self.model.layout.dim * BLOCK_ROWS * 4)))
+        most = max(1, min(GROUP_BLOCKS, GROUP_BYTES // (self.model.fitted_layout.dim * BLOCK_ROWS * 4)))
         count = 0
         while remaining > 0:
             # filtered rows: 1 block first, then twice as many each time (a common value needs few)
@@ -149,7 +162,7 @@ class Sampler:
             block += count
             if wanted:
                 keep = _matches(df, wanted)
-                for hit in keep.reshape(count, BLOCK_ROWS).any(axis=1):
+                for hit in cast(np.ndarray, keep.reshape(count, BLOCK_ROWS).any(axis=1)):  # one per block
                     empty = 0 if hit else empty + 1
                     if empty >= MAX_EMPTY_BLOCKS:
                         raise SynthgenError(f"no generated row met the conditions {wanted} in "
@@ -166,7 +179,7 @@ class Sampler:
         For a model that leaves its one-hot blocks as logits, each block's categories are drawn with
         uniforms from the block's own seed too (one per one-hot block and row).
         """
-        layout = self.model.layout
+        layout = self.model.fitted_layout
         columns = np.empty((layout.dim, count * BLOCK_ROWS), dtype=np.float32)
         uniforms = (np.empty((layout.n_softmax, count * BLOCK_ROWS), dtype=np.float32)
                     if self.model.capabilities.draws_categories else None)
@@ -181,7 +194,7 @@ class Sampler:
 
     def _parse_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
         """Check each condition and convert its value to the column's type (CLI gives strings)."""
-        schema, out = self.transformer.schema, {}
+        schema, out = self.transformer.fitted_schema, {}
         for column, value in conditions.items():
             if column not in schema.names:
                 raise ConfigError(f"condition on unknown column {column!r} (fix: use one of: "
@@ -212,7 +225,7 @@ class Sampler:
             found = self.transformer.category_index(column, value)
             if found is not None:
                 span_no, offset = found
-                return sum(w for _, w in self.model.layout.cond_spans[:span_no]) + offset
+                return sum(w for _, w in self.model.fitted_layout.cond_spans[:span_no]) + offset
         return None
 
 

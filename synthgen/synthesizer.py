@@ -6,23 +6,27 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from synthgen import __version__, pipeline
-from synthgen.artifact import write_model_file
+from synthgen.artifact import Manifest, TrainingSummary, write_model_file
 from synthgen.checkpoint_file import Checkpoint
+from synthgen.dp.ledger import Ledger
 from synthgen.dp.training import DPSettings
 from synthgen.errors import ConfigError, NotFittedError
-from synthgen.io import TableLike
+from synthgen.io import SealLike, SecretLike, TableLike, as_seal, as_secret
 from synthgen.models import Model, get_model
 from synthgen.models.registry import DEFAULT_MODEL, ModelClass, check_capable
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema
 from synthgen.stream import DEFAULT_SAMPLE_ROWS
 from synthgen.transform import TabularTransformer
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 #: what a non-DP model file holds that was computed from the private table without noise
 RAW_QUANTITIES = [
@@ -95,16 +99,16 @@ class Synthesizer:
         #: a batch size the user chose is checked against the table; the default shrinks to fit it
         self._batch_given = params.get("batch_size")
         self.transformer: TabularTransformer | None = None
-        self.summary: dict[str, Any] = {}
-        self.ledger: dict[str, Any] | None = None
+        self.summary: TrainingSummary = {}  # type: ignore[typeddict-item]  # empty until fit sets it
+        self.ledger: Ledger | None = None
         #: model card figures (set by whoever evaluated the model, e.g. benchmarks/train_shipped.py);
         #: saved in the manifest under "card" when set
         self.card: dict[str, Any] | None = None
 
     def fit(self, data: TableLike, *, stream: bool = False, sample_rows: int = DEFAULT_SAMPLE_ROWS,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
-            resume_from: str | os.PathLike | Checkpoint | None = None, seal: dict[str, Any] | None = None,
-            secret: dict[str, Any] | None = None) -> Synthesizer:
+            resume_from: str | os.PathLike | Checkpoint | None = None, seal: SealLike | None = None,
+            secret: SecretLike | None = None) -> Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model.
 
         Args:
@@ -122,13 +126,15 @@ class Synthesizer:
                 this table: training continues from it to exactly the result of an uninterrupted
                 run (same seed and device); one written by a streamed fit resumes streaming, with
                 its sample's transformer.
-            seal / secret: encrypt the checkpoint (``{"key": ...}``, ``{"passphrase": ...}`` or
-                ``{"recipient": ...}``) / open an encrypted one (``{"key": ...}``, ``{"passphrase": ...}`` or
-                ``{"private_key": ...}``). A differentially private fit refuses a checkpoint without ``seal``:
+            seal / secret: encrypt the checkpoint (a ``Seal``, or ``{"key": ...}``, ``{"passphrase": ...}`` or
+                ``{"recipient": ...}``) / open an encrypted one (a ``Secret``, or ``{"key": ...}``,
+                ``{"passphrase": ...}`` or ``{"private_key": ...}``; see ``synthgen.crypto.sealing``). A
+                differentially private fit refuses a checkpoint without ``seal``:
                 it holds the noise generators' state, and whoever reads it can replay the noise.
         """
         settings = self._settings()
-        run = pipeline.checkpointing(settings, checkpoint, checkpoint_every, seal, resume_from, secret)
+        run = pipeline.checkpointing(settings, checkpoint, checkpoint_every, as_seal(seal), resume_from,
+                                     as_secret(secret))
         if run.saved is not None:  # a streamed checkpoint resumes streaming
             stream = run.saved.check_streaming(stream or None)
         fitted = (pipeline.fit_stream(data, sample_rows, settings, run) if stream
@@ -145,17 +151,16 @@ class Synthesizer:
                                     batch_size=self._batch_given)
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | Checkpoint, *, secret: dict[str, Any] | None = None,
+    def from_checkpoint(cls, path: str | os.PathLike | Checkpoint, *, secret: SecretLike | None = None,
                         progress: bool = False) -> Synthesizer:
         """A synthesizer with the settings a checkpoint (path, or ``Checkpoint`` already read) was
         written with (then ``fit(data, resume_from=...)``)."""
         return cls(**Checkpoint.of(path, secret=secret).settings(), progress=progress)
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         """Everything but the weights: versions, model, transformer, training summary, privacy."""
-        if self.transformer is None:
-            raise NotFittedError("the synthesizer is not fitted (fix: call fit first)")
-        privacy = self.ledger or {
+        transformer = self._fitted_transformer()
+        privacy: Ledger = self.ledger or {
             "differential_privacy": False, "epsilon": None, "delta": None,
             "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
                          "the training table.",
@@ -163,29 +168,36 @@ class Synthesizer:
         }
         if self.card is not None:  # its figures were computed on the training rows, without noise
             privacy = {**privacy, "raw_quantities": [*privacy.get("raw_quantities", []), CARD_RAW_QUANTITY]}
-        return {
+        manifest: Manifest = {
             "synthgen_version": __version__, "torch_version": torch.__version__,
             "model": {"name": self.model.name, "hyperparameters": self.model.hyperparameters()},
-            "transformer": self.transformer.to_dict(),
-            "layout": self.transformer.layout.to_dict(),
+            "transformer": transformer.to_dict(),
+            "layout": transformer.layout.to_dict(),
             "training": self.summary,
             "privacy": privacy,
-            **({"card": self.card} if self.card is not None else {}),
         }
+        if self.card is not None:
+            manifest["card"] = self.card
+        return manifest
+
+    def _fitted_transformer(self) -> TabularTransformer:
+        if self.transformer is None:
+            raise NotFittedError("the synthesizer is not fitted (fix: call fit first)")
+        return self.transformer
 
     def save(self, path: str | os.PathLike, *, force: bool = False, key: bytes | None = None,
-             recipient: Any = None) -> Path:
+             recipient: X25519PublicKey | None = None) -> Path:
         """Write the model file (refuses to overwrite unless ``force``).
 
         Encrypted with ``key`` (from ``synthgen keygen``) or to an X25519 public ``recipient``
-        (``synthgen.crypto.keypairs.read_public_key``), if given.
+        (``synthgen.crypto.keypairs.read_public_key``), if given (not both).
         """
-        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force, key=key,
-                                recipient=recipient)
+        return write_model_file(path, self.manifest(), self.model.state_tensors(), force=force,
+                                seal=as_seal({"key": key, "recipient": recipient}))
 
     def sampler(self) -> Sampler:
         """A Sampler over the fitted model, without a round trip through a file."""
-        return Sampler(self.model, self.transformer, self.manifest())
+        return Sampler(self.model, self._fitted_transformer(), self.manifest())
 
     def sample(self, n: int, *, seed: int | None = None, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
         """Shortcut for ``self.sampler().sample(...)``."""

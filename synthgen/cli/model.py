@@ -17,7 +17,10 @@ from synthgen.errors import ConfigError, OutputExistsError, TrainingInterrupted
 from synthgen.models.registry import DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    from synthgen.artifact import Manifest, TrainingSummary
     from synthgen.checkpoint_file import Checkpoint
+    from synthgen.crypto.sealing import Seal, Secret
+    from synthgen.models import Model
 
 _TRAINING_OPTIONS = [
     click.option("--model", "-m", type=click.Choice(model_names()), default=DEFAULT_MODEL, show_default=True,
@@ -114,7 +117,7 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
     from synthgen.io import check_writable, read_table
 
     check_writable(out, force=force)  # fail now, not after an hour of training
-    seal = output_seal(None, encrypt, recipient, key_file) or {}  # keys first, so a missing one fails now
+    seal = output_seal(None, encrypt, recipient, key_file)  # keys first, so a missing one fails now
     signer = _signer(signing_key, out, force=force)
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
@@ -139,10 +142,12 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
          seal=ckpt_seal, **stream_args)
     if not distributed.current().main:  # under torchrun, rank 0 writes the model
         return
-    synth.save(out, force=force, **seal)
-    for stale in {ckpt, resume} - {None}:
-        stale.unlink(missing_ok=True)  # it holds the critic / encoder: no longer needed once the model is saved
-    _report(synth, out, encrypted=bool(seal), signer=signer, force=force, deterministic=opts["deterministic"])
+    key, to = (seal.key, seal.recipient) if seal is not None else (None, None)
+    synth.save(out, force=force, key=key, recipient=to)
+    for stale in (ckpt, resume):
+        if stale is not None:  # it holds the critic / encoder: no longer needed once the model is saved
+            stale.unlink(missing_ok=True)
+    _report(synth, out, encrypted=seal is not None, signer=signer, force=force, deterministic=opts["deterministic"])
 
 
 def _fit(synth: Any, table: Any, resume_hint: str, unsealed: str | None, **fit_args: Any) -> None:
@@ -174,7 +179,7 @@ def _signer(signing_key: Path | None, out: Path, *, force: bool) -> Any:
     return read_signer(signing_key)
 
 
-def _read_resume(resume: Path | None, secret: dict[str, Any] | None, key_file: Path | None,
+def _read_resume(resume: Path | None, secret: Secret | None, key_file: Path | None,
                  identity: Path | None) -> Checkpoint | None:
     """The checkpoint to resume from, read once (for its settings, whether it streamed, and its state)."""
     if resume is None:
@@ -221,7 +226,7 @@ def _report(synth: Any, out: Path, *, encrypted: bool, signer: Any, force: bool,
             click.echo("warning: --deterministic: the DP noise is seeded and predictable; NOT FOR RELEASE", err=True)
 
 
-def _streamed_note(summary: dict[str, Any]) -> str:
+def _streamed_note(summary: TrainingSummary) -> str:
     """What a streamed fit read, for the train command's output."""
     fitted = summary["transformer_fitted_on"]
     outside = summary.get("outside_sample") or {}
@@ -247,22 +252,21 @@ def _resumed(saved: Checkpoint, *, progress: bool) -> Any:
 _SEAL_FIX = "give --key-file or set SYNTHGEN_KEY (your key), --identity (your key pair), or set SYNTHGEN_PASSPHRASE"
 
 
-def _resume_secret(resume: Path, data_secret: dict[str, Any] | None, key_file: Path | None,
-                   identity: Path | None) -> dict[str, Any] | None:
+def _resume_secret(resume: Path, data_secret: Secret | None, key_file: Path | None,
+                   identity: Path | None) -> Secret | None:
     """The secret that opens the checkpoint: the data's own when it is of the kind the checkpoint asks
     for (a passphrase is asked for once), else the one its header names."""
     from synthgen.crypto.streams import encryption_mode, is_encrypted
 
-    if data_secret and is_encrypted(resume):
+    if data_secret is not None and is_encrypted(resume):
         kind = {"key": "key", "scrypt": "passphrase", "x25519": "private_key"}[encryption_mode(resume)]
-        if kind in data_secret:
+        if data_secret.kind == kind:
             return data_secret
     return input_secret(resume, key_file, identity)
 
 
-def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_file: Path | None,
-                     identity: Path | None, *, private: bool, resumed_sealed: bool
-                     ) -> tuple[dict[str, Any] | None, str | None]:
+def _checkpoint_seal(seal: Seal | None, secret: Secret | None, key_file: Path | None,
+                     identity: Path | None, *, private: bool, resumed_sealed: bool) -> tuple[Seal | None, str | None]:
     """How a checkpoint is encrypted, and why it cannot be written when nothing can encrypt it.
 
     A checkpoint holds what the model file holds and more (the critic / encoder, exact category
@@ -272,24 +276,26 @@ def _checkpoint_seal(seal: dict[str, Any], secret: dict[str, Any] | None, key_fi
     ``$SYNTHGEN_PASSPHRASE``); never to a ``--recipient``, who could not resume it.
     """
     from synthgen.cli.secrets import PASSPHRASE_ENV
+    from synthgen.crypto.sealing import Seal
 
-    why = ("the data is encrypted" if secret else "the model file is encrypted" if seal
+    why = ("the data is encrypted" if secret is not None else "the model file is encrypted" if seal is not None
            else "training is differentially private (the checkpoint holds the noise generators' state)"
            if private else "the checkpoint resumed from was encrypted" if resumed_sealed else None)
     if why is None:
         return None, None
-    key = seal.get("key") or (secret or {}).get("key") or optional_key(key_file)
+    key = ((seal.key if seal is not None else None) or (secret.key if secret is not None else None)
+           or optional_key(key_file))
     if key is not None:
-        return {"key": key}, None
-    if secret and "private_key" in secret:
-        return {"recipient": secret["private_key"].public_key()}, None
+        return Seal(key=key), None
+    if secret is not None and secret.private_key is not None:
+        return Seal(recipient=secret.private_key.public_key()), None
     if identity is not None:
         from synthgen.cli.secrets import private_key
 
-        return {"recipient": private_key(identity).public_key()}, None
-    phrase = (secret or {}).get("passphrase") or os.environ.get(PASSPHRASE_ENV)
+        return Seal(recipient=private_key(identity).public_key()), None
+    phrase = (secret.passphrase if secret is not None else None) or os.environ.get(PASSPHRASE_ENV)
     if phrase:
-        return {"passphrase": phrase}, None
+        return Seal(passphrase=phrase), None
     return None, why
 
 
@@ -362,7 +368,7 @@ def _parse_where(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def _open(model_file: Path, key_file: Path | None, identity: Path | None, verify: Path | None,
-          signature: Path | None, allow_rename: bool = False) -> tuple[Path, dict[str, Any], Any]:
+          signature: Path | None, allow_rename: bool = False) -> tuple[Path, Manifest, Model]:
     """The path, manifest and model of a plain, encrypted and/or signed model file, checked and built
     before the data layer (pandas) loads: a crafted file is refused at a valid file's cost."""
     from synthgen.artifact import open_model, read_file_bytes
@@ -381,7 +387,7 @@ def _open(model_file: Path, key_file: Path | None, identity: Path | None, verify
 
         data = read_file_bytes(model_file, "model file")
         verify_data(model_file, data, verify_key(verify), signature=signature, allow_rename=allow_rename)
-    manifest, model = open_model(model_file, data=data, **(input_secret(model_file, key_file, identity) or {}))
+    manifest, model = open_model(model_file, input_secret(model_file, key_file, identity), data=data)
     return model_file, manifest, model
 
 

@@ -84,9 +84,11 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
     write_table(result, out, force=force, seal=seal)
     if reveal:
         return click.echo(f"revealed {len(result):,} rows to {out}")
-    click.echo("\n".join(masker.report.lines()) + f"\nmasked table written to {out}")
+    done = masker.report
+    assert done is not None, "apply() leaves its report"
+    click.echo("\n".join(done.lines()) + f"\nmasked table written to {out}")
     if report is not None:
-        write_bytes_atomic(report, json.dumps(masker.report.to_dict(), indent=1).encode(), force=force, seal=seal)
+        write_bytes_atomic(report, json.dumps(done.to_dict(), indent=1).encode(), force=force, seal=seal)
         click.echo(f"report written to {report}")
 
 
@@ -144,10 +146,10 @@ def keygen(out: Path, public: bool, signing: bool, protect: bool, force: bool) -
                           "it up)")
     secret = passphrase(confirm=True) if protect else None
     write = write_keypair if kind == "public" else write_signing_keypair
-    private, public = write(out, force=force, passphrase=secret)
+    private_path, public_path = write(out, force=force, passphrase=secret)
     use = "encrypt to you with --recipient" if kind == "public" else "verify your signatures with --verify"
-    click.echo(f"private key written to {private} (mode 0600: keep it secret); public key written to {public} "
-               f"(share it: others {use})")
+    click.echo(f"private key written to {private_path} (mode 0600: keep it secret); public key written to "
+               f"{public_path} (share it: others {use})")
 
 
 @main.command()
@@ -170,17 +172,18 @@ def encrypt(src: Path, out: Path, key_file: Path | None, use_passphrase: bool, r
     """
     from synthgen.crypto.keypairs import read_public_key
     from synthgen.crypto.keys import read_key
+    from synthgen.crypto.sealing import Seal
     from synthgen.crypto.streams import encrypt_file
 
     if use_passphrase + (recipient is not None) + (key_file is not None) > 1:
         raise click.UsageError("give one of --key-file, --passphrase, --recipient")
     if recipient is not None:
-        secret: dict[str, Any] = {"recipient": read_public_key(recipient)}
+        seal = Seal(recipient=read_public_key(recipient))
     elif use_passphrase:
-        secret = {"passphrase": passphrase(confirm=True)}
+        seal = Seal(passphrase=passphrase(confirm=True))
     else:
-        secret = {"key": read_key(key_file)}
-    encrypt_file(src, out, force=force, **secret)
+        seal = Seal(key=read_key(key_file))
+    encrypt_file(src, out, seal, force=force)
     click.echo(f"encrypted {src} to {out}")
 
 
@@ -208,7 +211,7 @@ def decrypt(src: Path, out: Path, key_file: Path | None, identity: Path | None, 
     secret = input_secret(src, key_file, identity)
     if secret is None:
         raise IntegrityError(f"{src} is not a synthgen encrypted file (fix: check the path)")
-    decrypt_file(src, out, force=force, **secret)
+    decrypt_file(src, out, secret, force=force)
     click.echo(f"decrypted {src} to {out}")
 
 

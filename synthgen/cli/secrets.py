@@ -11,11 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, overload
 
 import click
 
+from synthgen.crypto.sealing import Seal, Secret  # light: no cryptography until a key is read
 from synthgen.errors import SynthgenError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 PASSPHRASE_ENV = "SYNTHGEN_PASSPHRASE"
 _PATH = click.Path(dir_okay=False, path_type=Path)
@@ -41,21 +46,21 @@ def key_passphrase(path: Path) -> str | None:
     return passphrase(confirm=False, prompt=f"passphrase for {path}") if key_needs_passphrase(path) else None
 
 
-def private_key(path: Path) -> Any:
+def private_key(path: Path) -> X25519PrivateKey:
     """An X25519 private key file (its passphrase asked for when it has one)."""
     from synthgen.crypto.keypairs import read_private_key
 
     return read_private_key(path, key_passphrase(path))
 
 
-def signing_key(path: Path) -> Any:
+def signing_key(path: Path) -> Ed25519PrivateKey:
     """An Ed25519 signing key file (its passphrase asked for when it has one)."""
     from synthgen.crypto.signing import read_signing_key
 
     return read_signing_key(path, key_passphrase(path))
 
 
-def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> dict[str, Any] | None:
+def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> Secret | None:
     """The secret that opens ``path`` when it is encrypted (chosen by its header); None for a plain file."""
     from synthgen.crypto.streams import encryption_mode, is_encrypted
 
@@ -65,17 +70,16 @@ def input_secret(path: Path, key_file: Path | None, identity: Path | None) -> di
     if mode == "x25519":
         if identity is None:
             raise SynthgenError(f"{path} is encrypted to a public key (fix: --identity PRIVATE_KEY_FILE)")
-        return {"private_key": private_key(identity)}
+        return Secret(private_key=private_key(identity))
     if mode == "scrypt":
-        return {"passphrase": passphrase(confirm=False, prompt=f"passphrase for {path}")}
+        return Secret(passphrase=passphrase(confirm=False, prompt=f"passphrase for {path}"))
     key = optional_key(key_file)
     if key is None:
         raise SynthgenError(f"{path} is encrypted with a key (fix: --key-file PATH or set SYNTHGEN_KEY)")
-    return {"key": key}
+    return Secret(key=key)
 
 
-def output_seal(out: Path | None, encrypt: bool, recipient: Path | None,
-                key_file: Path | None) -> dict[str, Any] | None:
+def output_seal(out: Path | None, encrypt: bool, recipient: Path | None, key_file: Path | None) -> Seal | None:
     """How to encrypt an output: the owner's key (``--encrypt``) or a recipient's public key; None: plain."""
     from synthgen.crypto.keypairs import read_public_key
     from synthgen.crypto.keys import read_key
@@ -83,9 +87,9 @@ def output_seal(out: Path | None, encrypt: bool, recipient: Path | None,
     if encrypt and recipient is not None:
         raise click.UsageError("give --encrypt (your key) or --recipient (their public key), not both")
     if recipient is not None:
-        return {"recipient": read_public_key(recipient)}
+        return Seal(recipient=read_public_key(recipient))
     if encrypt:
-        return {"key": read_key(key_file)}
+        return Seal(key=read_key(key_file))
     if out is not None and out.name.lower().endswith(".enc"):
         raise click.UsageError(f"{out} ends in .enc but nothing encrypts it (fix: add --encrypt or --recipient PUB)")
     return None
@@ -129,7 +133,15 @@ def verify_option(func: Callable) -> Callable:
                         default=None, help="Signer's public key: refuse the model unless its signature verifies.")(func)
 
 
-def verify_key(path: Path | None) -> Any:
+@overload
+def verify_key(path: Path) -> Ed25519PublicKey: ...
+
+
+@overload
+def verify_key(path: None) -> None: ...
+
+
+def verify_key(path: Path | None) -> Ed25519PublicKey | None:
     """The Ed25519 public key given with --verify, or None."""
     if path is None:
         return None

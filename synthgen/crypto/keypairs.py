@@ -112,9 +112,9 @@ def load_private_pem(path: str | os.PathLike, passphrase: str | None, want: type
     except UnsupportedAlgorithm:
         raise ConfigError(f"{path} holds a key of an unsupported kind; {need} is needed (fix: make one with "
                           f"{hint})") from None
-    key = require_key_kind(key, want, f"{path} holds", hint)
+    wanted = require_key_kind(key, want, f"{path} holds", hint)
     check_private_mode(path)
-    return key
+    return wanted
 
 
 def load_public_pem(path: str | os.PathLike, want: type[K], hint: str) -> K:

@@ -26,6 +26,9 @@ wrapped key or fingerprint fails authentication. The fingerprint (first 16 hex d
 SHA-256 of the raw public key) names the key a file needs before any decryption is tried.
 Key pairs are PEM files: the private key PKCS8 (0600, optionally passphrase-protected), the public
 key ``<private>.pub`` (SubjectPublicKeyInfo, 0644).
+
+Every function takes the secret as a ``Seal`` / ``Secret`` (``synthgen.crypto.sealing``) or as the
+keyword arguments ``key=``, ``passphrase=``, ``recipient=`` / ``private_key=``, not both.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ import json
 import os
 import secrets
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -57,6 +60,7 @@ from synthgen.crypto.keys import (
     raw_public,
     require_key_kind,
 )
+from synthgen.crypto.sealing import MANY_SECRETS, NOT_ONE_SEAL, Seal, Secret
 from synthgen.errors import ConfigError, IntegrityError
 from synthgen.files import atomic_path
 
@@ -78,11 +82,11 @@ WRAPPED_BYTES = KEY_BYTES + 8  # RFC 3394 key wrap adds one 8-byte block
 
 
 # ----------------------------------------------------------------------------- encrypt
-def encrypt_stream(src: BinaryIO, dst: BinaryIO, *, key: bytes | None = None, passphrase: str | None = None,
-                   recipient: X25519PublicKey | None = None, chunk: int = CHUNK) -> None:
+def encrypt_stream(src: BinaryIO, dst: BinaryIO, seal: Seal | None = None, *, key: bytes | None = None,
+                   passphrase: str | None = None, recipient: X25519PublicKey | None = None, chunk: int = CHUNK) -> None:
     """Encrypt ``src`` into ``dst`` with exactly one of: a key, a passphrase (scrypt, random salt), or a
-    recipient's X25519 public key (a random data key wrapped for it)."""
-    aead, prefix, preamble = _begin(dst, chunk, key, passphrase, recipient)
+    recipient's X25519 public key (a random data key wrapped for it), given as ``seal`` or by keyword."""
+    aead, prefix, preamble = _begin(dst, chunk, sealing(seal, key, passphrase, recipient))
     sealed = memoryview(bytearray(chunk + TAG_BYTES))  # one reused output buffer: no per-chunk allocation
     for index, block, last in _blocks(src, chunk):
         out = sealed[:len(block) + TAG_BYTES]
@@ -97,11 +101,11 @@ class EncryptingWriter(io.RawIOBase):
     ``close()`` writes the last chunk; it does not close ``dst``. ``tell()`` counts plaintext bytes.
     """
 
-    def __init__(self, dst: BinaryIO, *, key: bytes | None = None, passphrase: str | None = None,
-                 recipient: X25519PublicKey | None = None, chunk: int = CHUNK):
+    def __init__(self, dst: BinaryIO, seal: Seal | None = None, *, key: bytes | None = None,
+                 passphrase: str | None = None, recipient: X25519PublicKey | None = None, chunk: int = CHUNK):
         super().__init__()
         self._dst, self._chunk = dst, chunk
-        self._aead, self._prefix, self._preamble = _begin(dst, chunk, key, passphrase, recipient)
+        self._aead, self._prefix, self._preamble = _begin(dst, chunk, sealing(seal, key, passphrase, recipient))
         self._buffer, self._index, self._written = bytearray(), 0, 0
 
     def writable(self) -> bool:
@@ -148,42 +152,63 @@ class EncryptingWriter(io.RawIOBase):
         self._index += 1
 
 
-def _begin(dst: BinaryIO, chunk: int, key: bytes | None, passphrase: str | None,
-           recipient: X25519PublicKey | None) -> tuple[AESGCM, bytes, bytes]:
-    """Write the preamble for one of the three secrets; return the cipher, nonce prefix and preamble."""
-    if sum(x is not None for x in (key, passphrase, recipient)) != 1:
-        raise ConfigError("encryption needs exactly one of a key, a passphrase or a recipient's public key "
-                          "(fix: give one of --key-file, --passphrase, --recipient)")
+def sealing(seal: Seal | None, key: bytes | None = None, passphrase: str | None = None,
+            recipient: X25519PublicKey | None = None) -> Seal:
+    """The one seal given: ``seal`` (a ``Seal``, or a dict ``Seal.of`` takes), or made of the keyword arguments
+    (refused: none, several, or both ways)."""
+    seal = Seal.of(seal)
+    if seal is None:
+        return Seal(key=key, passphrase=passphrase, recipient=recipient)
+    if any(x is not None for x in (key, passphrase, recipient)):
+        raise ConfigError(NOT_ONE_SEAL)
+    return seal
+
+
+def opening(secret: Secret | None, key: bytes | None = None, passphrase: str | None = None,
+            private_key: X25519PrivateKey | None = None) -> Secret | None:
+    """The secret given: ``secret`` (a ``Secret``, or a dict ``Secret.of`` takes), or made of the keyword
+    arguments; None when none was (the file's header then names the one it needs)."""
+    secret = Secret.of(secret)
+    if secret is None:
+        return Secret.of({"key": key, "passphrase": passphrase, "private_key": private_key})
+    if any(x is not None for x in (key, passphrase, private_key)):
+        raise ConfigError(MANY_SECRETS)
+    return secret
+
+
+def _begin(dst: BinaryIO, chunk: int, seal: Seal) -> tuple[AESGCM, bytes, bytes]:
+    """Write the preamble for ``seal``; return the cipher, nonce prefix and preamble."""
     if not 16 <= chunk <= MAX_CHUNK:
         raise ConfigError(f"chunk size {chunk} is out of range (fix: 16 bytes to {MAX_CHUNK >> 20} MiB)")
-    header = {"alg": "AES-256-GCM-STREAM", "chunk": chunk,
-              "nonce_prefix": _b64(secrets.token_bytes(PREFIX_BYTES))}
-    if passphrase is not None:
+    prefix = secrets.token_bytes(PREFIX_BYTES)
+    header: dict[str, Any] = {"alg": "AES-256-GCM-STREAM", "chunk": chunk, "nonce_prefix": _b64(prefix)}
+    if seal.passphrase is not None:
         salt = secrets.token_bytes(16)
         header["kdf"] = {"name": "scrypt", "salt": _b64(salt), **SCRYPT}
-        key = _scrypt(passphrase, salt, SCRYPT)
-    elif recipient is not None:
+        key = _scrypt(seal.passphrase, salt, SCRYPT)
+    elif seal.recipient is not None:
         key = generate_key()
-        header["kdf"] = _wrap_for(recipient, key)
+        header["kdf"] = _wrap_for(seal.recipient, key)
     else:
         salt = secrets.token_bytes(SALT_BYTES)
         header["kdf"] = {"name": "key", "salt": _b64(salt)}
-        key = _file_key(_checked_key(key), salt)
+        key = _file_key(_checked_key(seal.key), salt)
     preamble = _preamble(header)
     dst.write(preamble)
-    return AESGCM(key), base64.b64decode(header["nonce_prefix"]), preamble
+    return AESGCM(key), prefix, preamble
 
 
-def encrypt_file(src: str | os.PathLike, dst: str | os.PathLike, *, key: bytes | None = None,
-                 passphrase: str | None = None, recipient: X25519PublicKey | None = None,
+def encrypt_file(src: str | os.PathLike, dst: str | os.PathLike, seal: Seal | None = None, *,
+                 key: bytes | None = None, passphrase: str | None = None, recipient: X25519PublicKey | None = None,
                  force: bool = False) -> Path:
-    """Encrypt file ``src`` to ``dst`` atomically (one of ``key``, ``passphrase``, ``recipient``)."""
+    """Encrypt file ``src`` to ``dst`` atomically (``seal``, or one of ``key``, ``passphrase``, ``recipient``)."""
+    seal = sealing(seal, key, passphrase, recipient)
     with open(src, "rb") as fin, atomic_path(dst, force=force) as tmp, open(tmp, "wb") as fout:
-        encrypt_stream(fin, fout, key=key, passphrase=passphrase, recipient=recipient)
+        encrypt_stream(fin, fout, seal)
     return Path(dst)
 
 
-def _wrap_for(recipient: X25519PublicKey, data_key: bytes) -> dict:
+def _wrap_for(recipient: X25519PublicKey, data_key: bytes) -> dict[str, str]:
     """The header's ``kdf`` entry: ``data_key`` wrapped for ``recipient`` through an ephemeral X25519 key."""
     require_key_kind(recipient, X25519PublicKey, "the recipient key is", KEYPAIR_HINT)
     ephemeral = X25519PrivateKey.generate()
@@ -198,30 +223,39 @@ def _kek(shared: bytes, epk: bytes, recipient: bytes) -> bytes:
 
 
 # ----------------------------------------------------------------------------- decrypt
-def decrypt_chunks(src: BinaryIO, *, key: bytes | None = None, passphrase: str | None = None,
-                   private_key: X25519PrivateKey | None = None) -> Iterator[bytes]:
+def decrypt_chunks(src: BinaryIO, secret: Secret | None = None, *, key: bytes | None = None,
+                   passphrase: str | None = None, private_key: X25519PrivateKey | None = None) -> Iterator[bytes]:
     """Verified plaintext chunks of an encrypted stream; raises ``IntegrityError`` on any tampering.
 
-    Give the secret the file was encrypted with: ``key``, ``passphrase``, or the recipient's ``private_key``.
+    Give the secret the file was encrypted with, as ``secret`` or by keyword: ``key``, ``passphrase``, or the
+    recipient's ``private_key``.
     """
-    return _plaintext(src, {"key": key, "passphrase": passphrase, "private_key": private_key}, reuse=False)
+    return _plaintext(src, opening(secret, key, passphrase, private_key), reuse=False)
 
 
-def decrypt_file(src: str | os.PathLike, dst: str | os.PathLike, *, key: bytes | None = None,
-                 passphrase: str | None = None, private_key: X25519PrivateKey | None = None,
-                 force: bool = False) -> Path:
+def decrypt_file(src: str | os.PathLike, dst: str | os.PathLike, secret: Secret | None = None, *,
+                 key: bytes | None = None, passphrase: str | None = None,
+                 private_key: X25519PrivateKey | None = None, force: bool = False) -> Path:
     """Decrypt ``src`` to ``dst``; ``dst`` appears only once every chunk has verified."""
-    secret = {"key": key, "passphrase": passphrase, "private_key": private_key}
+    opener = opening(secret, key, passphrase, private_key)
     with open(src, "rb") as fin, atomic_path(dst, force=force) as tmp, open(tmp, "wb") as fout:
-        for block in _plaintext(fin, secret, reuse=True):
+        for block in _plaintext(fin, opener, reuse=True):
             fout.write(block)
     return Path(dst)
 
 
-def _plaintext(src: BinaryIO, secret: dict[str, Any], *, reuse: bool) -> Iterator[bytes | memoryview]:
+@overload
+def _plaintext(src: BinaryIO, secret: Secret | None, *, reuse: Literal[False]) -> Iterator[bytes]: ...
+
+
+@overload
+def _plaintext(src: BinaryIO, secret: Secret | None, *, reuse: bool) -> Iterator[bytes | memoryview]: ...
+
+
+def _plaintext(src: BinaryIO, secret: Secret | None, *, reuse: bool) -> Iterator[bytes | memoryview]:
     """Verified plaintext per chunk: fresh bytes, or (``reuse``) views of one buffer valid until the next."""
     header, preamble = _read_header(src)
-    key = _data_key(header["kdf"], **secret)
+    key = _data_key(header["kdf"], secret)
     chunk = int(header["chunk"])
     aead, prefix = AESGCM(key), base64.b64decode(header["nonce_prefix"])
     plain = memoryview(bytearray(chunk)) if reuse else None
@@ -239,10 +273,10 @@ def _plaintext(src: BinaryIO, secret: dict[str, Any], *, reuse: bool) -> Iterato
                                  "file was modified or truncated (fix: check the key; get an intact copy)") from None
 
 
-def decrypt_bytes(data: bytes, *, key: bytes | None = None, passphrase: str | None = None,
-                  private_key: X25519PrivateKey | None = None) -> bytes:
-    """Decrypt an in-memory encrypted blob (e.g. a model file)."""
-    return b"".join(decrypt_chunks(io.BytesIO(data), key=key, passphrase=passphrase, private_key=private_key))
+def decrypt_bytes(data: bytes, secret: Secret | None = None, *, key: bytes | None = None,
+                  passphrase: str | None = None, private_key: X25519PrivateKey | None = None) -> bytes:
+    """Decrypt an in-memory encrypted blob (e.g. a model file), with ``secret`` or one given by keyword."""
+    return b"".join(decrypt_chunks(io.BytesIO(data), opening(secret, key, passphrase, private_key)))
 
 
 class DecryptingReader(io.RawIOBase):
@@ -252,9 +286,11 @@ class DecryptingReader(io.RawIOBase):
     ``IntegrityError`` from ``read`` when the reader reaches the bad chunk.
     """
 
-    def __init__(self, src: BinaryIO, **secret: Any):
+    def __init__(self, src: BinaryIO, secret: Secret | None = None, *, key: bytes | None = None,
+                 passphrase: str | None = None, private_key: X25519PrivateKey | None = None):
         super().__init__()
-        self._chunks, self._pending = decrypt_chunks(src, **secret), memoryview(b"")
+        self._chunks = decrypt_chunks(src, opening(secret, key, passphrase, private_key))
+        self._pending = memoryview(b"")
         self._pending = memoryview(next(self._chunks, b""))  # reads the header now: a wrong key fails here
 
     def readable(self) -> bool:
@@ -272,10 +308,11 @@ class DecryptingReader(io.RawIOBase):
         return n
 
 
-def encrypt_bytes(data: bytes, **secret: Any) -> bytes:
-    """Encrypt an in-memory blob (``secret``: ``key=``, ``passphrase=`` or ``recipient=``)."""
+def encrypt_bytes(data: bytes, seal: Seal | None = None, *, key: bytes | None = None, passphrase: str | None = None,
+                  recipient: X25519PublicKey | None = None) -> bytes:
+    """Encrypt an in-memory blob with ``seal``, or one of ``key=``, ``passphrase=`` or ``recipient=``."""
     out = io.BytesIO()
-    encrypt_stream(io.BytesIO(data), out, **secret)
+    encrypt_stream(io.BytesIO(data), out, sealing(seal, key, passphrase, recipient))
     return out.getvalue()
 
 
@@ -291,27 +328,24 @@ def encryption_mode(path: str | os.PathLike) -> str:
         return _read_header(fh)[0]["kdf"]["name"]
 
 
-def _data_key(kdf: dict, key: bytes | None, passphrase: str | None, private_key: X25519PrivateKey | None) -> bytes:
+def _data_key(kdf: dict[str, Any], secret: Secret | None) -> bytes:
     """The file's AES key from the one secret its header asks for; a clear ``ConfigError`` for a wrong kind."""
-    if sum(x is not None for x in (key, passphrase, private_key)) > 1:
-        raise ConfigError("decryption takes one of a key, a passphrase or a private key (fix: give only the one "
-                          "the file was encrypted with)")
     name = kdf["name"]
     if name == "scrypt":
-        if passphrase is None:
+        if secret is None or secret.passphrase is None:
             raise ConfigError("this file is encrypted with a passphrase (fix: give the passphrase)")
         try:
-            return _scrypt(passphrase, base64.b64decode(kdf["salt"]), kdf)
+            return _scrypt(secret.passphrase, base64.b64decode(kdf["salt"]), kdf)
         except ValueError:  # scrypt refuses a damaged cost (n not a power of two, ...)
             raise IntegrityError("the encrypted file's header is damaged (fix: get an intact copy)") from None
     if name == "x25519":
-        if private_key is None:
+        if secret is None or secret.private_key is None:
             raise ConfigError("this file is encrypted to a public key (fix: give the private key with "
                               "--identity PATH)")
-        return _unwrap(kdf, private_key)
-    if key is None:
+        return _unwrap(kdf, secret.private_key)
+    if secret is None or secret.key is None:
         raise ConfigError("this file is encrypted with a key (fix: --key-file PATH or $SYNTHGEN_KEY)")
-    key = _checked_key(key)
+    key = _checked_key(secret.key)
     return _file_key(key, base64.b64decode(kdf["salt"])) if "salt" in kdf else key
 
 
@@ -332,7 +366,7 @@ def _file_key(key: bytes, salt: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=STREAM_INFO).derive(key)
 
 
-def _unwrap(kdf: dict, private_key: X25519PrivateKey) -> bytes:
+def _unwrap(kdf: dict[str, Any], private_key: X25519PrivateKey) -> bytes:
     """The data key wrapped in a hybrid header; refuses a private key for another recipient before trying."""
     require_key_kind(private_key, X25519PrivateKey, "the key given is", KEYPAIR_HINT)
     mine = fingerprint(private_key.public_key())
@@ -350,12 +384,12 @@ def _unwrap(kdf: dict, private_key: X25519PrivateKey) -> bytes:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _preamble(header: dict) -> bytes:
+def _preamble(header: dict[str, Any]) -> bytes:
     body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     return MAGIC + bytes([VERSION]) + struct.pack(">I", len(body)) + body
 
 
-def _read_header(src: BinaryIO) -> tuple[dict, bytes]:
+def _read_header(src: BinaryIO) -> tuple[dict[str, Any], bytes]:
     head = src.read(len(MAGIC) + 5)
     if len(head) < len(MAGIC) + 5 or head[:len(MAGIC)] != MAGIC:
         raise IntegrityError("not a synthgen encrypted file (fix: check the path)")
@@ -377,7 +411,7 @@ def _read_header(src: BinaryIO) -> tuple[dict, bytes]:
     return header, head + body
 
 
-def _check_scrypt_memory(kdf: dict) -> None:
+def _check_scrypt_memory(kdf: dict[str, Any]) -> None:
     """Refuse a passphrase header whose scrypt cost needs more than ``SCRYPT_MAX_MEMORY`` (before deriving)."""
     if kdf["name"] != "scrypt":
         return
@@ -388,7 +422,7 @@ def _check_scrypt_memory(kdf: dict) -> None:
                              f"header (fix: get an intact copy from whoever encrypted the file)")
 
 
-def _valid_kdf(kdf: dict) -> bool:
+def _valid_kdf(kdf: dict[str, Any]) -> bool:
     """Whether a header's ``kdf`` entry is well formed (raises ``KeyError`` etc. for a missing or mistyped field)."""
     if kdf["name"] == "key":  # no salt: a file from before per-file keys
         return "salt" not in kdf or len(base64.b64decode(kdf["salt"], validate=True)) == SALT_BYTES
@@ -440,7 +474,7 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
 
 
-def _scrypt(passphrase: str, salt: bytes, cost: dict) -> bytes:
+def _scrypt(passphrase: str, salt: bytes, cost: Mapping[str, Any]) -> bytes:
     return Scrypt(salt=salt, length=KEY_BYTES, n=int(cost["n"]), r=int(cost["r"]), p=int(cost["p"])).derive(
         passphrase.encode("utf-8"))
 

@@ -6,13 +6,66 @@ plan (:mod:`synthgen.dp.training`): a fit that spent more than its budget is ref
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 from synthgen.dp.accounting import Mechanism, epsilon
 from synthgen.errors import PrivacyError
 
 if TYPE_CHECKING:
     from synthgen.dp.training import PrivacyPlan, PrivateTraining
+    from synthgen.transform.transformer import ColumnDomain
+
+
+class DomainStatistics(TypedDict):
+    """What the noisy domain statistics of a DP fit cost (``Ledger["domain_statistics"]``)."""
+
+    epsilon_share: float | None
+    histograms: int
+    noise_std: float | None
+    epsilon_alone: float
+    category_threshold: float | None
+    delta_threshold: float
+
+
+class DeltaSplit(TypedDict):
+    """How delta was split (``Ledger["delta_split"]``)."""
+
+    accountant: float
+    category_threshold: float
+
+
+class Ledger(TypedDict, total=False):
+    """The privacy ledger, ``manifest["privacy"]`` in a model file (JSON; a dict at run time).
+
+    Every ledger says whether the fit was differentially private, its epsilon and delta (None without
+    DP), a statement in words and ``raw_quantities``: what was read from the private table without
+    noise. A DP fit's ledger (:func:`ledger`) has every other key; a model file written before a key
+    was added may lack it, so readers use ``.get`` for those.
+    """
+
+    differential_privacy: Required[bool]
+    epsilon: Required[float | None]
+    delta: Required[float | None]
+    statement: Required[str]
+    raw_quantities: Required[list[str]]
+    epsilon_target: float
+    accountant: str
+    mechanism: str
+    sampling: str
+    sample_rate: float
+    noise_multiplier: float
+    max_grad_norm: float | None
+    sensitivity: str
+    steps: int
+    steps_planned: int
+    expected_batch_size: int
+    secure_noise: bool
+    deterministic: str
+    mechanisms: list[dict[str, Any]]
+    domain_statistics: DomainStatistics
+    delta_split: DeltaSplit
+    sources: dict[str, dict[str, str]]
+    outside_domain: str
 
 #: what a DP fit does with values outside the domain it may know (public or noisy); never a refusal
 OUTSIDE_DOMAIN = ("numbers beyond the bounds are clipped to them; categories outside the released or public set "
@@ -32,8 +85,8 @@ def raw_quantities(n_rows: int, *, kinds_from_metadata: bool) -> list[str]:
     ]
 
 
-def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: int, *,
-           kinds_from_metadata: bool) -> dict[str, Any]:
+def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict[str, ColumnDomain], n_rows: int, *,
+           kinds_from_metadata: bool) -> Ledger:
     """The privacy ledger written into the model file's manifest, from what training really did."""
     s = plan.settings
     sched = plan.schedule
@@ -45,7 +98,7 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: i
         raise PrivacyError(f"training spent epsilon {spent:.4g} in {training.steps_taken} steps against a "
                            f"budget of {s.epsilon:g} in {plan.sgd.steps} steps: refusing to save this model")
     sources = {name: dom.sources for name, dom in domain.items()}
-    return {
+    led: Ledger = {
         "differential_privacy": True,
         "epsilon": round(spent, 6), "epsilon_target": s.epsilon, "delta": plan.delta,
         "accountant": s.accountant,
@@ -59,8 +112,7 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: i
         "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
         "expected_batch_size": round(sched.sample_rate * n_rows),
         "secure_noise": not s.deterministic,
-        **({"deterministic": "NOT FOR RELEASE: seeded noise, reproducible by anyone with the seed"}
-           if s.deterministic else {}),
+        **_deterministic(s.deterministic),
         "mechanisms": [m.to_dict() for m in mechanisms],
         "domain_statistics": {
             "epsilon_share": s.stats_share, "histograms": plan.domain.histograms,
@@ -78,6 +130,16 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict, n_rows: i
                      "given the column names, their storage dtypes and the row count, which were read without "
                      "noise (raw_quantities).",
     }
+    return led
+
+
+class _Seeded(TypedDict, total=False):
+    deterministic: str
+
+
+def _deterministic(seeded: bool) -> _Seeded:
+    """The ledger's warning for seeded noise (nothing with secure noise)."""
+    return {"deterministic": "NOT FOR RELEASE: seeded noise, reproducible by anyone with the seed"} if seeded else {}
 
 
 def _merge(history: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:

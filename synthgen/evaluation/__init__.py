@@ -12,11 +12,14 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from synthgen.evaluation.prep import Tables, check_tables, split_holdout
+
+if TYPE_CHECKING:
+    from synthgen.io import SealLike
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -43,9 +46,9 @@ class Evaluation:
         return _clean(self.figures)
 
     def to_json(self, path: str | os.PathLike | None = None, *, force: bool = False,
-                seal: dict[str, Any] | None = None) -> str:
+                seal: SealLike | None = None) -> str:
         """The figures as JSON (NaN written as null); written atomically when ``path`` is given
-        (encrypted with ``seal``: ``{"key": ...}`` or ``{"recipient": public_key}``)."""
+        (encrypted with ``seal``: a ``Seal``, or ``{"key": ...}`` or ``{"recipient": public_key}``)."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
             from synthgen.io import write_bytes_atomic
@@ -53,7 +56,7 @@ class Evaluation:
             write_bytes_atomic(path, text.encode(), force=force, seal=seal)
         return text
 
-    def to_html(self, path: str | os.PathLike, *, force: bool = False, seal: dict[str, Any] | None = None) -> Path:
+    def to_html(self, path: str | os.PathLike, *, force: bool = False, seal: SealLike | None = None) -> Path:
         """Write the self-contained HTML report (plots embedded as PNG), encrypted with ``seal`` if given."""
         from synthgen.evaluation.report import write_report
 

@@ -16,6 +16,7 @@ from synthgen.evaluation.prep import NUMERIC_KINDS, category_keys, numbers
 
 if TYPE_CHECKING:
     from synthgen.evaluation import Evaluation
+    from synthgen.io import SealLike
 
 #: categories shown per column plot; plots per row of the distribution grid
 TOP_CATEGORIES, GRID_COLUMNS = 12, 4
@@ -69,7 +70,7 @@ def _fmt(value: Any) -> str:
 # ---------------------------------------------------------------------------------------- html
 
 def write_report(ev: Evaluation, path: str | os.PathLike, *, force: bool = False,
-                 seal: dict[str, Any] | None = None) -> Path:
+                 seal: SealLike | None = None) -> Path:
     """Write the HTML report atomically (encrypted with ``seal`` if given); it needs no network to open."""
     import matplotlib
 

@@ -101,3 +101,12 @@ def test_no_deprecation_warning_reaches_the_user(tmp_path: Path) -> None:
                            str(tmp_path / "k")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 0 and (tmp_path / "k.pub").exists(), done.stderr
     assert "DeprecationWarning" not in done.stderr, done.stderr
+
+
+def test_passphrase_encrypted_model_file_opens(model_file: Path, tmp_path: Path) -> None:
+    """inspect opens a model file encrypted with a passphrase: the secret its header names, as for any input."""
+    env = {"SYNTHGEN_PASSPHRASE": "tr0ub4dor"}
+    sealed = tmp_path / "m.sgm.enc"
+    assert run("encrypt", str(model_file), "--out", str(sealed), "--passphrase", env=env)[0] == 0
+    code, output = run("inspect", str(sealed), env=env)
+    assert code == 0 and "ctgan" in output, output
