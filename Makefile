@@ -19,9 +19,11 @@ test: install
 test-fast:
 	$(PYTHON) -m pytest tests -m "not slow"
 
+# ruff, the import contract and the type check (mypy on synthgen/, configured in pyproject.toml); CI runs it
 lint:
 	$(PYTHON) -m ruff check synthgen tests benchmarks
 	lint-imports --no-cache
+	$(PYTHON) -m mypy
 
 bench-quick:
 	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}
