@@ -61,6 +61,7 @@ RUNS = [("synthgen", "tvae"), ("synthgen", "ctgan"), ("sdv", "ctgan"), ("sdv", "
 DEFAULT = ("synthgen", "tvae")
 SPLIT_SEED = 0
 QUICK_EPOCHS, QUICK_ROWS = 2, 2_000
+SHOWN_MASSES = 5  # point masses listed one per line per column (the heaviest); the others are summed
 FIGURES = ("tstr_accuracy", "tstr_macro_f1", "tstr_auc", "quality", "detection_auc", "dcr_train_share", "mia_auc")
 TARGETS = {"dcr_train_share": 0.53, "mia_auc": 0.55, "fit_ratio": 1 / 3, "adult_accuracy": 0.845, "adult_auc": 0.900,
            "adult_quality": 0.95, "zero_share_gap": 0.01, "gap_share": 0.001}
@@ -281,9 +282,20 @@ def mass_lines(rows: list[dict[str, Any]]) -> list[str]:
                 return " | ".join(pick(r["point_masses"][column]) if r and column in r["point_masses"] else "-"
                                   for r in found)
 
-            for i, m in enumerate(pm["masses"]):
+            order = sorted(range(len(pm["masses"])), key=lambda i: -pm["masses"][i]["real"])
+            for i in order[:SHOWN_MASSES]:
+                m = pm["masses"][i]
                 lines.append(f"| {table} | {column} | {m['value']:g} | {m['real']:.3f} | "
                              + cells(lambda got, i=i: f"{got['masses'][i]['synthetic']:.3f}") + " |")
+            if len(order) > SHOWN_MASSES:  # the rest together, and the largest miss among all of them
+                more = order[SHOWN_MASSES:]
+                lines.append(f"| {table} | {column} | {len(more)} more | "
+                             f"{sum(pm['masses'][i]['real'] for i in more):.3f} | "
+                             + cells(lambda got, more=more: f"{sum(got['masses'][i]['synthetic'] for i in more):.3f}")
+                             + " |")
+                lines.append(f"| {table} | {column} | largest miss of any | - | "
+                             + cells(lambda got: f"{max(abs(m['real'] - m['synthetic']) for m in got['masses']):.3f}")
+                             + " |")
             lines.append(f"| {table} | {column} | in empty gaps | 0 | "
                          + cells(lambda got: f"{got['gap_share']:.4f}") + " |")
     return lines

@@ -74,11 +74,16 @@ def point_mass_figures(tables: Tables) -> dict[str, dict]:
 
 def _in_gaps(values: np.ndarray, real: np.ndarray, masses: np.ndarray) -> np.ndarray:
     """Whether each value lies strictly between two consecutive points of (point masses below the rest of the
-    column, the rest's minimum) or of (its maximum, point masses above it)."""
+    column, the rest's minimum) or of (its maximum, point masses above it); in a column of point masses only,
+    strictly between two consecutive ones."""
     rest = real[~np.isin(real, masses)]
-    low, high = float(rest.min()), float(rest.max())
     inside = np.zeros(len(values), dtype=bool)
-    for points in (np.append(masses[masses < low], low), np.insert(masses[masses > high], 0, high)):
+    if not len(rest):
+        runs: tuple[np.ndarray, ...] = (np.sort(masses),)
+    else:
+        low, high = float(rest.min()), float(rest.max())
+        runs = (np.append(masses[masses < low], low), np.insert(masses[masses > high], 0, high))
+    for points in runs:
         for a, b in zip(points[:-1], points[1:], strict=True):
             inside |= (values > a) & (values < b)
     return inside

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: categories shown per column plot; plots per row of the distribution grid
 TOP_CATEGORIES, GRID_COLUMNS = 12, 4
+#: point masses listed by name beside a column's plot (the heaviest; the others are summed)
+SHOWN_MASSES = 5
 
 
 def headline(ev: Evaluation) -> list[tuple[str, str, Any, str]]:
@@ -187,7 +189,12 @@ def _numeric_panel(ax, real: np.ndarray, syn: np.ndarray, masses: dict | None) -
     if masses:
         values = [m["value"] for m in masses["masses"]]
         real, syn = real[~np.isin(real, values)], syn[~np.isin(syn, values)]
-        lines = [f"={m['value']:g}: real {m['real']:.1%}, synth {m['synthetic']:.1%}" for m in masses["masses"]]
+        top = sorted(masses["masses"], key=lambda m: -m["real"])
+        lines = [f"={m['value']:g}: real {m['real']:.1%}, synth {m['synthetic']:.1%}" for m in top[:SHOWN_MASSES]]
+        if len(top) > SHOWN_MASSES:  # a discrete column or many round amounts: the others together
+            more = top[SHOWN_MASSES:]
+            lines.append(f"{len(more)} more: real {sum(m['real'] for m in more):.1%}, "
+                         f"synth {sum(m['synthetic'] for m in more):.1%}")
         lines.append(f"in gaps: synth {masses['gap_share']['synthetic']:.1%} (real 0%)")
         ax.text(0.98, 0.95, "\n".join(lines), transform=ax.transAxes, ha="right", va="top", fontsize=6,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})

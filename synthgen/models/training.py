@@ -93,8 +93,6 @@ class TorchModel(Model):
         if self.world.size > 1 and (options.checkpoint_every or options.resume):
             raise ConfigError("checkpoints are not supported when training across processes (fix: drop "
                               "--checkpoint-every / --resume, or train in one process)")
-        if self.world.size > 1 and streamed:
-            raise ConfigError("--stream trains in one process (fix: run it without torchrun, or drop --stream)")
         self.private = (PrivateTraining(options.dp, rows, device, self.world, total_rows=self.total_rows)
                         if options.dp else None)
         # bf16 matmuls (about 4x float32's speed on CPUs with native bf16) with float32 weights,
@@ -208,7 +206,7 @@ class TorchModel(Model):
 
     def _setup_stream(self, source: BatchSource, seed: int) -> None:
         """As ``_setup``, for minibatches pulled from ``source`` (models with ``streamable``)."""
-        raise ConfigError(f"the {self.name} model cannot train from a stream (fix: use tvae, or drop --stream)")
+        raise NotImplementedError(f"{self.name} declares no streaming: Model.fit refuses a stream before this")
 
     def _start_epoch(self, epoch: int, skip: int) -> None:
         """Called before each epoch's first step; ``skip`` steps of it were taken before a resume."""

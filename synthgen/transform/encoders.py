@@ -18,7 +18,9 @@ STD_SCALE = 4.0
 HUGE = 1e150
 #: the point-mass rule (see :func:`point_masses`): a value's share of the non-null values and its rows, how many
 #: times the mean count of its NEIGHBOURS nearest distinct values on each side it must reach, and how many per column
-POINT_MASS_SHARE, POINT_MASS_ROWS, POINT_MASS_SPIKE, NEIGHBOURS, MAX_POINT_MASSES = 0.001, 10, 10.0, 3, 5
+POINT_MASS_SHARE, POINT_MASS_ROWS, POINT_MASS_SPIKE, NEIGHBOURS, MAX_POINT_MASSES = 0.001, 10, 10.0, 3, 64
+#: a column of at most this many distinct values, spread thinner than whole numbers, is discrete (see point_masses)
+DISCRETE_VALUES = 100
 
 
 def point_masses(values: np.ndarray) -> np.ndarray:
@@ -28,22 +30,38 @@ def point_masses(values: np.ndarray) -> np.ndarray:
     10 times the mean count of its 3 nearest distinct values on either side: a spike above its own
     neighbourhood, which a smooth mixture would smear into it (capital-gain: 0 holds 92% of the rows,
     and a mixture put half of them at 1, 2, 3, ... where no real value lies). A dense column (age,
-    duration) has none; round amounts that many rows share (payments of 2000) are. The 5 heaviest are
-    kept, sorted; none when they would leave no other value.
+    duration) has none; round amounts that many rows share (payments of 1000, 1500, 2000) are. The 64
+    heaviest are kept, sorted; none when they would leave no other value.
+
+    A discrete column, one of at most 100 distinct values that are not whole numbers or that fill less
+    than half of the whole numbers in their range (a credit limit in multiples of 10,000), has no
+    continuum for a mixture to model: every value held by 0.1% of the rows and 10 rows is a point mass,
+    even if they leave no other value.
     """
     if len(values) == 0:
         return np.zeros(0)
     uniq, counts = np.unique(values, return_counts=True)
+    floor = max(POINT_MASS_ROWS, POINT_MASS_SHARE * len(values))
+    if _discrete(uniq):
+        return uniq[counts >= floor].astype(float)
     window, pad = np.ones(2 * NEIGHBOURS + 1), np.zeros(NEIGHBOURS)
     around = np.convolve(np.concatenate([pad, counts, pad]), window, mode="valid") - counts
     neighbours = np.convolve(np.concatenate([pad, np.ones(len(counts)), pad]), window, mode="valid") - 1
-    bar = np.maximum(max(POINT_MASS_ROWS, POINT_MASS_SHARE * len(values)),
-                     POINT_MASS_SPIKE * around / np.maximum(neighbours, 1))
+    bar = np.maximum(floor, POINT_MASS_SPIKE * around / np.maximum(neighbours, 1))
     heavy = np.flatnonzero(counts >= bar)
     heavy = heavy[np.argsort(-counts[heavy], kind="stable")][:MAX_POINT_MASSES]
     if counts[heavy].sum() >= len(values):  # nothing would be left for the continuous part
         return np.zeros(0)
     return np.sort(uniq[heavy]).astype(float)
+
+
+def _discrete(uniq: np.ndarray) -> bool:
+    """Whether sorted distinct values are few and sparse: at most DISCRETE_VALUES of them, and either not
+    all whole numbers or filling under half of the whole numbers between the smallest and the largest."""
+    if not 2 <= len(uniq) <= DISCRETE_VALUES:
+        return False
+    whole = bool(np.all(uniq == np.round(uniq)))
+    return not whole or len(uniq) < 0.5 * (float(uniq[-1]) - float(uniq[0]) + 1)
 
 
 class ModeNormalizer:
@@ -79,6 +97,10 @@ class ModeNormalizer:
         self.masses = point_masses(values)
         if len(self.masses):
             values = values[~np.isin(values, self.masses)]
+            if not len(values):  # a discrete column whose values are all point masses: no mixture
+                self.means, self.stds, self.weights = np.zeros(0), np.zeros(0), np.zeros(0)
+                self.rest = (float(self.masses[0]), float(self.masses[-1]))
+                return self
             self.rest = (float(values.min()), float(values.max()))
         rng = np.random.default_rng(self.seed)
         sample = values if len(values) <= self.sample_size else rng.choice(values, self.sample_size, replace=False)
@@ -133,6 +155,9 @@ class ModeNormalizer:
             return self._mixture_transform(values, rng)
         mass = np.searchsorted(self.masses, values)
         hit = (mass < len(self.masses)) & (self.masses[np.minimum(mass, len(self.masses) - 1)] == values)
+        if not len(self.means):  # point masses only: a value none of them is (seen after fitting) takes the nearest
+            near = np.abs(values[:, None] - self.masses[None, :]).argmin(axis=1) if len(values) else mass
+            return np.zeros(len(values)), near.astype(np.int64)
         alpha, mode = np.zeros(len(values)), np.empty(len(values), dtype=np.int64)
         alpha[~hit], mode[~hit] = self._mixture_transform(values[~hit], rng)
         mode[hit] = len(self.means) + mass[hit]
@@ -154,6 +179,8 @@ class ModeNormalizer:
         if not len(self.masses):
             return np.clip(alpha, -1, 1) * STD_SCALE * self.stds[mode] + self.means[mode]
         k = len(self.means)
+        if not k:
+            return self.masses[mode]
         mass = mode >= k
         m = np.where(mass, 0, mode)
         values = np.clip(np.clip(alpha, -1, 1) * STD_SCALE * self.stds[m] + self.means[m], *self.rest)

@@ -236,3 +236,17 @@ def test_point_mass_figures_compare_shares_and_count_gap_values():
     assert zero["synthetic"] < zero["real"] - 0.4
     assert figures["gain"]["gap_share"] == {"real": 0.0, "synthetic": pytest.approx(0.5, abs=0.01)}
     assert "y" not in figures
+
+
+def test_gap_share_of_a_column_of_point_masses_only():
+    """Credit limits in multiples of 10,000: a synthetic value between two of them is in a gap."""
+    from synthgen.evaluation.fidelity import point_mass_figures
+
+    rng = np.random.default_rng(0)
+    limits = rng.choice(np.arange(1, 31) * 10_000.0, 3000)
+    real = pd.DataFrame({"limit": limits, "y": rng.choice(["a", "b"], 3000)})
+    synth = real.copy()
+    synth.loc[:299, "limit"] = 15_000.0  # 10% between two multiples
+    figures = point_mass_figures(check_tables(real, synth, real, target="y"))["limit"]
+    assert len(figures["masses"]) == 30
+    assert figures["gap_share"]["synthetic"] == pytest.approx(0.1, abs=0.001)

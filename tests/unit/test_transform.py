@@ -384,6 +384,34 @@ def test_point_mass_rule_finds_spikes_not_dense_values():
     assert len(point_masses(np.array([0.0] * 30))) == 0  # nothing left for a continuous part
 
 
+def test_a_sparse_discrete_column_is_all_point_masses():
+    """A credit limit in multiples of 10,000: every value is a mass, and values come back exactly."""
+    rng = np.random.default_rng(0)
+    limits = rng.choice(np.arange(1, 51) * 10_000.0, 5000, p=np.r_[np.full(49, 0.9 / 49), 0.1])
+    enc = ModeNormalizer(seed=0).fit(limits)
+    assert enc.masses.tolist() == sorted(set(limits.tolist())) and len(enc.means) == 0
+    alpha, mode = enc.transform(limits, rng)
+    assert np.array_equal(enc.inverse(alpha, mode), limits)
+    out = enc.inverse(rng.uniform(-1, 1, 1000), rng.integers(0, enc.n_modes, 1000))
+    assert np.isin(out, enc.masses).all()  # nothing between the multiples of 10,000
+    _, near = enc.transform(np.array([123_456.0]), rng)  # a value seen after fitting: the nearest mass
+    assert enc.masses[near].tolist() == [120_000.0]
+    back = ModeNormalizer.from_dict(json.loads(json.dumps(enc.to_dict())))
+    assert np.array_equal(back.inverse(alpha, mode), limits)
+    from synthgen.transform.encoders import point_masses
+
+    assert len(point_masses(rng.integers(-2, 9, 5000).astype(float))) == 0  # dense small integers (pay status codes)
+    grades = rng.choice([1.5, 2.0, 2.5, 3.0, 3.5], 5000)  # few values, not whole numbers
+    assert point_masses(grades).tolist() == [1.5, 2.0, 2.5, 3.0, 3.5]
+
+
+def test_many_round_amounts_are_point_masses():
+    rng = np.random.default_rng(0)
+    rounds = np.arange(1, 21) * 500.0
+    payments = np.where(rng.random(20_000) < 0.4, rng.choice(rounds, 20_000), np.round(rng.lognormal(8, 1, 20_000)))
+    assert set(rounds) <= set(ModeNormalizer(seed=0).fit(payments).masses)  # 20 of them, past the old cap of 5
+
+
 def test_point_masses_come_back_exactly_and_nothing_lands_in_the_gap():
     values = _zero_inflated()
     enc = ModeNormalizer(seed=0).fit(values)
