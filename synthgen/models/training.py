@@ -87,7 +87,6 @@ class TorchModel(Model):
         device = resolve_device(options.device)
         self.device = device
         self.world = options.world or World()
-        streamed = isinstance(data, BatchSource)
         rows = data.rows if isinstance(data, BatchSource) else len(data)
         self.total_rows = options.total_rows or rows
         if self.world.size > 1 and (options.checkpoint_every or options.resume):
