@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -39,6 +40,9 @@ UNPACK_RATIO, UNPACK_FLOOR = 20, 64 << 20
 MAX_MANIFEST_BYTES = 8 << 20
 MAX_HEADER_BYTES = 2 << 20
 CHUNK = 1 << 20
+#: bytes per element of each safetensors dtype a torch tensor can have
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+               "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 class ModelEntry(TypedDict):
@@ -167,9 +171,21 @@ def _check_loadable(manifest: int, weights: bytes, packed: int) -> None:
                             "fewer columns, or fewer categories in them)")
 
 
-def read_manifest(path: str | os.PathLike, secret: Secret | None = None) -> Manifest:
-    """Read and verify only the manifest (for ``inspect``)."""
-    return read_model_file(path, secret)[0]
+def read_manifest(path: str | os.PathLike, secret: Secret | None = None, *, data: bytes | None = None) -> Manifest:
+    """Open and verify a model file without decoding its weights (for ``inspect`` and ``models``: no torch).
+
+    Everything :func:`read_model_file` checks short of building tensors: the bounds, the checksums and the
+    weights' list of tensors (:func:`check_tensor_list`). Whether the networks the manifest describes fit
+    the weights is checked only where they are built (:func:`open_model`).
+
+    Raises:
+        SynthgenError: as :func:`read_model_file`.
+        IntegrityError: as :func:`read_model_file`.
+    """
+    path = Path(path)
+    manifest, weights = _verified_members(path, secret, data)
+    check_tensor_list(weights, f"{path}: {WEIGHTS}")
+    return manifest
 
 
 def read_model_file(path: str | os.PathLike, secret: Secret | None = None, *,
@@ -184,9 +200,20 @@ def read_model_file(path: str | os.PathLike, secret: Secret | None = None, *,
     """
     from safetensors import SafetensorError
 
+    path = Path(path)
+    manifest, weights = _verified_members(path, secret, data)
+    try:
+        tensors = load_tensors_bounded(weights, f"{path}: {WEIGHTS}")
+    except SafetensorError as exc:
+        raise IntegrityError(f"{path}: cannot decode the weights ({exc})") from None
+    return manifest, tensors
+
+
+def _verified_members(path: Path, secret: Secret | None, data: bytes | None) -> tuple[Manifest, bytes]:
+    """The manifest and the weights' bytes of the model file at ``path`` (decrypted, unpacked within the
+    bounds, checksums verified)."""
     from synthgen.crypto.streams import MAGIC, decrypt_bytes
 
-    path = Path(path)
     if data is None:
         data = read_file_bytes(path, "model file")
     if data.startswith(MAGIC):
@@ -202,11 +229,7 @@ def read_model_file(path: str | os.PathLike, secret: Secret | None = None, *,
         raise IntegrityError(f"{path}: the manifest does not match its checksum (the file was modified)")
     if integrity.get("members", {}).get(WEIGHTS) != _sha256(members[WEIGHTS]):
         raise IntegrityError(f"{path}: {WEIGHTS} does not match its checksum (the file was modified)")
-    try:
-        tensors = load_tensors_bounded(members[WEIGHTS], f"{path}: {WEIGHTS}")
-    except SafetensorError as exc:
-        raise IntegrityError(f"{path}: cannot decode the weights ({exc})") from None
-    return manifest, tensors
+    return manifest, members[WEIGHTS]
 
 
 def open_model(path: str | os.PathLike, secret: Secret | None = None, *,
@@ -301,14 +324,84 @@ def unzip_bounded(zf: zipfile.ZipFile, packed: int, caps: dict[str, int], label:
 
 def load_tensors_bounded(raw: bytes, label: str) -> dict[str, torch.Tensor]:
     """The tensors of safetensors bytes ``raw``, refused (``IntegrityError``, after ``label``) when its header is
-    over MAX_HEADER_BYTES: a header of a million tiny tensors deflates well and takes seconds to decode."""
+    over MAX_HEADER_BYTES (a header of a million tiny tensors deflates well and takes seconds to decode) or
+    malformed (:func:`check_tensor_list`, so that reading the manifest alone refuses the same files)."""
+    check_tensor_list(raw, label)
+    from safetensors.torch import load as load_tensors
+
+    return load_tensors(raw)
+
+
+def check_tensor_list(raw: bytes, label: str) -> int:
+    """Check safetensors bytes ``raw`` without decoding a tensor (no torch); return how many it holds.
+
+    The format: an 8-byte little-endian header length, a JSON header naming each tensor's ``dtype``,
+    ``shape`` and ``data_offsets`` (begin and end, from the end of the header), then the data. Refused:
+    a header over MAX_HEADER_BYTES or past the end, not a JSON object, an entry with an unknown dtype, a
+    malformed shape or offsets, a byte count unlike its shape's, tensors that overlap or leave gaps, and
+    data that does not end where the bytes do.
+
+    Raises:
+        IntegrityError: one of the above, the message starting with ``label``.
+    """
+    size = _header_length(raw, label)
+    if 8 + size > len(raw):
+        raise _malformed(label, f"its header claims {size:,} bytes, more than the {max(len(raw) - 8, 0):,} that "
+                         "follow")
+    try:
+        header = json.loads(raw[8:8 + size].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _malformed(label, f"its header is not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(header, dict):
+        raise _malformed(label, "its header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _malformed(label, "its __metadata__ is not an object of strings")
+    end = 0
+    for (begin, stop), name in sorted((_tensor_span(label, name, entry), name) for name, entry in header.items()):
+        if begin != end:
+            raise _malformed(label, f"tensor {name!r} starts at byte {begin:,}, not at {end:,} where the data "
+                             "before it ends")
+        end = stop
+    if end != len(raw) - 8 - size:
+        raise _malformed(label, f"its tensors take {end:,} bytes, but {len(raw) - 8 - size:,} follow the header")
+    return len(header)
+
+
+def _tensor_span(label: str, name: str, entry: Any) -> tuple[int, int]:
+    """The (begin, end) byte offsets of one header entry, checked against its dtype and shape."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(entry, dict):
+        raise _malformed(label, f"tensor {name!r} is described by {json.dumps(entry)}, not an object")
+    if entry.get("dtype") not in DTYPE_BYTES:
+        raise _malformed(label, f"tensor {name!r} has dtype {json.dumps(entry.get('dtype'))}, not one of "
+                         f"{', '.join(DTYPE_BYTES)}")
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(shape, list) or not all(whole(d) for d in shape):
+        raise _malformed(label, f"tensor {name!r} has shape {json.dumps(shape)}, not a list of sizes")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)
+            and offsets[0] <= offsets[1]):
+        raise _malformed(label, f"tensor {name!r} has data_offsets {json.dumps(offsets)}, not [begin, end]")
+    expected = math.prod(shape) * DTYPE_BYTES[entry["dtype"]]
+    if offsets[1] - offsets[0] != expected:
+        raise _malformed(label, f"tensor {name!r} takes {offsets[1] - offsets[0]:,} bytes, but a {entry['dtype']} "
+                         f"tensor of shape {shape} takes {expected:,}")
+    return offsets[0], offsets[1]
+
+
+def _header_length(raw: bytes, label: str) -> int:
+    """The length of the safetensors header of ``raw``, refused over MAX_HEADER_BYTES."""
     header = int.from_bytes(raw[:8], "little")
     if header > MAX_HEADER_BYTES:
         raise IntegrityError(f"{label} lists tensors in {_mib(header)}, more than the {_mib(MAX_HEADER_BYTES)} "
                              "allowed (fix: use an intact file written by synthgen)")
-    from safetensors.torch import load as load_tensors
+    return header
 
-    return load_tensors(raw)
+
+def _malformed(label: str, problem: str) -> IntegrityError:
+    return IntegrityError(f"{label} is malformed: {problem} (fix: use an intact file written by synthgen)")
 
 
 def unpack_allowance(packed: int) -> int:
@@ -345,5 +438,6 @@ def manifest_bytes(manifest: Manifest) -> bytes:
     return json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-__all__ = ["FORMAT_VERSION", "Manifest", "TrainingSummary", "read_manifest", "read_model_file", "write_model_file",
+__all__ = ["FORMAT_VERSION", "Manifest", "TrainingSummary", "check_tensor_list", "read_manifest", "read_model_file",
+           "write_model_file",
            "manifest_bytes"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from synthgen.errors import SynthgenError
+
+if TYPE_CHECKING:  # listing the models reads manifests only: no pandas, no torch
+    import pandas as pd
 
 #: environment variable naming another folder of shipped models
 MODELS_ENV = "SYNTHGEN_MODELS"
@@ -28,7 +28,8 @@ def models_dir() -> Path:
 
 
 def list_models(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """One entry per shipped model file: name, path, model family, epsilon, training rows, card."""
+    """One entry per shipped model file: name, path, model family, epsilon, training rows, card (each file is
+    verified, its weights not decoded: no torch)."""
     from synthgen.artifact import read_manifest
 
     folder = Path(directory) if directory is not None else models_dir()
@@ -60,6 +61,8 @@ def real_split(dataset: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]
 
 def column_shapes_score(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
     """Mean column-shape score (sdmetrics' KSComplement / TVComplement) of ``synthetic`` against ``real``."""
+    import numpy as np
+
     from synthgen.evaluation.fidelity import column_shapes
     from synthgen.evaluation.prep import check_tables
 

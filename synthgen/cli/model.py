@@ -371,7 +371,18 @@ def _open(model_file: Path, key_file: Path | None, identity: Path | None, verify
           signature: Path | None, allow_rename: bool = False) -> tuple[Path, Manifest, Model]:
     """The path, manifest and model of a plain, encrypted and/or signed model file, checked and built
     before the data layer (pandas) loads: a crafted file is refused at a valid file's cost."""
-    from synthgen.artifact import open_model, read_file_bytes
+    from synthgen.artifact import open_model
+
+    model_file, data = _locate(model_file, verify, signature, allow_rename)
+    manifest, model = open_model(model_file, input_secret(model_file, key_file, identity), data=data)
+    return model_file, manifest, model
+
+
+def _locate(model_file: Path, verify: Path | None, signature: Path | None,
+            allow_rename: bool) -> tuple[Path, bytes | None]:
+    """MODEL_FILE's path (a shipped model's, given its name) and, with --verify, its bytes once their signature
+    checked (the bytes verified are the bytes then read), else None."""
+    from synthgen.artifact import read_file_bytes
 
     for flag, given in (("--signature", signature is not None), ("--allow-rename", allow_rename)):
         if given and verify is None:
@@ -387,8 +398,7 @@ def _open(model_file: Path, key_file: Path | None, identity: Path | None, verify
 
         data = read_file_bytes(model_file, "model file")
         verify_data(model_file, data, verify_key(verify), signature=signature, allow_rename=allow_rename)
-    manifest, model = open_model(model_file, input_secret(model_file, key_file, identity), data=data)
-    return model_file, manifest, model
+    return model_file, data
 
 
 @main.command()
@@ -443,13 +453,18 @@ def inspect(model_file: Path, as_json: bool, key_file: Path | None, identity: Pa
             verify_key: Path | None, signature: Path | None, allow_rename: bool) -> None:
     """Show what a model file holds: model, schema, training summary, privacy ledger.
 
+    The file is checked (size limits, checksums, signature, its list of tensors) without building the
+    model; sample also checks that the weights fit the model the manifest describes.
+
     \b
     Example:
       synthgen inspect adult.sgm --json
     """
+    from synthgen.artifact import read_manifest
     from synthgen.describe import describe_manifest
 
-    manifest = _open(model_file, key_file, identity, verify_key, signature, allow_rename)[1]
+    model_file, data = _locate(model_file, verify_key, signature, allow_rename)
+    manifest = read_manifest(model_file, input_secret(model_file, key_file, identity), data=data)
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
     else:

@@ -205,7 +205,7 @@ def decrypt(src: Path, out: Path, key_file: Path | None, identity: Path | None, 
     """
     from synthgen.crypto.streams import decrypt_file
     from synthgen.errors import IntegrityError
-    from synthgen.io import check_writable
+    from synthgen.files import check_writable
 
     check_writable(out, force=force)
     secret = input_secret(src, key_file, identity)

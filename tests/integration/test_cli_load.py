@@ -1,5 +1,6 @@
-"""Crafted model files cannot exhaust memory or time: ``synthgen inspect`` and ``sample`` refuse each one
-with one ``error:`` line, at about the cost of opening a valid file.
+"""Crafted model files cannot exhaust memory or time: ``synthgen sample`` refuses each one with one ``error:``
+line, at about the cost of opening a valid file; ``synthgen inspect`` refuses the same way each one whose file is
+unsound (sizes, list of tensors) and shows, without building a network, those whose manifest the weights do not fit.
 
 For each file, both commands run in one fresh process (the CLI's ``main``, which ``python -m synthgen``
 calls), measured on its own (``os.wait4``): its peak resident memory and CPU seconds must stay within
@@ -122,17 +123,29 @@ def bomb(source: Path, dest: Path) -> Path:
     return dest
 
 
-def many_tensors(source: Path, dest: Path, count: int = 500_000) -> Path:
-    """Weights listing ``count`` empty tensors (a 35 MB header that deflates to 3 MB; decoding them takes
-    seconds), resealed: ``write_model_file`` takes them as the weights' bytes."""
+def raw_weights(source: Path, dest: Path, header: bytes, data: bytes = b"") -> Path:
+    """``source``'s manifest beside weights of a safetensors ``header`` (JSON) and ``data`` as an attacker writes
+    them, resealed: ``write_model_file`` takes them as the weights' bytes."""
     manifest, _ = read_model_file(source)
-    entries = ",".join(f'"t{i}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}' for i in range(count))
-    header = ("{" + entries + "}").encode()
     header += b" " * (-len(header) % 8)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("safetensors.torch.save", lambda tensors: len(header).to_bytes(8, "little") + header)
+        patch.setattr("safetensors.torch.save", lambda tensors: len(header).to_bytes(8, "little") + header + data)
         patch.setattr(artifact, "_check_loadable", lambda *args: None, raising=False)  # write what loading refuses
         return write_model_file(dest, manifest, {})
+
+
+def many_tensors(source: Path, dest: Path, count: int = 500_000) -> Path:
+    """Weights listing ``count`` empty tensors (a 35 MB header that deflates to 3 MB; decoding them takes
+    seconds)."""
+    entries = ",".join(f'"t{i}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}' for i in range(count))
+    return raw_weights(source, dest, ("{" + entries + "}").encode())
+
+
+def phantom_tensor(source: Path, dest: Path) -> Path:
+    """Weights listing a 4 GB tensor of which they hold 64 bytes."""
+    size = 4 * HUGE * 1000
+    header = json.dumps({"t": {"dtype": "F32", "shape": [HUGE, 1000], "data_offsets": [0, size]}}).encode()
+    return raw_weights(source, dest, header, bytes(64))
 
 
 def hyperparameters(**values):
@@ -172,6 +185,7 @@ def files(_ctgan_file, _adult, tiny, tmp_path_factory) -> dict[str, Path]:
         "ensemble of 64 wide ones": reseal(pairwise, root / "wide-ensemble.sgm",
                                            hyperparameters(ensemble=MAX_ENSEMBLE, hidden=[2048, 2048])),
         "half a million tensors": many_tensors(_ctgan_file, root / "tensors.sgm"),
+        "a 4 GB tensor of 64 bytes": phantom_tensor(_ctgan_file, root / "phantom.sgm"),
         "layout lies about a width": reseal(_ctgan_file, root / "span.sgm", huge_span),
         "tensors unlike the layout": reseal(marginals, root / "freq.sgm", change_tensors=longer_frequencies),
     }
@@ -185,17 +199,22 @@ def baseline(files, tmp_path_factory) -> tuple[float, float]:
     return seconds, peak
 
 
-CRAFTED = ["zip bomb", "10^6-wide layer", "ensemble of 10^6", "two 16,384-wide layers", "ensemble of 64 wide ones",
-           "half a million tensors", "layout lies about a width", "tensors unlike the layout"]
+#: sound files whose manifest the weights do not fit: only building the networks (sample) finds it
+UNFIT = ["10^6-wide layer", "ensemble of 10^6", "two 16,384-wide layers", "ensemble of 64 wide ones",
+         "layout lies about a width", "tensors unlike the layout"]
+CRAFTED = ["zip bomb", "half a million tensors", "a 4 GB tensor of 64 bytes", *UNFIT]
 
 
 @pytest.mark.parametrize("kind", CRAFTED)
 def test_crafted_file_is_refused_cheaply(files, baseline, tmp_path, kind):
     results, seconds, peak = measured(*commands(files[kind], tmp_path / "rows.csv"))
-    for code, lines in results:
-        assert code == 1, lines
-        assert len(lines) == 1 and lines[0].startswith(f"error: {files[kind]}: "), lines
-    assert results[0][1] == results[1][1]  # the same refusal
+    (inspected, shown), (code, lines) = results
+    assert code == 1, lines
+    assert len(lines) == 1 and lines[0].startswith(f"error: {files[kind]}: "), lines
+    if kind in UNFIT:  # inspect builds no network: it shows the manifest
+        assert inspected == 0 and shown[0].startswith("model "), shown
+    else:
+        assert (inspected, shown) == (code, lines)  # the same refusal
     assert seconds < baseline[0] + SLACK_SECONDS, (results, seconds, baseline)
     assert peak < baseline[1] + SLACK_MB, (results, peak, baseline)
     assert not (tmp_path / "rows.csv").exists()

@@ -22,6 +22,7 @@ from synthgen.artifact import (
     MAX_MANIFEST_BYTES,
     UNPACK_FLOOR,
     WEIGHTS,
+    check_tensor_list,
     read_manifest,
     read_model_file,
     write_model_file,
@@ -307,6 +308,78 @@ def test_long_tensor_list_is_refused_before_decoding(model_file, monkeypatch):
     with pytest.raises(IntegrityError, match=r"model.sgm: weights.safetensors lists tensors in 0.0 MiB, more than "
                        r"the 0.0 MiB allowed"):
         Sampler.load(model_file)
+
+
+def safetensors_bytes(header: object, data: bytes = b"", length: int | None = None) -> bytes:
+    """Weights as an attacker writes them: a header (JSON) of any ``length`` claimed, then ``data``."""
+    raw = json.dumps(header).encode()
+    return (len(raw) if length is None else length).to_bytes(8, "little") + raw + data
+
+
+def entry(dtype: object = "F32", shape: object = (2,), offsets: object = (0, 8)) -> dict:
+    return {"dtype": dtype, "shape": list(shape) if isinstance(shape, tuple) else shape,
+            "data_offsets": list(offsets) if isinstance(offsets, tuple) else offsets}
+
+
+def test_tensor_list_of_saved_tensors():
+    tensors = {"a": torch.zeros(2, 3), "b": torch.tensor([1, 2]), "c": torch.zeros(0), "d": torch.tensor([True]),
+               "e": torch.zeros(3, dtype=torch.float64), "f": torch.zeros(2, 2, dtype=torch.bfloat16)}
+    assert check_tensor_list(save_tensors(tensors), "w") == len(tensors)
+    assert check_tensor_list(save_tensors({}), "w") == 0
+    assert check_tensor_list(safetensors_bytes({"__metadata__": {"by": "x"}, "a": entry()}, bytes(8)), "w") == 1
+
+
+MALFORMED = [
+    (safetensors_bytes({"a": entry()}, bytes(12)), "its tensors take 8 bytes, but 12 follow the header"),
+    (safetensors_bytes({"a": entry()}, bytes(4)), "its tensors take 8 bytes, but 4 follow the header"),
+    (safetensors_bytes({"a": entry(shape=(1,), offsets=(0, 4)), "b": entry(shape=(1,), offsets=(8, 12))}, bytes(12)),
+     "tensor 'b' starts at byte 8, not at 4 where the data before it ends"),
+    (safetensors_bytes({"a": entry(), "b": entry(shape=(1,), offsets=(4, 8))}, bytes(8)),
+     "tensor 'b' starts at byte 4, not at 8"),
+    (safetensors_bytes({"a": entry(shape=(3,))}, bytes(8)),
+     "tensor 'a' takes 8 bytes, but a F32 tensor of shape [3] takes 12"),
+    (safetensors_bytes({"a": entry(shape=(10**12, 10**12))}, bytes(8)), "tensor 'a' takes 8 bytes, but a F32"),
+    (safetensors_bytes({"a": entry(dtype="F128")}, bytes(8)), "tensor 'a' has dtype \"F128\", not one of BOOL"),
+    (safetensors_bytes({"a": [1, 2]}, bytes(8)), "tensor 'a' is described by [1, 2], not an object"),
+    (safetensors_bytes({"a": entry(shape=(-2,))}, bytes(8)), "tensor 'a' has shape [-2], not a list of sizes"),
+    (safetensors_bytes({"a": entry(shape="2")}, bytes(8)), "tensor 'a' has shape \"2\""),
+    (safetensors_bytes({"a": entry(offsets=(8, 0))}, bytes(8)), "tensor 'a' has data_offsets [8, 0], not [begin, end]"),
+    (safetensors_bytes({"a": entry(offsets=(False, 8))}, bytes(8)), "tensor 'a' has data_offsets [false, 8]"),
+    (safetensors_bytes({"a": entry(offsets=(0, 4, 8))}, bytes(8)), "tensor 'a' has data_offsets [0, 4, 8]"),
+    (safetensors_bytes([entry()], bytes(8)), "its header is not a JSON object"),
+    (safetensors_bytes({"__metadata__": {"n": 1}}), "its __metadata__ is not an object of strings"),
+    (safetensors_bytes({}, length=100), "its header claims 100 bytes, more than the 2 that follow"),
+    (b"\x02\x00\x00\x00\x00\x00\x00\x00\xff{", "its header is not valid JSON (UnicodeDecodeError"),
+    (b"\x01\x00", "its header claims 1 bytes, more than the 0 that follow"),
+]
+
+
+@pytest.mark.parametrize(("weights", "problem"), MALFORMED, ids=[problem[:48] for _, problem in MALFORMED])
+def test_malformed_tensor_list_is_refused_undecoded(weights, problem):
+    with pytest.raises(IntegrityError, match=re.escape(f"w is malformed: {problem}")) as info:
+        check_tensor_list(weights, "w")
+    assert str(info.value).endswith("(fix: use an intact file written by synthgen)")
+
+
+def test_read_manifest_decodes_no_weights(model_file, monkeypatch):
+    monkeypatch.setattr("safetensors.torch.load", lambda raw: pytest.fail("decoded"))
+    assert read_manifest(model_file)["model"]["name"] == "ctgan"
+    monkeypatch.setattr(artifact, "MAX_HEADER_BYTES", 100)
+    with pytest.raises(IntegrityError, match="weights.safetensors lists tensors in 0.0 MiB, more than the 0.0 MiB"):
+        read_manifest(model_file)
+
+
+def test_malformed_weights_are_refused_alike_with_and_without_decoding(model_file, tmp_path, monkeypatch):
+    """Weights whose list of tensors claims more data than they hold, checksums recomputed (they are unkeyed)."""
+    manifest, _ = read_model_file(model_file)
+    crafted = safetensors_bytes({"a": entry(shape=(1000,), offsets=(0, 4000))}, bytes(8))
+    with monkeypatch.context() as patch:
+        patch.setattr("safetensors.torch.save", lambda tensors: crafted)
+        path = write_model_file(tmp_path / "crafted.sgm", manifest, {})
+    problem = f"{path}: {WEIGHTS} is malformed: its tensors take 4,000 bytes, but 8 follow the header"
+    for read in (read_manifest, Sampler.load):
+        with pytest.raises(IntegrityError, match=re.escape(problem)):
+            read(path)
 
 
 @pytest.mark.parametrize("limit", ["MAX_MANIFEST_BYTES", "MAX_HEADER_BYTES"])
