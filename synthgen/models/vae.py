@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: codes decoded to calibrate the one-hot blocks' shares (their sampling error is about 0.3% at 20,000)
 CALIBRATION_ROWS = 20_000
+#: ... but at most this many logits in all (a table of 2,000 columns has about 15,000 one-hot entries)
+CALIBRATION_VALUES = 20_000_000
 #: a streamed fit's latent mixture and shares come from at most this many rows of its first epoch
 STREAM_ROWS = 200_000
 
@@ -229,9 +231,11 @@ class TVAEModel(TorchModel):
             blocks = Segments(self.fitted_layout.softmax_idx, self.fitted_layout.softmax_segment, torch.device("cpu"))
             last = self.decoder.net[-1]
             assert isinstance(last, nn.Linear), "the decoder ends with its output layer"
-            with torch.no_grad():
-                logits = self.decoder.net(self._codes(CALIBRATION_ROWS, rng).to(last.bias.device)).float().cpu()
-                bias = marginal_bias(logits[:, blocks.index], blocks, shares)
+            rows = max(1000, min(CALIBRATION_ROWS, CALIBRATION_VALUES // max(len(blocks.index), 1)))
+            with torch.no_grad():  # decoded in chunks, keeping the one-hot blocks' logits only
+                logits = torch.cat([self.decoder.net(codes.to(last.bias.device)).float().cpu()[:, blocks.index]
+                                    for codes in self._codes(rows, rng).split(4096)])
+                bias = marginal_bias(logits, blocks, shares)
                 last.bias[blocks.index.to(last.bias.device)] += bias.to(last.bias.device, last.bias.dtype)
 
     def _encode_training_rows(self) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
