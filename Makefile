@@ -3,7 +3,7 @@
 # torchrun or training subprocesses), under a minute on two cores; `make test` and CI still run everything.
 PYTHON ?= python3
 
-.PHONY: install demo test test-fast lint bench-quick
+.PHONY: install demo test test-fast lint bench-quick bench-smoke
 
 # torch first, as the CPU build: a bare `torch` requirement would pull the multi-GB CUDA build.
 install:
@@ -24,6 +24,12 @@ lint:
 	$(PYTHON) -m ruff check synthgen tests benchmarks
 	lint-imports --no-cache
 	$(PYTHON) -m mypy
+
+# CI's benchmark smoke run (the full test suite takes about 9.5 of CI's 15 minutes): the three-table suite on
+# Adult and the start-up / crafted-file checks; bench-quick runs every benchmark's quick mode (about 7 minutes)
+bench-smoke:
+	$(PYTHON) benchmarks/suite.py --quick --tables adult --only synthgen:tvae,sdv:gaussiancopula --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/startup.py --repeats 1 --out $${BENCH_OUT:-benchmarks/results}
 
 bench-quick:
 	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}
