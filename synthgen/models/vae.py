@@ -223,7 +223,9 @@ class TVAEModel(TorchModel):
         if self.private is not None:
             return
         cfg = self.config
-        mu, var, shares = self._encode_training_rows()
+        if not cfg.latent_components and not cfg.calibrate:
+            return
+        mu, var, shares = self._encode_training_rows(codes=cfg.latent_components > 0)
         if cfg.latent_components:
             self.latent = LatentMixture.fit(mu, var, cfg.latent_components, seed)
         if cfg.calibrate and self.fitted_layout.n_softmax:
@@ -238,8 +240,9 @@ class TVAEModel(TorchModel):
                 bias = marginal_bias(logits, blocks, shares)
                 last.bias[blocks.index.to(last.bias.device)] += bias.to(last.bias.device, last.bias.dtype)
 
-    def _encode_training_rows(self) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """The training rows' code means and variances, and each one-hot entry's share of the rows.
+    def _encode_training_rows(self, *, codes: bool) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """The training rows' code means and variances (empty unless ``codes``), and each one-hot entry's
+        share of the rows.
 
         Streamed fits read the first epoch's batches, up to :data:`STREAM_ROWS` rows."""
         batches = (self._rows.split(8192) if self._feed is None
@@ -249,11 +252,14 @@ class TVAEModel(TorchModel):
         with torch.no_grad():
             for batch in batches:
                 x = torch.as_tensor(batch, device=self.decoder.sigma.device).float()
-                mu, logvar = self.encoder(x).float().chunk(2, dim=1)
-                mus.append(mu.cpu().numpy())
-                variances.append(logvar.exp().cpu().numpy())
+                if codes:
+                    mu, logvar = self.encoder(x).float().chunk(2, dim=1)
+                    mus.append(mu.cpu().numpy())
+                    variances.append(logvar.exp().cpu().numpy())
                 total += x[:, self._ops.softmax.index].sum(0).cpu()
                 rows += len(x)
+        if not codes:
+            return np.zeros((0, 0)), np.zeros((0, 0)), total / max(rows, 1)
         return (np.concatenate(mus).astype(np.float64), np.concatenate(variances).astype(np.float64),
                 total / max(rows, 1))
 
