@@ -243,10 +243,24 @@ def open_model(path: str | os.PathLike, secret: Secret | None = None, *,
     Raises:
         IntegrityError: as :func:`read_model_file`, or a manifest the weights do not fit.
     """
+    manifest, tensors = read_model_file(path, secret, data=data)
+    if manifest.get("kind") == "relational":
+        raise ConfigError(f"{path} holds several tables (a relational model) (fix: open it with "
+                          "synthgen.relational.RelationalSampler.load, or synthgen sample)")
+    return manifest, build_model(path, manifest, tensors)
+
+
+def build_model(path: str | os.PathLike, manifest: Manifest | dict[str, Any], tensors: dict[str, torch.Tensor]
+                ) -> Model:
+    """The model a verified manifest (or one table's part of a relational manifest) describes, filled with
+    ``tensors``: checked against the weights' shapes before any memory is allocated.
+
+    Raises:
+        IntegrityError: a manifest the weights do not fit.
+    """
     from synthgen.models import get_model
     from synthgen.transform.layout import OutputLayout
 
-    manifest, tensors = read_model_file(path, secret, data=data)
     try:
         # every output slot has weights of its own: a layout claiming more lies (checked before indexing it)
         dim = sum(int(s["width"]) for s in manifest["layout"]["spans"])
@@ -254,10 +268,9 @@ def open_model(path: str | os.PathLike, secret: Secret | None = None, *,
         if dim > weights:
             raise ValueError(f"its layout claims {dim:,} outputs, more than the {weights:,} weights")
         layout = OutputLayout.from_dict(manifest["layout"])
-        model = get_model(manifest["model"]["name"]).restore(manifest["model"]["hyperparameters"], layout, tensors)
+        return get_model(manifest["model"]["name"]).restore(manifest["model"]["hyperparameters"], layout, tensors)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, ConfigError) as exc:
         raise IntegrityError(f"{path}: the model file is malformed ({type(exc).__name__}: {exc})") from None
-    return manifest, model
 
 
 def _read_members(path: Path, data: bytes) -> dict[str, bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from synthgen.artifact import Manifest
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 def describe_manifest(manifest: Manifest) -> str:
     """Summarize a manifest in a few aligned lines."""
+    if manifest.get("kind") == "relational":
+        return describe_relational(dict(manifest))
     model, training, privacy = manifest["model"], manifest["training"], manifest["privacy"]
     columns = manifest["transformer"]["schema"]["columns"]
     hp = ", ".join(f"{k}={v}" for k, v in model["hyperparameters"].items())
@@ -34,6 +36,28 @@ def describe_manifest(manifest: Manifest) -> str:
     lines += [f"  {c['name']:<24} {c['kind']:<12} {c['dtype']}" for c in columns]
     lines += describe_privacy(privacy)
     return "\n".join(lines)
+
+
+def describe_relational(manifest: dict[str, Any]) -> str:
+    """A model of several tables: each table (rows, columns, model, how its rows are generated) and each
+    relationship."""
+    training = manifest["training"]
+    tables = manifest["tables"]
+    lines = [f"model          relational: {len(tables)} tables, {training['model']} per table (format "
+             f"{manifest.get('format_version')}, synthgen {manifest['synthgen_version']}, torch "
+             f"{manifest['torch_version']}), trained in {training['seconds']:.1f} s, seed {training['seed']}",
+             "tables (parents first)"]
+    for name in manifest["order"]:
+        info, context = tables[name], manifest["contexts"].get(name)
+        how = (f"per {context['parent_table_name']} row (context {context['child_foreign_key']})" if context
+               else "root: scale x rows")
+        model = info.get("model")
+        epochs = f", {model['training']['epochs']} epochs" if model else ", keys only"
+        lines.append(f"  {name:<16} {info['rows']:>9,} rows x {len(info['columns'])} columns{epochs}; {how}")
+    lines.append("relationships")
+    lines += [f"  {r['child_table_name']}.{r['child_foreign_key']} -> {r['parent_table_name']}."
+              f"{r['parent_primary_key']}" for r in manifest["metadata"]["relationships"]]
+    return "\n".join(lines + describe_privacy(manifest["privacy"]))
 
 
 def describe_privacy(privacy: Ledger) -> list[str]:

@@ -11,14 +11,17 @@ class SynthgenError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One validation finding: which column, which rule it breaks, and the fix."""
+    """One validation finding: which column (of which table, among several), which rule it breaks, and the fix."""
 
     column: str | None
     rule: str
     fix: str
+    table: str | None = None
 
     def __str__(self) -> str:
         where = f"column {self.column!r}: " if self.column is not None else ""
+        if self.table is not None:
+            where = f"table {self.table!r}, {where}" if where else f"table {self.table!r}: "
         return f"{where}{self.rule} (fix: {self.fix})"
 
 

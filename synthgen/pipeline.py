@@ -146,9 +146,15 @@ def streams_by_default(path: TableLike, model: str, *, private: bool) -> tuple[b
 # ------------------------------------------------------------------------------------ in memory
 
 
-def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing) -> Fitted:
-    """Read ``data`` and take its rows through every step: validate, schema, DP domain, transform, model."""
+def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing, context: np.ndarray | None = None) -> Fitted:
+    """Read ``data`` and take its rows through every step: validate, schema, DP domain, transform, model.
+
+    ``context``: a conditioning row per data row (a relational fit's parent context; see ``Model.fit``).
+    """
     df = read_table(data)
+    if context is not None and (run.path is not None or run.saved is not None or settings.private):
+        raise ConfigError("a fit with a context (a child table) takes no checkpoint and no differential privacy "
+                          "(fix: drop them)")
     schema = checked_schema(df, settings)
     if run.saved is not None:
         run.saved.check_table(table_sha256(df))
@@ -168,7 +174,9 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing) -> Fit
     if run.path is not None:
         data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": table_sha256(df)}
         body = checkpoint_body(settings, transformer, data_id, schema, domain)
-    train(settings.model, matrix, transformer, options, run, body)
+    if context is not None and world.size > 1:
+        context = context[world.rows(len(context))]
+    train(settings.model, matrix, transformer, options, run, body, context)
     led = None
     if plan is not None:
         private = settings.model.private
@@ -347,7 +355,7 @@ def sample_transformer(path: TableLike, pf: pq.ParquetFile, settings: FitSetting
 
 
 def train(model: Model, data: np.ndarray | ParquetBatches, transformer: TabularTransformer, options: FitOptions,
-          run: Checkpointing, body: dict[str, Any] | None) -> None:
+          run: Checkpointing, body: dict[str, Any] | None, context: np.ndarray | None = None) -> None:
     """The model step: fit, keeping checkpoints (``body`` and the training state) and resuming from
     ``run.saved`` when asked."""
     if run.path is not None and body is not None:  # both or neither
@@ -357,7 +365,7 @@ def train(model: Model, data: np.ndarray | ParquetBatches, transformer: TabularT
     if run.saved:
         options.resume = (run.saved.tensors, run.saved.body["state"])
     try:
-        model.fit(data, transformer.layout, options)
+        model.fit(data, transformer.layout, options, context=context)
     except TrainingInterrupted as exc:
         raise TrainingInterrupted(f"{exc}; checkpoint written to {run.path} (fix: resume from it)") from None
 

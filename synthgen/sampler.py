@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from synthgen.artifact import Manifest, open_model, read_file_bytes
+from synthgen.artifact import Manifest, build_model, read_file_bytes, read_model_file
 from synthgen.errors import ConfigError, IntegrityError, SynthgenError
 from synthgen.io import SealLike, TableWriter
 from synthgen.models import Model
@@ -58,6 +59,9 @@ class Sampler:
                 it was signed as.
             allow_rename: with ``verify_key``, also accept a file signed under another name, or a
                 version 1 signature (see ``synthgen.crypto.signing``).
+
+        A relational model file (several tables) gives a ``synthgen.relational.RelationalSampler``, whose
+        ``sample(scale=..., seed=...)`` returns a dict of tables.
         """
         data = None
         if verify_key is not None:  # read once: the bytes verified are the bytes loaded
@@ -69,8 +73,12 @@ class Sampler:
 
         secret = (Secret(private_key=private_key) if private_key is not None  # as ever: the private key wins
                   else Secret(key=key) if key is not None else None)
-        manifest, model = open_model(path, secret, data=data)
-        return cls.assemble(path, manifest, model)
+        manifest, tensors = read_model_file(path, secret, data=data)
+        if manifest.get("kind") == "relational":  # several tables: the relational layer's sampler (same calls,
+            # sample(scale=, seed=) gives a dict of tables); imported by name, as the registry imports models
+            relational = importlib.import_module("synthgen.relational.sampler")
+            return cast(Sampler, relational.RelationalSampler.assemble(path, manifest, tensors))
+        return cls.assemble(path, manifest, build_model(path, manifest, tensors))
 
     @classmethod
     def assemble(cls, path: str | os.PathLike, manifest: Manifest, model: Model) -> Sampler:
@@ -103,6 +111,30 @@ class Sampler:
                 categorical condition steers a conditional model (ctgan) directly.
         """
         parts = list(self.iter_chunks(n, seed=seed, conditions=conditions))
+        if not parts:
+            return self.transformer.inverse_transform(np.zeros((0, self.model.fitted_layout.dim), np.float32))
+        return pd.concat(parts, ignore_index=True)
+
+    def sample_given(self, context: np.ndarray, *, seed: int) -> pd.DataFrame:
+        """One row per row of ``context`` (float32, the width the model was fitted with), generated given it.
+
+        For a model fitted with a context (a child table of a relational model); rows come in blocks of
+        ``BLOCK_ROWS``, block *b* seeded from (seed, b) alone.
+        """
+        width = self.model.context_dim
+        if not width or context.ndim != 2 or context.shape[1] != width:
+            raise ConfigError(f"this model takes context rows of width {width}, got shape {context.shape}")
+        n = len(context)
+        parts = []
+        for block, first in enumerate(range(0, n, BLOCK_ROWS)):
+            rows = context[first:first + BLOCK_ROWS]
+            block_seed = _block_seed(int(seed), block)
+            columns = self.model.sample(len(rows), seed=block_seed, context=np.ascontiguousarray(rows, np.float32))
+            uniforms = None
+            if self.model.capabilities.draws_categories:
+                draw_rng = np.random.default_rng([block_seed, 1])
+                uniforms = draw_rng.random((self.model.fitted_layout.n_softmax, len(rows)), np.float32)
+            parts.append(self.transformer.inverse_transform(columns, uniforms=uniforms))
         if not parts:
             return self.transformer.inverse_transform(np.zeros((0, self.model.fitted_layout.dim), np.float32))
         return pd.concat(parts, ignore_index=True)

@@ -497,6 +497,12 @@ def _dtype_problem(series: pd.Series, spec: ColumnSpec) -> Problem | None:
     return None
 
 
+def broken_rule(series: pd.Series, spec: ColumnSpec) -> str | None:
+    """The code of the first rule the column breaks (``id``, ``mixed``, ``constant``, ``null``, ...), or None."""
+    found = _coded_problems(series, spec)
+    return found[0][0] if found else None
+
+
 def _column_problems(series: pd.Series, spec: ColumnSpec, *, allowed: bool = False) -> list[Problem]:
     return [problem for _, problem in _coded_problems(series, spec, allowed=allowed)]
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -17,7 +18,7 @@ from synthgen.checkpoint_file import Checkpoint
 from synthgen.dp.ledger import Ledger
 from synthgen.dp.training import DPSettings
 from synthgen.errors import ConfigError, NotFittedError
-from synthgen.io import SealLike, SecretLike, TableLike, as_seal, as_secret
+from synthgen.io import SealLike, SecretLike, TableLike, as_seal, as_secret, read_table
 from synthgen.models import Model, get_model
 from synthgen.models.registry import DEFAULT_MODEL, ModelClass, check_capable
 from synthgen.sampler import Sampler
@@ -108,7 +109,7 @@ class Synthesizer:
     def fit(self, data: TableLike, *, stream: bool = False, sample_rows: int = DEFAULT_SAMPLE_ROWS,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
             resume_from: str | os.PathLike | Checkpoint | None = None, seal: SealLike | None = None,
-            secret: SecretLike | None = None) -> Synthesizer:
+            secret: SecretLike | None = None, context: np.ndarray | None = None) -> Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model.
 
         Args:
@@ -131,18 +132,28 @@ class Synthesizer:
                 ``{"passphrase": ...}`` or ``{"private_key": ...}``; see ``synthgen.crypto.sealing``). A
                 differentially private fit refuses a checkpoint without ``seal``:
                 it holds the noise generators' state, and whoever reads it can replay the noise.
+            context: one conditioning row per table row (float32; a child table's parent context in a
+                relational fit): the model learns the rows given it, and ``Sampler.sample_given`` generates
+                rows for given context rows (models with ``capabilities.context``: tvae).
         """
         settings = self._settings()
         run = pipeline.checkpointing(settings, checkpoint, checkpoint_every, as_seal(seal), resume_from,
                                      as_secret(secret))
         if run.saved is not None:  # a streamed checkpoint resumes streaming
             stream = run.saved.check_streaming(stream or None)
+        if stream and context is not None:
+            raise ConfigError("a fit with a context reads its table in memory (fix: drop stream)")
         fitted = (pipeline.fit_stream(data, sample_rows, settings, run) if stream
-                  else pipeline.fit_table(data, settings, run))
+                  else pipeline.fit_table(data, settings, run, context))
         self.transformer, self.summary = fitted.transformer, fitted.summary
         if fitted.ledger is not None:
             self.ledger = fitted.ledger
         return self
+
+    def check(self, data: TableLike) -> None:
+        """Run the validate step alone: raise ``InvalidDataError`` listing every problem of ``data`` a fit
+        would refuse (nothing is trained)."""
+        pipeline.checked_schema(read_table(data), self._settings())
 
     def _settings(self) -> pipeline.FitSettings:
         """What a fit of this synthesizer is asked for (its model and settings), as the pipeline's steps read it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from synthgen.datasets import load_adult
 from synthgen.models import get_model
 from synthgen.schema import TableSchema
 from synthgen.transform import TabularTransformer
+
+# helper modules shared by tests in several folders (shop_data, pg_server) import by name
+sys.path.insert(0, str(Path(__file__).parent))
 
 # The test models are tiny: one thread is as fast as several, and it does not collapse (spinning
 # OpenMP workers) when other processes share the cores. Tests compare results only within one run.

@@ -5,7 +5,7 @@ the train / sample / inspect / evaluate commands, ``protect`` mask / keygen / en
 sign / verify.
 """
 
-from synthgen.cli import model, protect  # noqa: F401  (registers the commands)
+from synthgen.cli import model, protect, tables  # noqa: F401  (registers the commands)
 from synthgen.cli.app import main
 
 __all__ = ["main"]

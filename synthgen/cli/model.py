@@ -77,7 +77,7 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
 
 
 @main.command()
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write (.sgm).")
 @training_options
@@ -97,13 +97,20 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
+def train(data: str, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
           recipient: Path | None, signing_key: Path | None, checkpoint_every: int | None, resume: Path | None,
           stream: bool | None, sample_rows: int | None, force: bool, quiet: bool, **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
 
+    DATA may also be several related tables: a folder with one file per table, or a database URL
+    (sqlite:///clinic.db, postgresql://user@host/db); --metadata is then SDV multi-table metadata
+    (synthgen metadata detect writes it; without it keys are detected), and one model file holds
+    every table.
+
     \b
     Example:
+      synthgen train ../shared/datasets/relational/berka --metadata berka.json --out berka.sgm
+      synthgen train sqlite:///clinic.db --out clinic.sgm
       synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
       synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
       synthgen train adult.csv.enc --key-file owner.key --encrypt --signing-key sign.key --out adult.sgm
@@ -113,18 +120,28 @@ def train(data: Path, out: Path, key_file: Path | None, identity: Path | None, e
       synthgen train big.parquet --stream --sample-rows 200000 --out big.sgm   # larger than memory
     """
     from synthgen import distributed
+    from synthgen.cli.tables import is_table_set, train_tables
     from synthgen.crypto.streams import is_encrypted
     from synthgen.io import check_writable, read_table
 
     check_writable(out, force=force)  # fail now, not after an hour of training
     seal = output_seal(None, encrypt, recipient, key_file)  # keys first, so a missing one fails now
     signer = _signer(signing_key, out, force=force)
+    if is_table_set(data):
+        for flag, given in (("--checkpoint-every", checkpoint_every), ("--resume", resume), ("--stream", stream),
+                            ("--allow", opts["allow"])):
+            if given:
+                raise click.UsageError(f"{flag} applies to a single table (fix: drop it)")
+        sign = None if signer is None else (lambda path: _signed(path, signer, force))
+        train_tables(data, out, opts, force=force, quiet=quiet, seal=seal, signer=sign)
+        return
+    path = Path(data)
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")
-    secret = input_secret(data, key_file, identity)
+    secret = input_secret(path, key_file, identity)
     saved = _read_resume(resume, secret, key_file, identity)
-    stream = _streaming(data, stream, saved, opts)
-    table = data if stream else read_table(data, secret=secret)
+    stream = _streaming(path, stream, saved, opts)
+    table = path if stream else read_table(path, secret=secret)
     ckpt = Path(f"{out}.ckpt")
     if resume is None and ckpt.exists() and not force:
         raise OutputExistsError(f"{ckpt} exists from an interrupted run (fix: --resume {ckpt} to continue it, or "
@@ -177,6 +194,12 @@ def _signer(signing_key: Path | None, out: Path, *, force: bool) -> Any:
 
     check_writable(Path(f"{out}.sig"), force=force)
     return read_signer(signing_key)
+
+
+def _signed(out: Path, signer: Any, force: bool) -> None:
+    from synthgen.crypto.signing import sign_file
+
+    click.echo(f"signature written to {sign_file(out, signer, force=force)}")
 
 
 def _read_resume(resume: Path | None, secret: Secret | None, key_file: Path | None,
@@ -403,9 +426,15 @@ def _locate(model_file: Path, verify: Path | None, signature: Path | None,
 
 @main.command()
 @click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--rows", "-n", required=True, type=click.IntRange(min=0), help="Number of rows to generate.")
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file: .csv, .csv.gz or .parquet, + .enc when encrypted (written in chunks, atomically).")
+@click.option("--rows", "-n", type=click.IntRange(min=0), default=None,
+              help="Number of rows to generate (a single-table model).")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="A model of several tables: root rows relative to training [1.0]; the other tables follow.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "csv.gz", "parquet"]), default="csv",
+              show_default=True, help="A model of several tables written to a folder: each table's file format.")
+@click.option("--out", "-o", required=True,
+              help="Output file: .csv, .csv.gz or .parquet, + .enc when encrypted (written in chunks, atomically); "
+                   "for several tables a folder (one file per table) or a database URL.")
 @click.option("--seed", type=int, default=None, help="Seed: the same seed gives the same rows.")
 @click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
               help="Keep only rows with this value (repeatable); steers ctgan's conditional vector.")
@@ -417,26 +446,48 @@ def _locate(model_file: Path, verify: Path | None, signature: Path | None,
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def sample(model_file: Path, rows: int, out: Path, seed: int | None, where: tuple[str, ...], shard: str | None,
-           key_file: Path | None, identity: Path | None, encrypt: bool, recipient: Path | None,
-           verify_key: Path | None, signature: Path | None, allow_rename: bool, force: bool, quiet: bool) -> None:
-    """Generate synthetic rows from MODEL_FILE.
+def sample(model_file: Path, rows: int | None, scale: float | None, file_format: str, out: str, seed: int | None,
+           where: tuple[str, ...], shard: str | None, key_file: Path | None, identity: Path | None, encrypt: bool,
+           recipient: Path | None, verify_key: Path | None, signature: Path | None, allow_rename: bool, force: bool,
+           quiet: bool) -> None:
+    """Generate synthetic rows from MODEL_FILE (or, from a model of several tables, every table).
 
     \b
     Example:
+      synthgen sample berka.sgm --scale 1.0 --out synthetic_berka/          # one file per table
+      synthgen sample clinic.sgm --scale 0.5 --out postgresql://partner@host/db   # tables created, keys kept
       synthgen sample adult.sgm --rows 100000 --out synthetic.parquet --seed 1 --where income='>50K'
       synthgen sample adult.sgm --rows 1000 --out rows.csv.enc --recipient partner.pub --verify owner-sign.pub
       synthgen sample adult.sgm --rows 10000000 --seed 7 --shard 0/4 --out part-0.parquet   # ... 3/4
     """
+    from synthgen.artifact import build_model, read_model_file
     from synthgen.files import check_writable
 
     conditions, part = _parse_where(where), _parse_shard(shard)
-    check_writable(out, force=force)
-    seal = output_seal(out, encrypt, recipient, key_file)
-    opened = _open(model_file, key_file, identity, verify_key, signature, allow_rename)  # before the data layer loads
+    located, data = _locate(model_file, verify_key, signature, allow_rename)
+    manifest, tensors = read_model_file(located, input_secret(located, key_file, identity), data=data)
+    if manifest.get("kind") == "relational":
+        from synthgen.cli.tables import sample_tables
+        from synthgen.relational.sampler import RelationalSampler
+
+        for flag, given in (("--rows", rows is not None), ("--where", where), ("--shard", shard)):
+            if given:
+                raise click.UsageError(f"{flag} applies to a single-table model; {model_file} holds several tables "
+                                       "(fix: --scale S)")
+        seal = output_seal(None if "://" in out else Path(out), encrypt, recipient, key_file)
+        sample_tables(RelationalSampler.assemble(located, manifest, tensors), out, scale=scale or 1.0, seed=seed,
+                      force=force, file_format=file_format, seal=seal)
+        return
+    if rows is None:
+        raise click.UsageError("--rows is required for a single-table model (fix: --rows N)")
+    if scale is not None:
+        raise click.UsageError("--scale applies to a model of several tables (fix: --rows N)")
+    check_writable(Path(out), force=force)
+    seal = output_seal(Path(out), encrypt, recipient, key_file)
+    model = build_model(located, manifest, tensors)  # before the data layer loads
     from synthgen.sampler import Sampler
 
-    sampler = Sampler.assemble(*opened)
+    sampler = Sampler.assemble(located, manifest, model)
     sampler.sample_to(out, rows, seed=seed, conditions=conditions, force=force, progress=not quiet, seal=seal,
                       shard=part)
     what = f"shard {part[0]}/{part[1]} of {rows:,} rows" if part else f"{rows:,} rows"

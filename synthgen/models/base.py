@@ -98,8 +98,13 @@ class Model(ABC):
         self.layout: OutputLayout | None = None
         self.history: list[dict[str, float]] = []
 
-    def fit(self, data: np.ndarray | BatchSource, layout: OutputLayout, options: FitOptions | None = None) -> Model:
+    def fit(self, data: np.ndarray | BatchSource, layout: OutputLayout, options: FitOptions | None = None, *,
+            context: np.ndarray | None = None) -> Model:
         """Learn from the encoded matrix ``data`` (rows x ``layout.dim``), or from a ``BatchSource`` of such rows.
+
+        ``context``: one row of conditioning values per data row (e.g. its parent's encoded row in a
+        relational fit; models with ``capabilities.context``). ``sample`` then takes one context row per
+        generated row.
 
         Raises:
             ConfigError: for data of another width, or a fit the model's ``capabilities`` exclude.
@@ -107,15 +112,28 @@ class Model(ABC):
         options = options or FitOptions()
         streamed = isinstance(data, BatchSource)
         check_capable(type(self), dp=options.dp is not None, streaming=streamed,
-                      processes=options.world is not None and options.world.size > 1)
+                      processes=options.world is not None and options.world.size > 1, context=context is not None)
         shape = (data.rows, data.width) if isinstance(data, BatchSource) else data.shape
         if len(shape) != 2 or shape[1] != layout.dim:
             raise ConfigError(f"{'the stream' if streamed else 'data'} has shape {shape}, the layout expects width "
                               f"{layout.dim}")
+        if context is not None:
+            if streamed or context.ndim != 2 or len(context) != shape[0]:
+                raise ConfigError(f"context has shape {context.shape}; it needs one row per data row ({shape[0]}) "
+                                  "and a fit in memory")
+            self.config.context_dim = int(context.shape[1])
+            data = np.concatenate([np.asarray(data, np.float32), np.asarray(context, np.float32)], axis=1)
+        elif getattr(self.config, "context_dim", 0):
+            self.config.context_dim = 0
         self.layout = layout
         self.history = []
         self._fit(data if streamed else np.ascontiguousarray(data, dtype=np.float32), options)
         return self
+
+    @property
+    def context_dim(self) -> int:
+        """Width of the context rows the model was fitted with (0: none)."""
+        return int(getattr(self.config, "context_dim", 0))
 
     @property
     def fitted_layout(self) -> OutputLayout:
@@ -124,8 +142,12 @@ class Model(ABC):
             raise NotFittedError(f"the {self.name} model is not fitted (fix: call fit first)")
         return self.layout
 
-    def sample(self, n: int, *, seed: int, cond_index: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, n: int, *, seed: int, cond_index: int | None = None, out: np.ndarray | None = None,
+               context: np.ndarray | None = None) -> np.ndarray:
         """Generate ``n`` encoded rows (``out.T``); ``cond_index`` asks for one category (a cond-vector position).
+
+        ``context``: ``(n, context_dim)`` conditioning rows, one per generated row, for a model fitted with
+        a context (and required by it).
 
         ``out``: a float32 ``(width, n)`` array (or view) to write the rows into, column-major. Where
         ``capabilities.draws_categories`` is set, the one-hot blocks hold logits: decode them with
@@ -133,6 +155,11 @@ class Model(ABC):
         """
         if self.layout is None:
             raise NotFittedError(f"the {self.name} model is not fitted (fix: call fit first)")
+        if (context is None) != (self.context_dim == 0) or (
+                context is not None and context.shape != (n, self.context_dim)):
+            got = "none" if context is None else f"shape {context.shape}"
+            raise ConfigError(f"the {self.name} model was fitted with a context of width {self.context_dim}; "
+                              f"sample got {got} for {n} rows")
         rng = np.random.default_rng(seed)
         # column-major output filled in cache-sized pieces: decoding slices columns, and small
         # pieces keep the generator's temporaries in cache (about 1.5x faster than one big batch)
@@ -143,15 +170,18 @@ class Model(ABC):
         with torch.no_grad():
             for start in range(0, n, SAMPLE_PIECE):
                 stop = min(start + SAMPLE_PIECE, n)
-                out[:, start:stop] = self._sample(stop - start, rng, cond_index).T
+                piece = None if context is None else np.ascontiguousarray(context[start:stop], dtype=np.float32)
+                out[:, start:stop] = self._sample(stop - start, rng, cond_index, piece).T
         return out.T
 
     @abstractmethod
     def _fit(self, data: np.ndarray | BatchSource, options: FitOptions) -> None: ...
 
     @abstractmethod
-    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
-        """``n`` encoded rows (n is at most SAMPLE_PIECE); all randomness seeded from ``rng``."""
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None,
+                context: np.ndarray | None = None) -> np.ndarray:
+        """``n`` encoded rows (n is at most SAMPLE_PIECE), given ``n`` context rows for a model fitted with a
+        context; all randomness seeded from ``rng``."""
 
     @abstractmethod
     def state_tensors(self) -> dict[str, torch.Tensor]:

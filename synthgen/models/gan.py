@@ -282,7 +282,8 @@ class CTGANModel(TorchModel):
         self.generator.eval()
         self._folded = None
 
-    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None,
+                context: np.ndarray | None = None) -> np.ndarray:
         device = next(self.generator.parameters()).device
         if self._folded is None:
             self._folded = FoldedResidualNet(self.generator, self.config.embedding_dim, dtype=fast_dtype(device),

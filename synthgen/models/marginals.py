@@ -40,7 +40,8 @@ class MarginalsModel(Model):
                 self.tables[f"freq.{i}"] = torch.as_tensor(block.mean(axis=0), dtype=torch.float64)
         self.history = [{"epoch": 1}]
 
-    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None,
+                context: np.ndarray | None = None) -> np.ndarray:
         layout = self.fitted_layout
         out = np.zeros((n, layout.dim), dtype=np.float32)
         rows = np.arange(n)

@@ -213,7 +213,8 @@ class PairwiseModel(Model):
                             "seconds": round(time.perf_counter() - start, 4)})
         return generator.eval(), history
 
-    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None,
+                context: np.ndarray | None = None) -> np.ndarray:
         layout = self.fitted_layout
         device = next(self.generators.parameters()).device
         z = sample_normal(rng, (n, self.config.embedding_dim)).to(device)

@@ -62,6 +62,9 @@ class Capabilities:
     dp_streaming: bool = False
     #: ... from a stream across processes
     streaming_processes: bool = False
+    #: ``fit(context=...)`` conditions every row on a context row (a parent's encoded row in a relational
+    #: fit), and ``sample(context=...)`` generates one row per context row
+    context: bool = False
     #: ``sample(cond_index=...)`` steers generation (otherwise conditions are rejection-only)
     conditions: bool = False
     #: ``sample`` leaves each one-hot block as logits, for the decoder to draw a value from their
@@ -71,9 +74,10 @@ class Capabilities:
     #: why a training field is False, by field name
     why_not: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
 
-    def missing(self, *, dp: bool = False, streaming: bool = False, processes: bool = False) -> str | None:
+    def missing(self, *, dp: bool = False, streaming: bool = False, processes: bool = False,
+                context: bool = False) -> str | None:
         """The first training field a fit with these needs would use that is False, or None."""
-        for field, needed in _needs(dp, streaming, processes).items():
+        for field, needed in _needs(dp, streaming, processes, context).items():
             if needed and not getattr(self, field):
                 return field
         return None
@@ -89,46 +93,52 @@ _FIELDS = {
     "dp_processes": ("train across processes with differential privacy", "run one process, or drop --epsilon"),
     "streaming_processes": ("train from a stream across processes",
                             "run it without torchrun, or drop --stream"),
+    "context": ("generate a table's rows given their parent's row (a child table of several)",
+                "train the child tables with tvae"),
 }
 
 
-def _needs(dp: bool, streaming: bool, processes: bool) -> dict[str, bool]:
+def _needs(dp: bool, streaming: bool, processes: bool, context: bool = False) -> dict[str, bool]:
     """The training fields a fit uses: the single ones first, then their combinations."""
-    return {"dp": dp, "streaming": streaming, "processes": processes, "dp_streaming": dp and streaming,
-            "dp_processes": dp and processes, "streaming_processes": streaming and processes}
+    return {"dp": dp, "streaming": streaming, "processes": processes, "context": context,
+            "dp_streaming": dp and streaming, "dp_processes": dp and processes,
+            "streaming_processes": streaming and processes}
 
 
-def capable_models(*, dp: bool = False, streaming: bool = False, processes: bool = False) -> list[str]:
+def capable_models(*, dp: bool = False, streaming: bool = False, processes: bool = False,
+                   context: bool = False) -> list[str]:
     """Names of the models (registered and built-in, sorted) that can run a fit with these needs.
 
     Imports every built-in model (and so torch): only a train command, or a refusal, asks.
     """
     return [name for name in available_models()
-            if get_model(name).capabilities.missing(dp=dp, streaming=streaming, processes=processes) is None]
+            if get_model(name).capabilities.missing(dp=dp, streaming=streaming, processes=processes,
+                                                    context=context) is None]
 
 
 def unsupported(model: ModelClass, *, dp: bool = False, streaming: bool = False,
-                processes: bool = False) -> ConfigError | None:
+                processes: bool = False, context: bool = False) -> ConfigError | None:
     """The error for a fit ``model`` cannot run with these needs (naming the models that can), or None."""
     caps = model.capabilities
-    field = caps.missing(dp=dp, streaming=streaming, processes=processes)
+    field = caps.missing(dp=dp, streaming=streaming, processes=processes, context=context)
     if field is None:
         return None
     what, without = _FIELDS[field]
     why = caps.why_not.get(field)
-    able = capable_models(dp=dp, streaming=streaming, processes=processes)
+    able = capable_models(dp=dp, streaming=streaming, processes=processes, context=context)
     fix = f"use one of: {', '.join(able)}; or {without}" if able else without
     return ConfigError(f"the {model.name} model cannot {what}{f': {why}' if why else ''} (fix: {fix})")
 
 
-def check_capable(model: ModelClass, *, dp: bool = False, streaming: bool = False, processes: bool = False) -> None:
+def check_capable(model: ModelClass, *, dp: bool = False, streaming: bool = False, processes: bool = False,
+                  context: bool = False) -> None:
     """Refuse a fit ``model`` cannot run: with differential privacy (``dp``), from a stream
     (``streaming``), across processes (``processes``), or a combination of them.
 
     Raises:
         ConfigError: naming what it cannot do, why, and the models that can.
     """
-    error = unsupported(model, dp=dp, streaming=streaming, processes=processes)
+    error = unsupported(model, dp=dp, streaming=streaming, processes=processes, context=context)
     if error is not None:
         raise error
 

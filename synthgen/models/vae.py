@@ -53,6 +53,9 @@ class TVAEConfig:
     #: shift the one-hot blocks' logits after training so that each block's sampled shares match the
     #: training rows' (categories, null shares, modes and point masses of numeric columns)
     calibrate: bool = True
+    #: width of the context each row is generated given (set by ``fit(context=...)``; 0: none): the
+    #: encoder and the decoder both read it, a conditional VAE (Sohn et al. 2015)
+    context_dim: int = 0
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -64,10 +67,12 @@ class TVAEConfig:
         if not 0 <= self.latent_components <= MAX_COMPONENTS:
             raise ConfigError(f"latent_components must be in [0, {MAX_COMPONENTS}], got {self.latent_components} "
                               "(fix: 10, or 0 for the standard normal prior)")
+        if self.context_dim:
+            check_sizes(context_dim=self.context_dim)
 
 
 class Decoder(nn.Module):
-    """Latent -> raw output, plus a learned noise scale per output column."""
+    """Latent (and context) -> raw output, plus a learned noise scale per output column."""
 
     def __init__(self, latent: int, hidden: tuple[int, ...], out_dim: int):
         super().__init__()
@@ -79,15 +84,21 @@ class Decoder(nn.Module):
 
 
 class VAENet(nn.Module):
-    """Encoder and decoder as one module, so one forward pass can go through DistributedDataParallel."""
+    """Encoder and decoder as one module, so one forward pass can go through DistributedDataParallel.
 
-    def __init__(self, encoder: nn.Module, decoder: Decoder):
+    A batch is the data columns followed by ``context`` context columns: the encoder reads both, the
+    decoder the code and the context.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: Decoder, context: int = 0):
         super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+        self.encoder, self.decoder, self.context = encoder, decoder, context
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        if self.context:
+            z = torch.cat([z, x[:, x.shape[1] - self.context:]], dim=1)
         return mu, logvar, self.decoder(z)
 
 
@@ -97,7 +108,7 @@ class TVAEModel(TorchModel):
     name = "tvae"
     Config = TVAEConfig
     capabilities = Capabilities(
-        dp=True, streaming=True, processes=True, dp_processes=True, draws_categories=True,
+        dp=True, streaming=True, processes=True, dp_processes=True, draws_categories=True, context=True,
         why_not={"dp_streaming": "DP-SGD's Poisson sampling draws every batch from all rows at random, which "
                                  "needs them in memory"})
     autocast_capable = True
@@ -129,15 +140,15 @@ class TVAEModel(TorchModel):
         """Networks, optimizer, DP / DDP wrapping and batch state for ``rows`` training rows."""
         cfg, layout = self.config, self.fitted_layout
         self._ops = LayoutOps(layout, device)
-        self.encoder = mlp(layout.dim, cfg.compress_dims, 2 * cfg.embedding_dim).to(device)
-        self.decoder = Decoder(cfg.embedding_dim, cfg.decompress_dims, layout.dim).to(device)
+        self.encoder = mlp(layout.dim + cfg.context_dim, cfg.compress_dims, 2 * cfg.embedding_dim).to(device)
+        self.decoder = Decoder(cfg.embedding_dim + cfg.context_dim, cfg.decompress_dims, layout.dim).to(device)
         if self.private is not None:
             # DP-SGD: Opacus computes per-sample gradients layer by layer, and sigma is no layer's
             # parameter (it enters only the loss), so it stays at its initial value under DP
             self.decoder.sigma.requires_grad_(False)
         params = [p for p in list(self.encoder.parameters()) + list(self.decoder.parameters()) if p.requires_grad]
         self._opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self._net: nn.Module = VAENet(self.encoder, self.decoder)
+        self._net: nn.Module = VAENet(self.encoder, self.decoder, cfg.context_dim)
         if self.private is not None:
             self._dp_net, self._opt = self.private.wrap(self._net, self._opt)
         elif self.world.size > 1:  # gradients averaged across processes during backward
@@ -195,6 +206,7 @@ class TVAEModel(TorchModel):
         with self._autocast():  # matmuls in bf16 where the CPU is fast at it; the losses in float32
             mu, logvar, recon = self._net(x)
         mu, logvar, recon = mu.float(), logvar.float(), recon.float()
+        x = x[:, :self.fitted_layout.dim]  # the data columns (a context follows them)
         rec = self._ops.reconstruction_loss(recon, x, self.decoder.sigma) * self.config.loss_factor / x.shape[0]
         kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp()) / x.shape[0]
         loss = rec + kld
@@ -209,6 +221,7 @@ class TVAEModel(TorchModel):
     def _private_step(self, x: torch.Tensor, private: PrivateTraining) -> dict[str, torch.Tensor]:
         """The same loss per row, for DP-SGD's per-sample clipping (an empty batch is a noise-only step)."""
         mu, logvar, recon = self._net(x)
+        x = x[:, :self.fitted_layout.dim]
         rec = self._ops.reconstruction_rows(recon, x, self.decoder.sigma) * self.config.loss_factor
         kld = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1)
         private.step(self._dp_net, self._opt, rec + kld)
@@ -225,7 +238,7 @@ class TVAEModel(TorchModel):
         cfg = self.config
         if not cfg.latent_components and not cfg.calibrate:
             return
-        mu, var, shares = self._encode_training_rows(codes=cfg.latent_components > 0)
+        mu, var, shares, contexts = self._encode_training_rows(codes=cfg.latent_components > 0)
         if cfg.latent_components:
             self.latent = LatentMixture.fit(mu, var, cfg.latent_components, seed)
         if cfg.calibrate and self.fitted_layout.n_softmax:
@@ -234,34 +247,43 @@ class TVAEModel(TorchModel):
             last = self.decoder.net[-1]
             assert isinstance(last, nn.Linear), "the decoder ends with its output layer"
             rows = max(1000, min(CALIBRATION_ROWS, CALIBRATION_VALUES // max(len(blocks.index), 1)))
+            codes = self._codes(rows, rng)
+            if cfg.context_dim:  # decoded given the contexts of training rows drawn at random
+                picked = torch.as_tensor(rng.integers(0, len(contexts), rows))
+                codes = torch.cat([codes, contexts[picked]], dim=1)
             with torch.no_grad():  # decoded in chunks, keeping the one-hot blocks' logits only
-                logits = torch.cat([self.decoder.net(codes.to(last.bias.device)).float().cpu()[:, blocks.index]
-                                    for codes in self._codes(rows, rng).split(4096)])
+                logits = torch.cat([self.decoder.net(chunk.to(last.bias.device)).float().cpu()[:, blocks.index]
+                                    for chunk in codes.split(4096)])
                 bias = marginal_bias(logits, blocks, shares)
                 last.bias[blocks.index.to(last.bias.device)] += bias.to(last.bias.device, last.bias.dtype)
 
-    def _encode_training_rows(self, *, codes: bool) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """The training rows' code means and variances (empty unless ``codes``), and each one-hot entry's
-        share of the rows.
+    def _encode_training_rows(self, *, codes: bool) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+        """The training rows' code means and variances (empty unless ``codes``), each one-hot entry's
+        share of the rows, and their contexts (up to :data:`CALIBRATION_ROWS`; empty without a context).
 
         Streamed fits read the first epoch's batches, up to :data:`STREAM_ROWS` rows."""
         batches = (self._rows.split(8192) if self._feed is None
                    else _capped(self._feed.source.batches(0, 8192), STREAM_ROWS))
         mus, variances, total, rows = [], [], torch.zeros(len(self._ops.softmax.index)), 0
+        dim, contexts, kept = self.fitted_layout.dim, [], 0
         self.encoder.eval()
         with torch.no_grad():
             for batch in batches:
                 x = torch.as_tensor(batch, device=self.decoder.sigma.device).float()
+                if self.config.context_dim and kept < CALIBRATION_ROWS:
+                    contexts.append(x[:CALIBRATION_ROWS - kept, dim:].cpu())
+                    kept += len(contexts[-1])
                 if codes:
                     mu, logvar = self.encoder(x).float().chunk(2, dim=1)
                     mus.append(mu.cpu().numpy())
                     variances.append(logvar.exp().cpu().numpy())
                 total += x[:, self._ops.softmax.index].sum(0).cpu()
                 rows += len(x)
+        context = torch.cat(contexts) if contexts else torch.zeros((0, 0))
         if not codes:
-            return np.zeros((0, 0)), np.zeros((0, 0)), total / max(rows, 1)
+            return np.zeros((0, 0)), np.zeros((0, 0)), total / max(rows, 1), context
         return (np.concatenate(mus).astype(np.float64), np.concatenate(variances).astype(np.float64),
-                total / max(rows, 1))
+                total / max(rows, 1), context)
 
     def _codes(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         """``n`` latent codes to decode: from the fitted mixture, else the standard normal."""
@@ -281,11 +303,15 @@ class TVAEModel(TorchModel):
         self.decoder.eval()
         self._fast = None
 
-    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator, cond_index: int | None,
+                context: np.ndarray | None = None) -> np.ndarray:
         device = self.decoder.sigma.device
         if self._fast is None:  # bf16 matmuls where the CPU has them, continuous outputs in float32
             self._fast = FastMLP(self.decoder.net, dtype=fast_dtype(device), precise=self.fitted_layout.tanh_idx)
-        raw = self._fast(self._codes(n, rng).to(device)).cpu()
+        codes = self._codes(n, rng)
+        if context is not None:
+            codes = torch.cat([codes, torch.from_numpy(context)], dim=1)
+        raw = self._fast(codes.to(device)).cpu()
         idx = torch.as_tensor(self.fitted_layout.tanh_idx)
         noise = sample_normal(rng, (n, len(idx))) * self.decoder.sigma.detach().cpu()[idx]
         # the one-hot blocks stay logits: the decoder draws each from their softmax (draws_categories)
@@ -301,8 +327,9 @@ class TVAEModel(TorchModel):
         cfg = self.config
         check_shapes({k: v for k, v in tensors.items() if not k.startswith(("decoder.", "latent."))}, {})
         self.latent = LatentMixture.from_tensors(tensors, "latent.", cfg.embedding_dim)
-        self.decoder = load_network(lambda: Decoder(cfg.embedding_dim, cfg.decompress_dims, self.fitted_layout.dim),
-                                    tensors, "decoder.")
+        self.decoder = load_network(
+            lambda: Decoder(cfg.embedding_dim + cfg.context_dim, cfg.decompress_dims, self.fitted_layout.dim),
+            tensors, "decoder.")
         self._fast = None
 
 

@@ -161,7 +161,11 @@ class TabularTransformer:
             if isinstance(enc, NUMERIC_ENCODERS):
                 numbers = np.clip(to_numbers(df[spec.name], spec), info["min"], info["max"])  # keeps NaN
                 null = np.isnan(numbers)
-                fill = np.where(null, enc.means[np.argmax(enc.weights)], numbers)
+                # a null row's value slot is ignored: any value the encoder knows will do (its main mode,
+                # or its first point mass where every value is one)
+                known = (enc.means[np.argmax(enc.weights)] if len(enc.means) or not isinstance(enc, ModeNormalizer)
+                         else enc.masses[0])
+                fill = np.where(null, known, numbers)
                 alpha, mode = enc.transform(fill, rng)
                 out[:, cursor] = np.where(null, 0.0, alpha)
                 out[rows, cursor + 1 + mode] = 1.0

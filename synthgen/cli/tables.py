@@ -1,0 +1,94 @@
+"""Several tables on the command line: ``metadata detect``, and what ``train`` and ``sample`` do when given a
+folder of tables or a database URL, or a relational model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from synthgen.cli.app import handle_errors, main
+
+
+def is_table_set(source: str) -> bool:
+    """Whether ``source`` names several tables: a database URL or a folder."""
+    return "://" in source or Path(source).is_dir()
+
+
+@main.group()
+def metadata() -> None:
+    """Metadata of several tables (SDV multi-table JSON): detect it, then review it."""
+
+
+@metadata.command()
+@click.argument("source")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Metadata JSON file to write.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@handle_errors
+def detect(source: str, out: Path, force: bool) -> None:
+    """Detect the tables, keys and column kinds of SOURCE (a folder with a file per table, or a database URL)
+    and write them as SDV multi-table metadata, printing each guess for review.
+
+    \b
+    Example:
+      synthgen metadata detect ../shared/datasets/relational/berka --out berka.json
+      synthgen metadata detect sqlite:///clinic.db --out clinic.json     # keys from the constraints
+    """
+    from synthgen.files import check_writable
+    from synthgen.relational.metadata import Metadata
+    from synthgen.relational.tables_io import read_tables
+
+    check_writable(out, force=force)
+    tables, constraints = read_tables(source)
+    meta, notes = Metadata.detect(tables, constraints)
+    meta.save(out, force=force)
+    for note in notes:
+        click.echo(f"  {note}")
+    click.echo(f"wrote {out}: {len(meta.tables)} tables, {len(meta.relationships)} relationships, "
+               f"{meta.depth()} levels (review it, then: synthgen train {source} --metadata {out} --out MODEL)")
+
+
+def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, quiet: bool,
+                 seal: Any, signer: Any) -> None:
+    """``synthgen train`` on several tables: one relational model file for all of them."""
+    from synthgen.relational.synthesizer import RelationalSynthesizer
+    from synthgen.relational.tables_io import read_tables
+
+    if opts["epsilon"] is not None:
+        raise click.UsageError("--epsilon is not supported for several tables yet: differential privacy there "
+                               "needs the entity (a root row and its descendants) as the unit (fix: drop --epsilon, "
+                               "or train a single table)")
+    tables, constraints = read_tables(source)
+    metadata: Any = opts["metadata"]
+    if metadata is None:
+        from synthgen.relational.metadata import Metadata
+
+        metadata, notes = Metadata.detect(tables, constraints)
+        for note in notes:
+            click.echo(f"  {note}")
+    hyper = {k: opts[k] for k in ("batch_size",) if opts[k] is not None}
+    synth = RelationalSynthesizer(model=opts["model"], epochs=opts["epochs"], seed=opts["seed"],
+                                  device=opts["device"], progress=not quiet, **hyper)
+    synth.fit(tables, metadata)
+    key, to = (seal.key, seal.recipient) if seal is not None else (None, None)
+    synth.save(out, force=force, key=key, recipient=to)
+    meta = synth.metadata
+    assert meta is not None
+    rows = sum(int(t["rows"]) for t in synth.tables.values())
+    click.echo(f"trained {len(meta.tables)} tables ({rows:,} rows, {len(meta.relationships)} relationships) in "
+               f"{synth.seconds:.1f}s -> {out}" + (" (encrypted)" if seal is not None else ""))
+    if signer is not None:
+        signer(out)
+
+
+def sample_tables(sampler: Any, out: str, *, scale: float, seed: int | None, force: bool, file_format: str,
+                  seal: Any) -> None:
+    """``synthgen sample`` of a relational model: every table to a folder or a database."""
+    from synthgen.relational.tables_io import write_tables
+
+    tables = sampler.sample(scale=scale, seed=seed)
+    where = write_tables(tables, out, sampler.metadata, force=force, file_format=file_format, seal=seal)
+    sizes = ", ".join(f"{name} {len(df):,}" for name, df in tables.items())
+    click.echo(f"wrote {len(tables)} tables ({sizes} rows) to {where}" + (" (encrypted)" if seal else ""))

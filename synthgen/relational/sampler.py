@@ -1,0 +1,208 @@
+"""RelationalSampler: generate a whole dataset from a relational model file, parents before children.
+
+Root tables get ``scale`` times their training rows. Every other table gets, for each generated row of its
+context parent, as many rows as that row's ``#children`` count, generated given the parent's lineage (and
+the rows that had no parent, ``scale`` times as many as in training). Foreign keys to other parents are
+matched (``synthgen.relational.matching``); primary keys are new (``synthgen.relational.keys``). Every
+foreign key is a generated primary key, or null where the training data had nulls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from synthgen.artifact import Manifest, build_model, read_model_file
+from synthgen.errors import ConfigError, IntegrityError
+from synthgen.relational.context import ContextEncoder
+from synthgen.relational.keys import generate_keys
+from synthgen.relational.lineage import chain, count_column, lineage, null_column, repeat_rows, shadow_prefix
+from synthgen.relational.matching import capacities, match
+from synthgen.relational.metadata import Metadata, Relationship
+from synthgen.sampler import Sampler
+from synthgen.schema import TableSchema
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+
+class RelationalSampler:
+    """Generate related tables from a relational model file.
+
+    Example:
+        >>> tables = RelationalSampler.load("berka.sgm").sample(scale=1.0, seed=0)  # doctest: +SKIP
+    """
+
+    def __init__(self, samplers: dict[str, Sampler], manifest: Manifest | dict[str, Any]):
+        self.samplers, self.manifest = samplers, dict(manifest)
+        self.metadata = Metadata.from_dict(self.manifest["metadata"])
+        self.encoders = {name: ContextEncoder.from_dict(d) for name, d in self.manifest["encoders"].items()}
+        self.contexts = {t: (Relationship(d["parent_table_name"], d["parent_primary_key"], d["child_table_name"],
+                                          d["child_foreign_key"]) if d else None)
+                         for t, d in self.manifest["contexts"].items()}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, key: bytes | None = None, *, private_key: X25519PrivateKey | None = None,
+             verify_key: Ed25519PublicKey | None = None, signature: str | os.PathLike | None = None,
+             allow_rename: bool = False) -> RelationalSampler:
+        """Open and verify a relational model file (arguments as ``Sampler.load``)."""
+        from synthgen.crypto.sealing import Secret
+
+        data = None
+        if verify_key is not None:
+            from synthgen.artifact import read_file_bytes
+            from synthgen.crypto.signing import verify_data
+
+            data = read_file_bytes(Path(path), "model file")
+            verify_data(path, data, verify_key, signature=signature, allow_rename=allow_rename)
+        secret = (Secret(private_key=private_key) if private_key is not None
+                  else Secret(key=key) if key is not None else None)
+        manifest, tensors = read_model_file(path, secret, data=data)
+        return cls.assemble(path, manifest, tensors)
+
+    @classmethod
+    def assemble(cls, path: str | os.PathLike, manifest: Manifest | dict[str, Any], tensors: dict[str, Any]
+                 ) -> RelationalSampler:
+        """The sampler of a verified relational manifest and its tensors (each table's named ``<table>/...``)."""
+        if manifest.get("kind") != "relational":
+            raise ConfigError(f"{path} holds a single-table model (fix: use Sampler.load)")
+        samplers = {}
+        try:
+            for name, entry in dict(manifest)["tables"].items():
+                if "model" not in entry:
+                    continue
+                prefix = f"{name}/"
+                own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                model = build_model(path, entry["model"], own)
+                samplers[name] = Sampler.assemble(path, entry["model"], model)
+            return cls(samplers, manifest)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise IntegrityError(f"{path}: the relational model file is malformed ({type(exc).__name__}: "
+                                 f"{exc})") from None
+
+    @property
+    def tables(self) -> list[str]:
+        return list(self.metadata.tables)
+
+    def sample(self, *, scale: float = 1.0, seed: int | None = None) -> dict[str, pd.DataFrame]:
+        """Every table, with new keys and 100% referential integrity; ``scale`` times the root tables' rows.
+
+        Args:
+            scale: root rows relative to training (1.0: as many); the other tables follow from the counts.
+            seed: the same seed gives the same tables (None: fresh randomness).
+        """
+        if not (isinstance(scale, int | float) and np.isfinite(scale) and scale > 0):
+            raise ConfigError(f"scale must be a number > 0, got {scale!r}")
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+        meta, tables = self.metadata, self.manifest["tables"]
+        frames: dict[str, pd.DataFrame] = {}  # each table's model frame (internal columns included)
+        keys: dict[str, pd.Series] = {}
+        lineages: dict[str, pd.DataFrame] = {}
+        out: dict[str, pd.DataFrame] = {}
+        for i, table in enumerate(meta.order()):
+            info = tables[table]
+            table_seed = int(np.random.SeedSequence([int(seed), i]).generate_state(1, np.uint64)[0] >> 1)
+            rng = np.random.default_rng([int(seed), i, 7])
+            ctx_rel = self.contexts[table]
+            fk_values: dict[str, pd.Series] = {}
+            if ctx_rel is None:
+                n = int(round(scale * info["rows"]))
+                frame = (self.samplers[table].sample(n, seed=table_seed) if table in self.samplers
+                         else pd.DataFrame(index=range(n)))
+            else:
+                parent = ctx_rel.parent
+                counts = frames[parent][count_column(ctx_rel)]
+                counts = np.clip(pd.to_numeric(counts, errors="coerce").fillna(0).round().to_numpy(), 0, None)
+                encoded = self.encoders[parent].transform(lineages[parent])
+                context = np.zeros((int(counts.sum()), encoded.shape[1] + 1), dtype=np.float32)
+                context[:, 1:] = repeat_rows(encoded, counts)
+                n_null = int(round(scale * info["null_context_rows"]))
+                if n_null:
+                    orphans = np.zeros((n_null, context.shape[1]), dtype=np.float32)
+                    orphans[:, 0] = 1.0
+                    context = np.concatenate([context, orphans])
+                parent_keys = np.repeat(keys[parent].to_numpy(), counts.astype(np.int64))
+                fk = pd.Series(list(parent_keys) + [None] * n_null, dtype=object)
+                fk_values[ctx_rel.foreign_key] = fk
+                frame = (self.samplers[table].sample_given(context, seed=table_seed) if table in self.samplers
+                         else pd.DataFrame(index=range(len(context))))
+            for column, value in info.get("constants", {}).items():
+                frame[column] = value
+            for rel in meta.parents(table):
+                if rel == ctx_rel:
+                    continue
+                fk_values[rel.foreign_key] = self._matched(rel, frame, frames, lineages, keys, rng)
+            pk = meta.primary_key(table)
+            if pk is not None:
+                keys[table] = generate_keys(info["keys"][pk], len(frame), rng)
+            frames[table] = frame
+            if meta.children(table):
+                schema = self.samplers[table].transformer.fitted_schema if table in self.samplers else TableSchema([])
+                constants = list(info.get("constants", {}))
+                if constants:
+                    schema = TableSchema(schema.columns + TableSchema.detect(frame[constants]).columns)
+                own = lineage(table, frame, schema, lineages.get(ctx_rel.parent) if ctx_rel else None,
+                              fk_values[ctx_rel.foreign_key] if ctx_rel else None,
+                              chain(meta, ctx_rel.parent, self.contexts) if ctx_rel else None)
+                own.index = pd.Index(keys[table].to_numpy())
+                lineages[table] = own
+            generated = {c: generate_keys(fmt, len(frame), rng) for c, fmt in info.get("generated", {}).items()}
+            out[table] = _output(info, frame, keys.get(table), pk, fk_values, generated, tables, meta, table)
+        return out
+
+    def _matched(self, rel: Relationship, frame: pd.DataFrame, frames: dict[str, pd.DataFrame],
+                 lineages: dict[str, pd.DataFrame], keys: dict[str, pd.Series], rng: np.random.Generator
+                 ) -> pd.Series:
+        """The foreign key ``rel`` of each generated row: null where its null flag is set, else the generated
+        parent nearest to the parent lineage the row was generated with, within the parents' counts."""
+        prefix = shadow_prefix(rel)
+        null = (frame[null_column(rel)].astype(bool).to_numpy() if null_column(rel) in frame.columns
+                else np.zeros(len(frame), dtype=bool))
+        wanted = frame[[c for c in frame.columns if str(c).startswith(prefix)]]
+        wanted.columns = [str(c)[len(prefix):] for c in wanted.columns]
+        parent = lineages[rel.parent]
+        encoder = self.encoders[rel.parent]
+        rows = encoder.transform(wanted.loc[~null].reset_index(drop=True)) if (~null).any() else \
+            np.zeros((0, encoder.width), np.float32)
+        room = capacities(frames[rel.parent][count_column(rel)].to_numpy(dtype=np.float64), len(rows), rng)
+        picked = match(rows, encoder.transform(parent), room, rng)
+        values = pd.Series([None] * len(frame), dtype=object)
+        values[~null] = keys[rel.parent].to_numpy()[picked] if len(picked) else []
+        return values
+
+
+def _output(info: dict[str, Any], frame: pd.DataFrame, pk_values: pd.Series | None, pk: str | None,
+            fk_values: dict[str, pd.Series], generated: dict[str, pd.Series], tables: dict[str, Any], meta: Metadata,
+            table: str) -> pd.DataFrame:
+    """The table as the user had it: its columns in order, keys in their dtypes, internal columns dropped."""
+    columns: dict[str, Any] = {}
+    parents = {r.foreign_key: r for r in meta.parents(table)}
+    for name in info["columns"]:
+        if name == pk and pk_values is not None:
+            columns[name] = pk_values.to_numpy()
+        elif name in fk_values:
+            values = fk_values[name].reset_index(drop=True)
+            parent_dtype = tables[parents[name].parent]["dtypes"][parents[name].parent_key]
+            columns[name] = _keys_as(values, parent_dtype)
+        elif name in generated:
+            columns[name] = generated[name].to_numpy()
+        else:
+            columns[name] = frame[name].to_numpy() if name in frame.columns else None
+    df = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    for name in info["columns"]:
+        if name in frame.columns and name not in fk_values and name != pk:
+            df[name] = frame[name].reset_index(drop=True)
+    return df
+
+
+def _keys_as(values: pd.Series, dtype: str) -> pd.Series:
+    """Foreign key values in the parent key's dtype (nullable ``Int64`` for whole numbers with nulls)."""
+    if dtype.startswith(("int", "Int", "uint")):
+        return values.astype("Int64") if values.isna().any() else values.astype(dtype)
+    return values

@@ -1,0 +1,334 @@
+"""RelationalSynthesizer: train one model per table of a dataset, each child given its parent's lineage.
+
+For every table, in parent-before-child order, the model learns a frame of:
+- the table's own columns (keys excluded: keys are generated, never learned);
+- per child relationship, how many child rows reference each row (``#children ...``), so the counts follow
+  the row's values;
+- per non-context parent, that parent's lineage (``#parent fk: ...``), which sampling uses to pick the
+  parent each row references, and a null flag where that key may be null;
+given a context row: its context parent's lineage (that parent's columns and counts and those of up to two
+ancestors above it), encoded by :class:`~synthgen.relational.context.ContextEncoder`. Root tables have no
+context. The single-table layer (``Synthesizer``) does every fit: validation, identifier scan, transformer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from synthgen import __version__
+from synthgen.artifact import Manifest, write_model_file
+from synthgen.errors import ConfigError, DataWarning, InvalidDataError, NotFittedError
+from synthgen.io import TableLike, as_seal, read_table
+from synthgen.relational.context import ContextEncoder
+from synthgen.relational.keys import key_format
+from synthgen.relational.lineage import (
+    chain,
+    context_parent,
+    count_column,
+    lineage,
+    null_column,
+    shadow_prefix,
+)
+from synthgen.relational.metadata import Metadata, Relationship
+from synthgen.schema import TableSchema, python_value, schema_from_metadata
+from synthgen.synthesizer import RAW_QUANTITIES, Synthesizer
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    from synthgen.relational.sampler import RelationalSampler
+
+#: manifest["kind"] of a model file holding several tables
+KIND = "relational"
+#: a table's default epochs give its model about this many steps (at most 300 epochs, at least 30)
+STEP_BUDGET = 6_000
+MIN_EPOCHS, MAX_EPOCHS = 30, 300
+#: what a relational model file holds that was read from the private tables without noise, beyond each
+#: table model's own RAW_QUANTITIES
+RELATIONAL_RAW_QUANTITIES = [
+    "the tables' names, keys and relationships",
+    "per table: its row count and its rows with a null context key",
+    "per child relationship: how many child rows each parent row has (learned as a column of the parent)",
+    "per context: category lists, means and standard deviations of the lineage columns",
+    "per key column: the largest whole-number key, or the characters text keys use at each position "
+    "(new keys are made outside them)",
+]
+
+
+class RelationalSynthesizer:
+    """Train generators for a dataset of related tables and save them as one model file.
+
+    Example:
+        >>> synth = RelationalSynthesizer(seed=0).fit({"account": acc, "loan": loans}, metadata=meta)  # doctest: +SKIP
+        >>> synth.save("bank.sgm")  # doctest: +SKIP
+
+    Args:
+        model: the model of every table (``tvae``: child tables need ``capabilities.context``).
+        epochs: epochs of every table (None: about ``STEP_BUDGET`` steps per table, 30 to 300 epochs).
+        seed: seed of every fit (each table's model gets its own, derived from it).
+        device: ``cpu`` or ``cuda``.
+        progress: progress bars.
+        allow: ``table.column`` names to train on although they look like identifiers.
+        contexts: ``{table: foreign_key}``: the parent that gives a table with several parents its context
+            (default: the one with the most rows per parent).
+        **hyperparameters: passed to every table's model.
+    """
+
+    def __init__(self, *, model: str = "tvae", epochs: int | None = None, seed: int = 0, device: str = "cpu",
+                 progress: bool = False, allow: Sequence[str] = (), contexts: Mapping[str, str] | None = None,
+                 **hyperparameters: Any):
+        self.model_name, self.epochs, self.seed, self.device = model, epochs, seed, device
+        self.progress, self.allow, self.hyperparameters = progress, tuple(allow), hyperparameters
+        self.chosen = dict(contexts or {})
+        self.metadata: Metadata | None = None
+        self.tables: dict[str, dict[str, Any]] = {}  # per table: what sampling needs (JSON)
+        self.synthesizers: dict[str, Synthesizer] = {}
+        self.seconds = 0.0
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, tables: Mapping[str, pd.DataFrame | TableLike],
+            metadata: Metadata | Mapping[str, Any] | str | os.PathLike | None = None) -> RelationalSynthesizer:
+        """Check the tables against the metadata (detected when None), then fit every table's model.
+
+        Raises:
+            InvalidDataError: every problem of the tables and keys at once (table, column, rule, fix).
+        """
+        start = time.perf_counter()
+        data = {name: read_table(t) if not isinstance(t, pd.DataFrame) else t for name, t in tables.items()}
+        meta = _as_metadata(metadata, data)
+        meta.check(data)
+        self._check_allow(meta)
+        contexts = {t: context_parent(meta, t, data, self.chosen) for t in meta.tables}
+        plans = self._plan(meta, data, contexts)  # every table checked before any model trains
+        self.metadata, self.tables, self.synthesizers = meta, {}, {}
+        for table, plan in plans.items():
+            if plan.frame.shape[1]:
+                plan.synthesizer.fit(plan.frame, context=plan.context)
+                self.synthesizers[table] = plan.synthesizer
+            df, ctx_rel = data[table], contexts[table]
+            pk = meta.primary_key(table)
+            self.tables[table] = {
+                "rows": len(df),
+                "columns": [str(c) for c in df.columns],
+                "dtypes": {str(c): str(df[c].dtype) for c in df.columns},
+                "null_context_rows": int(df[ctx_rel.foreign_key].isna().sum()) if ctx_rel else 0,
+                "keys": {pk: key_format(df[pk], table=table, column=pk)} if pk else {},
+                "generated": {c: key_format(df[c], table=table, column=c) for c in plan.generated},
+                "constants": plan.constants,
+            }
+        self.encoders = {name: enc.to_dict() for name, enc in self._encoders.items()}
+        self.contexts = {t: (r.to_dict() if r else None) for t, r in contexts.items()}
+        self.seconds = time.perf_counter() - start
+        return self
+
+    def _plan(self, meta: Metadata, data: Mapping[str, pd.DataFrame],
+              contexts: Mapping[str, Relationship | None]) -> dict[str, _TablePlan]:
+        """Each table's model frame, schema, context rows and synthesizer, in parent-before-child order; every
+        table is validated, and the problems of all of them raised at once."""
+        lineages: dict[str, pd.DataFrame] = {}  # real lineage of each parent, indexed by its key
+        self._encoders: dict[str, ContextEncoder] = {}
+        plans, problems = {}, []
+        for i, table in enumerate(meta.order()):
+            df, ctx_rel = data[table], contexts[table]
+            try:
+                attributes, schema, generated = _attributes(meta, table, df)
+            except InvalidDataError as exc:
+                problems += [dataclasses.replace(p, table=table) for p in exc.problems]
+                continue
+            others = [r for r in meta.parents(table) if r != ctx_rel]
+            if any(r.parent not in lineages for r in meta.parents(table)):
+                continue  # a parent failed its checks: reported there
+            full = self._frame(meta, table, df, attributes, data, others, lineages)
+            constants = {str(c): python_value(full[c].iloc[0]) for c in full.columns
+                         if c not in schema.names and len(full) and full[c].nunique(dropna=False) == 1}
+            frame = full.drop(columns=list(constants))  # an added column of one value is kept as that value
+            internal = frame[[c for c in frame.columns if c not in schema.names]]
+            schema = TableSchema(schema.columns + (TableSchema.detect(internal).columns if internal.shape[1] else []))
+            context = None
+            if ctx_rel is not None:
+                parent = ctx_rel.parent
+                if parent not in self._encoders:
+                    self._encoders[parent] = ContextEncoder().fit(lineages[parent])
+                context = _context_rows(self._encoders[parent], lineages[parent], df[ctx_rel.foreign_key])
+            synth = self._table_synthesizer(table, len(df), i, frame, schema)
+            if frame.shape[1]:
+                try:
+                    synth.check(frame)
+                except InvalidDataError as exc:
+                    problems += [dataclasses.replace(p, table=table) for p in exc.problems]
+            if meta.children(table):
+                own = lineage(table, full, _with_constants(schema, full, constants),
+                              lineages[ctx_rel.parent] if ctx_rel else None,
+                              df[ctx_rel.foreign_key] if ctx_rel else None,
+                              chain(meta, ctx_rel.parent, contexts) if ctx_rel else None)
+                own.index = pd.Index(df[meta.primary_key(table)].to_numpy())
+                lineages[table] = own
+            plans[table] = _TablePlan(frame, context, synth, generated, constants)
+        if problems:
+            raise InvalidDataError(problems)
+        for rel in meta.relationships:  # a parent that gives no context still needs one for matching
+            if rel.parent not in self._encoders:
+                self._encoders[rel.parent] = ContextEncoder().fit(lineages[rel.parent])
+        return plans
+
+    def _check_allow(self, meta: Metadata) -> None:
+        bad = [a for a in self.allow if "." not in a or a.split(".", 1)[0] not in meta.tables]
+        if bad:
+            raise ConfigError(f"allow names {bad}: each must be table.column of a table in the metadata "
+                              f"({', '.join(meta.tables)})")
+
+    def _frame(self, meta: Metadata, table: str, df: pd.DataFrame, attributes: pd.DataFrame,
+               data: Mapping[str, pd.DataFrame], others: list[Relationship], lineages: Mapping[str, pd.DataFrame]
+               ) -> pd.DataFrame:
+        """The frame ``table``'s model learns: attributes, child counts, non-context parents' lineage, null flags."""
+        frame = attributes.copy()
+        pk = meta.primary_key(table)
+        for rel in meta.children(table):
+            assert pk is not None, "a parent has a primary key (graph_problems)"
+            counts = data[rel.child][rel.foreign_key].value_counts()
+            frame[count_column(rel)] = counts.reindex(df[pk].to_numpy()).fillna(0).astype(np.int64).to_numpy()
+        for rel in others:
+            parent = lineages[rel.parent]
+            joined = parent.reindex(df[rel.foreign_key].to_numpy())
+            for column in parent.columns:
+                frame[shadow_prefix(rel) + column] = joined[column].to_numpy()
+            if df[rel.foreign_key].isna().any():
+                frame[null_column(rel)] = df[rel.foreign_key].isna().to_numpy()
+        return frame.reset_index(drop=True)
+
+    def _table_synthesizer(self, table: str, rows: int, index: int, frame: pd.DataFrame,
+                           schema: TableSchema) -> Synthesizer:
+        """The single-table synthesizer of ``table``: its epochs (from the step budget unless given), its own
+        seed, its schema (from the metadata), and the columns it may train on although they look like
+        identifiers: those the metadata declares as data (a person reviewed it; ``metadata detect`` makes
+        identifier-like columns ``id``), and the columns this layer adds."""
+        epochs = self.epochs
+        if epochs is None:
+            batch = min(int(self.hyperparameters.get("batch_size", 500)), max(rows, 1))
+            epochs = int(np.clip(round(STEP_BUDGET * batch / max(rows, 1)), MIN_EPOCHS, MAX_EPOCHS))
+        params = dict(self.hyperparameters)
+        if "batch_size" in params:  # one batch size for tables of every size: at most each table's rows
+            params["batch_size"] = min(int(params["batch_size"]), max(rows, 1))
+        allow = [str(c) for c in frame.columns]
+        return Synthesizer(model=self.model_name, epochs=epochs, seed=self.seed + 1000 * index, device=self.device,
+                           progress=self.progress, allow=tuple(allow), metadata=schema, **params)
+
+    # ------------------------------------------------------------------ save / sample
+    def manifest(self) -> Manifest:
+        """The model file's manifest: the metadata, per table what sampling needs and its model's manifest."""
+        if self.metadata is None:
+            raise NotFittedError("the relational synthesizer is not fitted (fix: call fit first)")
+        import torch
+
+        per_table = {}
+        for name, info in self.tables.items():
+            entry = dict(info)
+            if name in self.synthesizers:
+                entry["model"] = self.synthesizers[name].manifest()
+            per_table[name] = entry
+        manifest: dict[str, Any] = {
+            "kind": KIND, "synthgen_version": __version__, "torch_version": torch.__version__,
+            "metadata": self.metadata.to_dict(), "order": self.metadata.order(), "tables": per_table,
+            "contexts": self.contexts, "encoders": self.encoders,
+            "training": {"seconds": round(self.seconds, 3), "seed": self.seed, "model": self.model_name},
+            "privacy": {"differential_privacy": False, "epsilon": None, "delta": None,
+                        "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
+                                     "the training tables.",
+                        "raw_quantities": RAW_QUANTITIES + RELATIONAL_RAW_QUANTITIES},
+        }
+        return manifest  # type: ignore[return-value]  # a relational manifest (kind "relational")
+
+    def tensors(self) -> dict[str, Any]:
+        """Every table model's tensors, named ``<table>/<tensor>``."""
+        return {f"{name}/{key}": value for name, synth in self.synthesizers.items()
+                for key, value in synth.model.state_tensors().items()}
+
+    def save(self, path: str | os.PathLike, *, force: bool = False, key: bytes | None = None,
+             recipient: X25519PublicKey | None = None) -> Path:
+        """Write one model file for the whole dataset (refuses to overwrite unless ``force``)."""
+        return write_model_file(path, self.manifest(), self.tensors(), force=force,
+                                seal=as_seal({"key": key, "recipient": recipient}))
+
+    def sampler(self) -> RelationalSampler:
+        from synthgen.relational.sampler import RelationalSampler
+
+        return RelationalSampler({n: s.sampler() for n, s in self.synthesizers.items()}, self.manifest())
+
+    def sample(self, *, scale: float = 1.0, seed: int | None = None) -> dict[str, pd.DataFrame]:
+        """Shortcut for ``self.sampler().sample(...)``."""
+        return self.sampler().sample(scale=scale, seed=seed)
+
+
+@dataclasses.dataclass
+class _TablePlan:
+    """One table's fit, prepared: the frame its model learns, its context rows, its synthesizer, and its
+    non-key ``id`` columns (generated anew)."""
+
+    frame: pd.DataFrame
+    context: np.ndarray | None
+    synthesizer: Synthesizer
+    generated: list[str]
+    constants: dict[str, Any]
+
+
+def _attributes(meta: Metadata, table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, TableSchema, list[str]]:
+    """The table's learned columns (neither keys nor sdtype ``id``) read as the metadata declares them, their
+    schema, and its ``id`` columns. Text in a column declared numerical is read as null, with a warning."""
+    entries = meta.tables[table]["columns"]
+    keys = set(meta.keys(table))
+    generated = [str(c) for c in df.columns if c not in keys and entries[c].get("sdtype") == "id"]
+    learned = [c for c in df.columns if c not in keys and c not in generated]
+    frame = df[learned].copy()
+    for column in learned:
+        if entries[column].get("sdtype") == "numerical" and not pd.api.types.is_numeric_dtype(frame[column].dtype):
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            bad = frame[column][numbers.isna() & frame[column].notna()]
+            if len(bad):
+                warnings.warn(DataWarning(
+                    f"table {table!r}, column {column!r}: {len(bad):,} values such as {bad.iloc[0]!r} are not "
+                    "numbers: read as nulls (the metadata declares the column numerical)"), stacklevel=4)
+            frame[column] = numbers
+    schema = schema_from_metadata({"columns": {c: entries[c] for c in learned}}, frame) if learned \
+        else TableSchema([])
+    return frame.reset_index(drop=True), schema, generated
+
+
+def _with_constants(schema: TableSchema, frame: pd.DataFrame, constants: dict[str, Any]) -> TableSchema:
+    """``schema`` with a detected spec for each constant column (the lineage reads their kinds)."""
+    if not constants:
+        return schema
+    return TableSchema(schema.columns + TableSchema.detect(frame[list(constants)]).columns)
+
+
+def _as_metadata(metadata: Metadata | Mapping[str, Any] | str | os.PathLike | None,
+                 data: Mapping[str, pd.DataFrame]) -> Metadata:
+    if metadata is None:
+        return Metadata.detect(data)[0]
+    if isinstance(metadata, Metadata):
+        return metadata
+    if isinstance(metadata, Mapping):
+        return Metadata.from_dict(metadata)
+    return Metadata.load(metadata)
+
+
+def _context_rows(encoder: ContextEncoder, parent_lineage: pd.DataFrame, keys: pd.Series) -> np.ndarray:
+    """The context row of each child row: a null-parent flag, then its parent's encoded lineage (zeros for
+    a child without a parent)."""
+    encoded = encoder.transform(parent_lineage)
+    position = pd.Series(np.arange(len(parent_lineage)), index=parent_lineage.index)
+    at = position.reindex(keys.to_numpy()).to_numpy()
+    missing = np.isnan(at)
+    out = np.zeros((len(keys), encoder.width + 1), dtype=np.float32)
+    out[missing, 0] = 1.0
+    out[~missing, 1:] = encoded[at[~missing].astype(np.int64)]
+    return out
+
