@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from synthgen.relational.metadata import Metadata, Relationship
+from synthgen.metadata import Metadata, Relationship
 
 TINY = {"epochs": 30, "batch_size": 200, "embedding_dim": 16, "compress_dims": (64,), "decompress_dims": (64,)}
 

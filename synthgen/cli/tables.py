@@ -37,7 +37,7 @@ def detect(source: str, out: Path, force: bool) -> None:
       synthgen metadata detect sqlite:///clinic.db --out clinic.json     # keys from the constraints
     """
     from synthgen.files import check_writable
-    from synthgen.relational.metadata import Metadata
+    from synthgen.metadata import Metadata
     from synthgen.relational.tables_io import read_tables
 
     check_writable(out, force=force)
@@ -63,7 +63,7 @@ def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, q
     tables, constraints = read_tables(source)
     metadata: Any = opts["metadata"]
     if metadata is None:
-        from synthgen.relational.metadata import Metadata
+        from synthgen.metadata import Metadata
 
         metadata, notes = Metadata.detect(tables, constraints)
         for note in notes:

@@ -19,12 +19,21 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from synthgen.evaluation.prep import NUMERIC_KINDS, Featurizer, Tables, category_keys, numbers
+from synthgen.schema import TableSchema
 from synthgen.transform.encoders import point_masses
+
+
+class Kinds(Protocol):
+    """What the shape and pair scores read: the columns' kinds (``Tables`` has them)."""
+
+    @property
+    def schema(self) -> TableSchema: ...
 
 #: sdmetrics subsamples contingency tables above this many rows
 CONTINGENCY_MAX_ROWS = 50_000
@@ -94,7 +103,7 @@ def _mean(values) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _is_numeric(tables: Tables, name: str) -> bool:
+def _is_numeric(tables: Kinds, name: str) -> bool:
     return tables.schema[name].kind in NUMERIC_KINDS
 
 
@@ -123,7 +132,7 @@ def tv_complement(real: pd.Series, synth: pd.Series) -> float:
     return float(1 - 0.5 * np.abs(pr.reindex(index, fill_value=0.0) - ps.reindex(index, fill_value=0.0)).sum())
 
 
-def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, tables: Tables) -> dict[str, float]:
+def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, tables: Kinds) -> dict[str, float]:
     """KSComplement or TVComplement per column."""
     out = {}
     for name in real.columns:
@@ -143,7 +152,7 @@ def _binned(values: np.ndarray) -> np.ndarray:
     return np.digitize(values, bins=np.histogram_bin_edges(present))
 
 
-def column_pair_trends(real: pd.DataFrame, synth: pd.DataFrame, tables: Tables, *, seed: int = 0) -> list[dict]:
+def column_pair_trends(real: pd.DataFrame, synth: pd.DataFrame, tables: Kinds, *, seed: int = 0) -> list[dict]:
     """CorrelationSimilarity or ContingencySimilarity for every pair of columns."""
     sides = []
     for df in (real, synth):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from synthgen.relational.metadata import Metadata, Relationship
+from synthgen.metadata import Metadata, Relationship
 from synthgen.schema import TableSchema, parse_datetimes
 
 #: tables of a lineage: the row's own and up to this many context ancestors above it

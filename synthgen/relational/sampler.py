@@ -18,11 +18,11 @@ import pandas as pd
 
 from synthgen.artifact import Manifest, build_model, read_model_file
 from synthgen.errors import ConfigError, IntegrityError
+from synthgen.metadata import Metadata, Relationship
 from synthgen.relational.context import ContextEncoder
 from synthgen.relational.keys import generate_keys
 from synthgen.relational.lineage import chain, count_column, lineage, null_column, repeat_rows, shadow_prefix
 from synthgen.relational.matching import capacities, match
-from synthgen.relational.metadata import Metadata, Relationship
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema
 

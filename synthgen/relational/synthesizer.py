@@ -28,6 +28,7 @@ from synthgen import __version__
 from synthgen.artifact import Manifest, write_model_file
 from synthgen.errors import ConfigError, DataWarning, InvalidDataError, NotFittedError
 from synthgen.io import TableLike, as_seal, read_table
+from synthgen.metadata import Metadata, Relationship
 from synthgen.relational.context import ContextEncoder
 from synthgen.relational.keys import key_format
 from synthgen.relational.lineage import (
@@ -38,7 +39,6 @@ from synthgen.relational.lineage import (
     null_column,
     shadow_prefix,
 )
-from synthgen.relational.metadata import Metadata, Relationship
 from synthgen.schema import TableSchema, python_value, schema_from_metadata
 from synthgen.synthesizer import RAW_QUANTITIES, Synthesizer
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from synthgen.errors import InvalidDataError, OutputExistsError, Problem, SynthgenError
 from synthgen.io import SealLike, SecretLike, read_table, write_table
-from synthgen.relational.metadata import Metadata
+from synthgen.metadata import Metadata
 
 #: file endings read as tables (``.enc`` after any of them: encrypted)
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")

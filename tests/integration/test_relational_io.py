@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from shop_data import shop_metadata, shop_tables
 
 from synthgen.errors import OutputExistsError, SynthgenError
-from synthgen.relational.metadata import Metadata
+from synthgen.metadata import Metadata
 from synthgen.relational.tables_io import read_tables, write_tables
 
 

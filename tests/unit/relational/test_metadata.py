@@ -9,7 +9,7 @@ import pytest
 from shop_data import shop_metadata, shop_tables
 
 from synthgen.errors import InvalidDataError
-from synthgen.relational.metadata import Metadata, Relationship
+from synthgen.metadata import Metadata, Relationship
 
 
 def test_json_round_trip_is_sdv_v1(tmp_path):
