@@ -8,7 +8,7 @@ import pandas as pd
 
 from synthgen.metadata import Metadata, Relationship
 
-TINY = {"epochs": 30, "batch_size": 200, "embedding_dim": 16, "compress_dims": (64,), "decompress_dims": (64,)}
+TINY = {"epochs": 200, "batch_size": 100, "embedding_dim": 16, "compress_dims": (64,), "decompress_dims": (64,)}
 
 
 def shop_tables(seed: int = 0, customers: int = 300) -> dict[str, pd.DataFrame]:

@@ -548,13 +548,14 @@ def models(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--real", "real", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Real rows the generator was trained on (CSV or Parquet).")
-@click.option("--synthetic", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Synthetic rows to evaluate.")
+@click.option("--real", "real", required=True,
+              help="Real rows the generator was trained on (CSV or Parquet); several tables: a folder or database URL.")
+@click.option("--synthetic", required=True, help="Synthetic rows to evaluate (several tables: a folder or URL).")
 @click.option("--test", "test", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Real holdout rows the generator never saw (default: split 20% off --real).")
-@click.option("--target", required=True, help="Column a downstream model predicts.")
+@click.option("--target", default=None, help="Column a downstream model predicts (a single table: required).")
+@click.option("--metadata", "metadata_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Several tables: their SDV multi-table metadata JSON (default: detected).")
 @click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto",
               show_default=True, help="Prediction task (auto: from the target's kind).")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
@@ -566,13 +567,17 @@ def models(as_json: bool) -> None:
 @key_options(inputs=True, outputs=True)
 @click.option("--force", is_flag=True, help="Overwrite --json / --report if they exist.")
 @handle_errors
-def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: str, seeds: int,
-             json_out: Path | None, report: Path | None, key_file: Path | None, identity: Path | None,
-             encrypt: bool, recipient: Path | None, force: bool) -> None:
+def evaluate(real: str, synthetic: str, test: Path | None, target: str | None, metadata_path: Path | None,
+             task: str, seeds: int, json_out: Path | None, report: Path | None, key_file: Path | None,
+             identity: Path | None, encrypt: bool, recipient: Path | None, force: bool) -> None:
     """Score SYNTHETIC against REAL: utility (TRTR vs TSTR), fidelity and privacy.
+
+    Several tables (folders or database URLs): the multi-table quality score (column shapes, pair trends,
+    cardinality, intertable trends) and key integrity, per table and relationship.
 
     \b
     Example:
+      synthgen evaluate --real berka/ --synthetic synthetic_berka/ --metadata berka.json --report r.html
       synthgen evaluate --real train.csv --synthetic synth.csv --test holdout.csv --target income \\
         --json figures.json --report report.html
     """
@@ -584,10 +589,17 @@ def evaluate(real: Path, synthetic: Path, test: Path | None, target: str, task: 
         if path is not None and str(path) != "-":
             check_writable(path, force=force)
     seal = output_seal(None, encrypt, recipient, key_file)
+    from synthgen.cli.tables import evaluate_tables, is_table_set
+
+    if is_table_set(real):
+        evaluate_tables(real, synthetic, metadata_path, json_out=json_out, report=report, force=force, seal=seal)
+        return
+    if target is None:
+        raise click.UsageError("--target is required for a single table (fix: --target COLUMN)")
     if test is None:
         click.echo(f"note: no --test given: holding out {HOLDOUT_SHARE:.0%} of {real} (stratified, seed 0). "
                    "This is a fair test only if the generator was trained without those rows.", err=True)
-    tables = [None if p is None else read_table(p, secret=input_secret(p, key_file, identity))
+    tables = [None if p is None else read_table(p, secret=input_secret(Path(p), key_file, identity))
               for p in (real, synthetic, test)]
     result = run_evaluation(*tables, target=target, task=None if task == "auto" else task, seeds=seeds)
     click.echo(result.summary())

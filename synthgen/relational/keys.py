@@ -78,7 +78,7 @@ def generate_keys(fmt: dict[str, Any], n: int, rng: np.random.Generator) -> pd.S
         raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
         hexes = [r.tobytes().hex() for r in raw]
         return pd.Series([f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in hexes], dtype=object)
-    template, (pin_at, pin_char) = fmt["template"], fmt["pinned"]
+    template, (pin_at, pin_char) = _roomy(fmt["template"], fmt["pinned"][0], n), fmt["pinned"]
     out: list[str] = []
     seen: set[str] = set()
     while len(out) < n:
@@ -98,3 +98,27 @@ def generate_keys(fmt: dict[str, Any], n: int, rng: np.random.Generator) -> pd.S
                 seen.add(key)
                 out.append(key)
     return pd.Series(out[:n], dtype=object)
+
+
+def _choices(slot: dict[str, Any]) -> int:
+    return len(slot["fixed"]) if "fixed" in slot else len(_CLASSES[slot["class"]])
+
+
+def _roomy(template: list[dict[str, Any]], pin_at: int, n: int) -> list[dict[str, Any]]:
+    """``template``, widened until it has room for ``n`` keys twice over: fixed digits vary (last positions
+    first; letters stay, as prefixes do), then digits are appended (a key of 12 rows' format rarely has
+    room for a million)."""
+    template = [dict(slot) for slot in template]
+
+    def room() -> float:
+        return float(np.prod([_choices(s) for i, s in enumerate(template) if i != pin_at], dtype=float))
+
+    for i in reversed(range(len(template))):
+        if room() >= 2 * n:
+            break
+        slot = template[i]
+        if i != pin_at and "fixed" in slot and set(slot["fixed"]) <= set(string.digits):
+            template[i] = {"class": "d"}
+    while room() < 2 * n:
+        template.append({"class": "d"})
+    return template

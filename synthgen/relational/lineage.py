@@ -32,9 +32,9 @@ def null_column(rel: Relationship) -> str:
 
 def context_parent(meta: Metadata, table: str, data: Mapping[str, pd.DataFrame] | None = None,
                    chosen: Mapping[str, str] | None = None) -> Relationship | None:
-    """The relationship whose parent gives ``table`` its context: the one with the most rows per parent
-    (so counts carry the most), the first in metadata order among equals; ``chosen`` (table -> foreign key)
-    overrides it."""
+    """The relationship whose parent gives ``table`` its context: the foreign key with the fewest nulls (a
+    row without a parent has no context), then the one with the most rows per parent (so its counts carry
+    the most), the first in metadata order among equals; ``chosen`` (table -> foreign key) overrides it."""
     parents = meta.parents(table)
     if not parents:
         return None
@@ -45,11 +45,12 @@ def context_parent(meta: Metadata, table: str, data: Mapping[str, pd.DataFrame] 
     if data is None or len(parents) == 1:
         return parents[0]
 
-    def per_parent(rel: Relationship) -> float:
-        linked = data[rel.child][rel.foreign_key].dropna()
-        return len(linked) / max(linked.nunique(), 1)
+    def rank(rel: Relationship) -> tuple[int, float]:
+        keys = data[rel.child][rel.foreign_key]
+        linked = keys.dropna()
+        return -int(keys.isna().sum()), len(linked) / max(linked.nunique(), 1)
 
-    return max(parents, key=per_parent)
+    return max(parents, key=rank)
 
 
 def chain(meta: Metadata, table: str, contexts: Mapping[str, Relationship | None]) -> list[str]:

@@ -39,3 +39,9 @@ def test_text_keys_that_use_every_character_are_refused_with_a_fix():
     real = pd.Series(list("0123456789"))
     with pytest.raises(InvalidDataError, match="table 't', column 'k': is a text key whose every position"):
         key_format(real, table="t", column="k")
+
+
+def test_a_narrow_text_format_widens_to_make_room():
+    real = pd.Series([f"ST{i:03d}" for i in range(12)])  # room for 10 keys once one position is pinned
+    keys = generate_keys(key_format(real, table="store", column="store_id"), 5000, np.random.default_rng(0))
+    assert keys.is_unique and not keys.isin(real).any() and keys.str.startswith("ST").all()

@@ -1,0 +1,71 @@
+"""The HTML report of a multi-table evaluation: the summary, a section per table and per relationship."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgen.evaluation.multitable import children_per_parent
+from synthgen.evaluation.report import _CSS, _img, _table
+from synthgen.io import SealLike
+from synthgen.metadata import Metadata
+
+_PROPERTIES = [("quality", "Quality (mean of the four properties)"), ("column_shapes", "Column shapes"),
+               ("column_pair_trends", "Column pair trends"), ("cardinality", "Cardinality (children per parent)"),
+               ("intertable_trends", "Intertable trends (parent-child pairs)"),
+               ("referential_integrity", "Referential integrity (lowest of the relationships)"),
+               ("primary_keys_unique", "Primary keys unique")]
+
+
+def write_multitable_report(figures: Mapping[str, Any], real: Mapping[str, pd.DataFrame],
+                            synthetic: Mapping[str, pd.DataFrame], metadata: Metadata, path: str | os.PathLike, *,
+                            force: bool = False, seal: SealLike | None = None) -> Path:
+    """Write the report atomically (encrypted with ``seal`` if given); it needs no network to open."""
+    import matplotlib
+
+    from synthgen.io import write_bytes_atomic
+
+    matplotlib.use("Agg", force=True)
+    sections = [("Summary", _table(["figure", "value"], [[label, figures[key]] for key, label in _PROPERTIES]))]
+    for table in metadata.order():
+        part = figures["tables"][table]
+        rows = [[name, score] for name, score in part["columns"].items()]
+        sections.append((f"Table {table}: {len(real[table]):,} real rows, {len(synthetic[table]):,} synthetic",
+                         _table(["figure", "value"], [["column shapes", part["column_shapes"]],
+                                                      ["column pair trends", part["column_pair_trends"]]])
+                         + _table(["column", "shape score (KS / TV complement)"], rows)))
+    for rel in metadata.relationships:
+        part = figures["relationships"][str(rel)]
+        worst = sorted((p for p in part["pairs"] if p["counted"]), key=lambda p: p["score"])[:10]
+        pairs = _table(["parent column", "child column", "metric", "score"],
+                       [[p["columns"][0], p["columns"][1], p["metric"], p["score"]] for p in worst])
+        sections.append((f"Relationship {rel}",
+                         _table(["figure", "value"], [["cardinality", part["cardinality"]],
+                                                      ["intertable trends", part["intertable_trends"]],
+                                                      ["referential integrity", part["referential_integrity"]]])
+                         + _img(_cardinality_plot(real, synthetic, rel))
+                         + "<p>Least alike of the related parent-child pairs:</p>" + pairs))
+    body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>synthgen multi-table evaluation</title>"
+           f"<style>{_CSS}</style></head><body><h1>synthgen multi-table evaluation</h1>{body}</body></html>")
+    return write_bytes_atomic(path, doc.encode("utf-8"), force=force, seal=seal)
+
+
+def _cardinality_plot(real: Mapping[str, pd.DataFrame], synthetic: Mapping[str, pd.DataFrame], rel: Any):
+    import matplotlib.pyplot as plt
+
+    r, s = children_per_parent(real, rel), children_per_parent(synthetic, rel)
+    top = int(max(np.percentile(r, 99) if len(r) else 0, np.percentile(s, 99) if len(s) else 0, 1))
+    bins = [b - 0.5 for b in range(top + 2)]
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    ax.hist(r.clip(max=top), bins=bins, alpha=0.5, density=True, label="real")
+    ax.hist(s.clip(max=top), bins=bins, alpha=0.5, density=True, label="synthetic")
+    ax.set_xlabel(f"{rel.child} rows per {rel.parent} row (top 1% in the last bar)")
+    ax.legend()
+    return fig
