@@ -197,14 +197,19 @@ def spawn(library: str, model: str, seed: int, sample_out: Path, args: argparse.
         cmd += ["--epochs", str(args.epochs)]
     if args.train_rows is not None:
         cmd += ["--train-rows", str(args.train_rows)]
+    return run_marked(cmd, {"library": library, "model": model, "seed": seed})
+
+
+def run_marked(cmd: list[str], key: dict[str, Any]) -> dict[str, Any]:
+    """Run ``cmd`` (a benchmark's ``--one`` run) in a fresh interpreter with the repository importable; its
+    ``RESULT_MARK`` line's JSON, or ``key`` with the error its output ends with."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):
             return json.loads(line[len(RESULT_MARK):])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    error = "; ".join(tail).replace("|", "/") or f"exit code {proc.returncode}"
-    return {"library": library, "model": model, "seed": seed, "error": error}
+    return {**key, "error": "; ".join(tail).replace("|", "/") or f"exit code {proc.returncode}"}
 
 
 def evaluate_run(result: dict[str, Any], sample_out: Path, train: pd.DataFrame, test: pd.DataFrame,

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -49,6 +48,7 @@ from adult import (  # noqa: E402  (the Adult benchmark's fits, timing and repor
     fit_sdv,
     fit_synthgen,
     peak_mb,
+    run_marked,
     time_call,
     version,
     write,
@@ -104,14 +104,7 @@ def spawn(key: tuple[str, str, str, int], sample_out: Path, args: argparse.Names
            "--sample-out", str(sample_out)]
     cmd += ["--epochs", str(args.epochs)] if args.epochs else []
     cmd += ["--train-rows", str(args.train_rows)] if args.train_rows else []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    return {"table": table, "library": library, "model": model, "seed": seed,
-            "error": "; ".join(tail).replace("|", "/") or f"exit code {proc.returncode}"}
+    return run_marked(cmd, {"table": table, "library": library, "model": model, "seed": seed})
 
 
 def evaluate_run(result: dict[str, Any], sample_out: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -350,9 +350,10 @@ def _column_entry(series: pd.Series, column: str, table: str, notes: list[str]) 
     as null). Both are noted for review."""
     spec = detect_column(series, column)
     rule = broken_rule(series, spec)
-    if rule == "id":
-        notes.append(f"{table}.{column}: sdtype id (it looks like an identifier: new values of its format are "
-                     "generated, none learned; to learn it, make it categorical or numerical)")
+    if rule in ("id", "too_many"):
+        why = "it looks like an identifier" if rule == "id" else "it has too many categories to learn"
+        notes.append(f"{table}.{column}: sdtype id ({why}: new values of its format are generated, none "
+                     "learned; to learn it, group its values and make it categorical)")
         return {"sdtype": "id"}
     if rule == "mixed":
         numbers = pd.to_numeric(series, errors="coerce")

@@ -3,7 +3,7 @@
 Fenced blocks opened with ```` ```bash example ```` are extracted and their ``synthgen`` commands run
 in order, in one scratch folder holding stand-ins for the files they name (Adult as adult.csv:
 differential privacy needs its 32,561 rows; 300- and 100-row train.csv / holdout.csv; a patients.csv
-with identifiers). Only the sizes are
+with identifiers; the bundled berka tables as berka/). Only the sizes are
 cut: a train / audit / demo without --epochs gets --epochs 1, --rows is capped at 300 and
 --canaries at 20. Any command that fails fails the test, with the command and its output.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +20,12 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import main
-from synthgen.datasets import load_adult
+from synthgen.datasets import load_adult, relational_path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```bash example\n(.*?)^```", re.S | re.M)
 COMMANDS = ["train", "sample", "inspect", "evaluate", "audit", "mask", "keygen", "encrypt", "decrypt", "sign",
-            "verify", "models", "demo"]
+            "verify", "models", "demo", "metadata"]
 
 
 def example_commands(text: str) -> list[list[str]]:
@@ -67,6 +68,7 @@ def scratch(tmp_path, monkeypatch):
         "zip": [f"{10000 + (i % 7) * 11}" for i in range(n)],
         "diagnosis": ["flu", "cold", "asthma"] * 20,
     }).to_csv(tmp_path / "patients.csv", index=False)
+    shutil.copytree(relational_path("berka"), tmp_path / "berka")  # the bundled berka tables, as the README names them
     (tmp_path / "trained_models").symlink_to(README.parent / "trained_models")  # the shipped models, by path
     monkeypatch.chdir(tmp_path)
     for var in ("SYNTHGEN_KEY", "SYNTHGEN_PASSPHRASE"):

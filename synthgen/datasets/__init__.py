@@ -37,6 +37,31 @@ def load_credit_default() -> pd.DataFrame:
     return _read("creditcard_default.csv.gz")
 
 
+#: the bundled datasets of several tables (a folder each: one .csv.gz per table and metadata.json)
+RELATIONAL = {
+    "berka": "PKDD'99 Czech bank (its trans table left out): district -> account, client -> disp -> card, "
+             "account -> loan, order; 7 tables, 4 levels, disp has two parents. Public research dataset.",
+    "cdnow": "CDNOW customers -> purchases by date (Fader and Hardie); 2 tables. Public research dataset.",
+}
+
+
+def relational_path(name: str) -> Path:
+    """The folder of a bundled dataset of several tables (``synthgen train <folder> --metadata
+    <folder>/metadata.json``): one ``<table>.csv.gz`` each, and its SDV multi-table ``metadata.json``."""
+    if name not in RELATIONAL:
+        raise ValueError(f"no bundled dataset {name!r} (use one of: {', '.join(RELATIONAL)})")
+    return Path(str(resources.files(__package__).joinpath(name)))
+
+
+def load_relational(name: str) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """A bundled dataset of several tables (see ``RELATIONAL``): its tables by name, and its metadata dict."""
+    import json
+
+    folder = relational_path(name)
+    tables = {p.name.removesuffix(".csv.gz"): pd.read_csv(p) for p in sorted(folder.glob("*.csv.gz"))}
+    return tables, json.loads((folder / "metadata.json").read_text())
+
+
 def _read(name: str) -> pd.DataFrame:
     with resources.files(__package__).joinpath(name).open("rb") as fh:
         return pd.read_csv(fh, compression="gzip")

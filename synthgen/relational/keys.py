@@ -3,7 +3,8 @@
 Whole-number keys continue after the real maximum (so none can equal a real key). Text keys follow the
 real keys' shape (length, and per position: digit, lower- or upper-case letter, or a fixed character);
 one position where the real keys use only part of their character class is pinned to a character they
-never use there, so no generated key can equal a real one. UUIDs are new random UUIDs.
+never use there (where every position uses its whole class, the keys get one digit more than the longest
+real key), so no generated key can equal a real one. UUIDs are new random UUIDs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgen.errors import InvalidDataError, Problem
-
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CLASSES = {"d": string.digits, "l": string.ascii_lowercase, "u": string.ascii_uppercase}
 #: text keys longer than this are generated as UUIDs' hex (no per-position shape kept)
@@ -24,7 +23,8 @@ MAX_TEMPLATE = 64
 
 
 def key_format(values: pd.Series, *, table: str, column: str) -> dict[str, Any]:
-    """How to generate keys like ``values`` (JSON): what it reads from them is named in the manifest's ledger."""
+    """How to generate keys like ``values`` of ``table.column`` (JSON): what it reads from them is named in the
+    manifest's ledger."""
     values = values.dropna()
     if pd.api.types.is_integer_dtype(values.dtype) or (pd.api.types.is_float_dtype(values.dtype)
                                                         and bool((values == values.round()).all())):
@@ -51,10 +51,9 @@ def key_format(values: pd.Series, *, table: str, column: str) -> dict[str, Any]:
         unused = sorted(set(_CLASSES[cls]) - seen)
         if pinned is None and unused and not (cls == "d" and i == 0):
             pinned = (i, unused[len(unused) // 2])
-    if pinned is None:
-        raise InvalidDataError(Problem(column, "is a text key whose every position uses its whole character "
-                                       "class, so new keys of its format could equal real ones",
-                                       "give it a whole-number or UUID key, or mask it first", table))
+    if pinned is None:  # every position uses its whole class: one character more than any real key
+        template.append({"class": "d"})
+        pinned = (len(template) - 1, "0")
     return {"kind": "text", "template": template, "pinned": list(pinned),
             "lengths": sorted({int(v) for v in lengths.unique()})[:64]}
 

@@ -86,6 +86,12 @@ class RelationalSynthesizer:
     def __init__(self, *, model: str = "tvae", epochs: int | None = None, seed: int = 0, device: str = "cpu",
                  progress: bool = False, allow: Sequence[str] = (), contexts: Mapping[str, str] | None = None,
                  **hyperparameters: Any):
+        dp = sorted(set(hyperparameters) & {"epsilon", "delta", "max_grad_norm", "accountant", "stats_share",
+                                            "deterministic"})
+        if dp:
+            raise ConfigError(f"{', '.join(dp)}: differential privacy over several tables is not supported yet (its "
+                              "unit must be the entity, a root row with all its descendants, not a row of one "
+                              "table) (fix: drop them, or train a single table with DP)")
         self.model_name, self.epochs, self.seed, self.device = model, epochs, seed, device
         self.progress, self.allow, self.hyperparameters = progress, tuple(allow), hyperparameters
         self.chosen = dict(contexts or {})

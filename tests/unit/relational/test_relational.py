@@ -93,6 +93,11 @@ def test_child_tables_need_a_model_that_takes_a_context():
         RelationalSynthesizer(model="ctgan", epochs=1).fit(shop_tables(customers=60), shop_metadata())
 
 
+def test_differential_privacy_is_refused_not_faked_per_table():
+    with pytest.raises(ConfigError, match="differential privacy over several tables is not supported"):
+        RelationalSynthesizer(epsilon=1.0)
+
+
 def test_metadata_is_detected_when_not_given():
     data = shop_tables(customers=60)
     tables = RelationalSynthesizer(epochs=1, batch_size=50).fit(data).sample(seed=0)
