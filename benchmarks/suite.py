@@ -147,6 +147,19 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+def finished(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs already in ``--runs``, of the asked tables, generators and seeds."""
+    runs_dir = Path(args.runs)
+    out = []
+    for table in args.tables:
+        for library, model in args.only:
+            for seed in args.seeds:
+                done = runs_dir / f"{table}-{library}-{model}-{seed}{'-quick' if args.quick else ''}.json"
+                if done.exists():
+                    out.append(json.loads(done.read_text()))
+    return out
+
+
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (table, generator): mean and spread of figures over seeds, median timings."""
     rows = []
@@ -322,6 +335,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help=f"CI smoke run: {QUICK_EPOCHS} epochs, {QUICK_ROWS:,} rows")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for suite.md / suite.json")
     p.add_argument("--runs", default=None, help="folder of finished runs (default: <out>/suite-runs)")
+    p.add_argument("--report-only", action="store_true",
+                   help="write suite.md / suite.json from the finished runs alone (run nothing)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--sample-out", default=None, help=argparse.SUPPRESS)
@@ -345,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         print(RESULT_MARK + json.dumps(run_one(args)), flush=True)
         return
     started = time.time()
-    results = run_all(args)
+    results = finished(args) if args.report_only else run_all(args)
     text, data = report(args, results, started)
     name = "suite-quick" if args.quick else "suite"
     write(Path(args.out) / f"{name}.md", text)
