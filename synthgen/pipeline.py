@@ -76,6 +76,7 @@ class FitSettings:
     privacy: DPSettings | None = None
     allow: tuple[str, ...] = ()
     batch_size: int | None = None
+    mixture_rows: int = 5000
 
     @property
     def private(self) -> bool:
@@ -164,7 +165,7 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing, contex
     options = FitOptions(seed=settings.seed, device=distributed.start(world, settings.device),
                          progress=settings.progress and world.main, world=world, total_rows=len(df))
     plan, domain = dp_domain(df, schema, settings, run.saved, world)
-    transformer = fitted_transformer(df, schema, settings.seed, domain, run.saved)
+    transformer = fitted_transformer(df, schema, settings.seed, domain, run.saved, mixture_rows=settings.mixture_rows)
     if plan is not None and domain is not None:  # both or neither
         freq = transformer.cond_frequencies(domain) if settings.model.dp_needs_frequencies else None
         options.dp = sgd_spec(plan, seed=settings.seed, cond_frequencies=freq)
@@ -268,14 +269,15 @@ def _measure_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings
 
 
 def fitted_transformer(df: pd.DataFrame, schema: TableSchema, seed: int, domain: dict[str, ColumnDomain] | None,
-                       saved: Checkpoint | None = None) -> TabularTransformer:
+                       saved: Checkpoint | None = None, *, mixture_rows: int = 5000) -> TabularTransformer:
     """The transformer: the checkpoint's when resuming, else fitted on the table (under DP on the private
     domain alone)."""
     if saved is not None:
         return TabularTransformer.from_dict(saved.body["transformer"])
     if domain is None:
-        return TabularTransformer(seed=seed).fit(df, schema)
-    return TabularTransformer(seed=seed).fit(df, private_schema(schema, domain), domain=domain)
+        return TabularTransformer(seed=seed, gmm_sample_size=mixture_rows).fit(df, schema)
+    return TabularTransformer(seed=seed, gmm_sample_size=mixture_rows).fit(df, private_schema(schema, domain),
+                                                                           domain=domain)
 
 
 def encode(df: pd.DataFrame, transformer: TabularTransformer, seed: int, world: distributed.World) -> np.ndarray:

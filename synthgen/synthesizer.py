@@ -78,6 +78,7 @@ class Synthesizer:
         deterministic: seeded DP noise for debugging, NOT FOR RELEASE.
         allow: columns to train on although they look like identifiers: lifts the refusal of ID-like
             columns and the warning about direct identifiers (emails, names, ...) left unmasked.
+        mixture_rows: rows (a uniform sample) each numeric column's mode mixture is fitted on.
         **hyperparameters: model-specific hyperparameters (see the model's ``Config``).
     """
 
@@ -85,7 +86,8 @@ class Synthesizer:
                  seed: int = 0, device: str = "cpu", metadata: str | os.PathLike | TableSchema | None = None,
                  progress: bool = False, epsilon: float | None = None, delta: float | None = None,
                  max_grad_norm: float = 1.0, accountant: str = "rdp", stats_share: float | None = None,
-                 deterministic: bool = False, allow: Sequence[str] = (), **hyperparameters: Any):
+                 deterministic: bool = False, allow: Sequence[str] = (), mixture_rows: int = 5000,
+                 **hyperparameters: Any):
         params = {**hyperparameters, **({"epochs": epochs} if epochs is not None else {}),
                   **({"batch_size": batch_size} if batch_size is not None else {})}
         cls = get_model(model)
@@ -97,6 +99,9 @@ class Synthesizer:
         self.model: Model = cls(**params)
         self.seed, self.device, self.metadata, self.progress = seed, device, metadata, progress
         self.allow = tuple(allow)
+        if mixture_rows < 10:
+            raise ConfigError(f"mixture_rows must be at least 10, got {mixture_rows}")
+        self.mixture_rows = mixture_rows
         #: a batch size the user chose is checked against the table; the default shrinks to fit it
         self._batch_given = params.get("batch_size")
         self.transformer: TabularTransformer | None = None
@@ -159,7 +164,7 @@ class Synthesizer:
         """What a fit of this synthesizer is asked for (its model and settings), as the pipeline's steps read it."""
         return pipeline.FitSettings(self.model, seed=self.seed, device=self.device, metadata=self.metadata,
                                     progress=self.progress, privacy=self.privacy, allow=self.allow,
-                                    batch_size=self._batch_given)
+                                    batch_size=self._batch_given, mixture_rows=self.mixture_rows)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | Checkpoint, *, secret: SecretLike | None = None,

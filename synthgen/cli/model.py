@@ -133,7 +133,8 @@ def train(data: str, out: Path, key_file: Path | None, identity: Path | None, en
             if given:
                 raise click.UsageError(f"{flag} applies to a single table (fix: drop it)")
         sign = None if signer is None else (lambda path: _signed(path, signer, force))
-        train_tables(data, out, opts, force=force, quiet=quiet, seal=seal, signer=sign)
+        train_tables(data, out, opts, force=force, quiet=quiet, seal=seal, signer=sign,
+                     opener=lambda path: input_secret(path, key_file, identity))
         return
     path = Path(data)
     if sample_rows is not None and stream is not True:
@@ -551,9 +552,13 @@ def models(as_json: bool) -> None:
 @click.option("--real", "real", required=True,
               help="Real rows the generator was trained on (CSV or Parquet); several tables: a folder or database URL.")
 @click.option("--synthetic", required=True, help="Synthetic rows to evaluate (several tables: a folder or URL).")
-@click.option("--test", "test", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Real holdout rows the generator never saw (default: split 20% off --real).")
-@click.option("--target", default=None, help="Column a downstream model predicts (a single table: required).")
+@click.option("--test", "test", type=click.Path(path_type=Path), default=None,
+              help="Real holdout rows the generator never saw (default: split 20% off --real); several tables: a "
+                   "folder or database of held-out entities, for the utility task and entity-level privacy.")
+@click.option("--target", default=None, help="Column a downstream model predicts (a single table: required); "
+                                             "several tables: TABLE.COLUMN of that table's entity frame.")
+@click.option("--entity", default=None, help="Several tables: the table whose rows are the entities of the "
+                                             "privacy figures (default: the root table with the most rows).")
 @click.option("--metadata", "metadata_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Several tables: their SDV multi-table metadata JSON (default: detected).")
 @click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto",
@@ -567,17 +572,22 @@ def models(as_json: bool) -> None:
 @key_options(inputs=True, outputs=True)
 @click.option("--force", is_flag=True, help="Overwrite --json / --report if they exist.")
 @handle_errors
-def evaluate(real: str, synthetic: str, test: Path | None, target: str | None, metadata_path: Path | None,
-             task: str, seeds: int, json_out: Path | None, report: Path | None, key_file: Path | None,
-             identity: Path | None, encrypt: bool, recipient: Path | None, force: bool) -> None:
+def evaluate(real: str, synthetic: str, test: Path | None, target: str | None, entity: str | None,
+             metadata_path: Path | None, task: str, seeds: int, json_out: Path | None, report: Path | None,
+             key_file: Path | None, identity: Path | None, encrypt: bool, recipient: Path | None,
+             force: bool) -> None:
     """Score SYNTHETIC against REAL: utility (TRTR vs TSTR), fidelity and privacy.
 
     Several tables (folders or database URLs): the multi-table quality score (column shapes, pair trends,
-    cardinality, intertable trends) and key integrity, per table and relationship.
+    cardinality, intertable trends), key integrity and parent-child detection, per table and relationship;
+    with --test (held-out entities), entity-level privacy and, with --target, the utility task on entity
+    frames (each row with its ancestors' columns and its descendants' aggregates).
 
     \b
     Example:
       synthgen evaluate --real berka/ --synthetic synthetic_berka/ --metadata berka.json --report r.html
+      synthgen evaluate --real train/ --synthetic synth/ --test holdout/ --metadata berka.json \
+        --entity account --target loan.status
       synthgen evaluate --real train.csv --synthetic synth.csv --test holdout.csv --target income \\
         --json figures.json --report report.html
     """
@@ -592,8 +602,13 @@ def evaluate(real: str, synthetic: str, test: Path | None, target: str | None, m
     from synthgen.cli.tables import evaluate_tables, is_table_set
 
     if is_table_set(real):
-        evaluate_tables(real, synthetic, metadata_path, json_out=json_out, report=report, force=force, seal=seal)
+        evaluate_tables(real, synthetic, metadata_path, json_out=json_out, report=report, force=force, seal=seal,
+                        test=str(test) if test is not None else None, target=target, entity=entity,
+                        task=None if task == "auto" else task, seeds=seeds,
+                        opener=lambda path: input_secret(path, key_file, identity))
         return
+    if entity is not None:
+        raise click.UsageError("--entity applies to several tables (fix: drop it)")
     if target is None:
         raise click.UsageError("--target is required for a single table (fix: --target COLUMN)")
     if test is None:

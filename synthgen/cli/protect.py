@@ -25,11 +25,14 @@ _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @main.command("mask")
-@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--policy", "-p", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Masking policy JSON (write a first one with --suggest).")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Masked table (.csv / .parquet); with --suggest, the policy JSON (default: print it).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Masked table (.csv / .parquet), or folder for a folder of tables; with --suggest, the policy "
+                   "JSON (default: print it).")
+@click.option("--metadata", "metadata_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A folder of tables: their SDV multi-table metadata (default: detected).")
 @click.option("--suggest", is_flag=True, help="Propose a policy for DATA from its content instead of masking.")
 @click.option("--k", "k", type=click.IntRange(min=2), default=5, show_default=True,
               help="With --suggest: k of the proposed k-anonymity over the quasi-identifiers.")
@@ -43,8 +46,8 @@ _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--seed", type=int, default=None, help="Seed for the noise operation.")
 @click.option("--force", is_flag=True, help="Overwrite --out / --report if they exist.")
 @handle_errors
-def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: bool, k: int, reveal: bool,
-                 report: Path | None, key_file: Path | None, identity: Path | None, encrypt: bool,
+def mask_command(data: Path, policy: Path | None, out: Path | None, metadata_path: Path | None, suggest: bool, k: int,
+                 reveal: bool, report: Path | None, key_file: Path | None, identity: Path | None, encrypt: bool,
                  recipient: Path | None, mask_key: Path | None, seed: int | None, force: bool) -> None:
     """De-identify DATA before training: drop, replace, pseudonymize, mask, generalize, noise, k-anonymity.
 
@@ -53,13 +56,25 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
     --mask-key to someone who should pseudonymize consistently but not decrypt your files. DATA may be encrypted, and
     --encrypt / --recipient encrypt the masked table as it is written.
 
+    DATA may be a folder with one file per table: the policy then holds one policy per table
+    ({"tables": {"TABLE": {"columns": ...}}}); a pseudonymized key takes every key that references it
+    along, with one key domain, so the masked tables still join.
+
     \b
     Example:
       synthgen mask patients.csv --suggest --out policy.json
       synthgen mask patients.csv --policy policy.json --out masked.parquet --key-file owner.key
       synthgen mask masked.parquet --policy policy.json --reveal --out revealed.parquet --key-file owner.key
+      synthgen mask berka/ --metadata berka.json --policy berka-policy.json --out masked_berka/ --key-file owner.key
     """
     from synthgen.io import read_table
+
+    if data.is_dir():
+        return _mask_tables(data, policy, out, metadata_path, suggest=suggest, k=k, reveal=reveal, report=report,
+                            key_file=key_file, identity=identity, encrypt=encrypt, recipient=recipient,
+                            mask_key=mask_key, seed=seed, force=force)
+    if metadata_path is not None:
+        raise click.UsageError("--metadata applies to a folder of tables (fix: drop it)")
 
     if suggest:
         given = [n for n, v in (("--policy", policy), ("--reveal", reveal), ("--report", report),
@@ -89,6 +104,46 @@ def mask_command(data: Path, policy: Path | None, out: Path | None, suggest: boo
     click.echo("\n".join(done.lines()) + f"\nmasked table written to {out}")
     if report is not None:
         write_bytes_atomic(report, json.dumps(done.to_dict(), indent=1).encode(), force=force, seal=seal)
+        click.echo(f"report written to {report}")
+
+
+def _mask_tables(data: Path, policy: Path | None, out: Path | None, metadata_path: Path | None, *, suggest: bool,
+                 k: int, reveal: bool, report: Path | None, key_file: Path | None, identity: Path | None,
+                 encrypt: bool, recipient: Path | None, mask_key: Path | None, seed: int | None, force: bool) -> None:
+    """``synthgen mask`` of a folder of tables: a policy per table, key groups pseudonymized alike."""
+    from synthgen.io import check_writable, write_bytes_atomic
+    from synthgen.metadata import Metadata
+    from synthgen.relational.masking import mask_tables, suggest_tables_policy
+    from synthgen.relational.tables_io import read_tables, write_tables
+
+    if reveal:
+        raise click.UsageError("--reveal takes one table (fix: reveal each masked file with its table's policy)")
+    tables, _ = read_tables(data, secret=lambda path: input_secret(path, key_file, identity))
+    meta = Metadata.load(metadata_path) if metadata_path else Metadata.detect(tables)[0]
+    meta.check(tables)
+    if suggest:
+        if policy is not None or report is not None or encrypt or recipient is not None:
+            raise click.UsageError("--suggest writes a policy in plain JSON; --policy, --report, --encrypt and "
+                                   "--recipient do not apply")
+        text = json.dumps(suggest_tables_policy(tables, meta, k=k), indent=1)
+        if out is None:
+            return click.echo(text)
+        write_bytes_atomic(out, text.encode() + b"\n", force=force)
+        return click.echo(f"policy for {len(json.loads(text)['tables'])} tables written to {out}; review it, then "
+                          "run synthgen mask --policy")
+    if policy is None or out is None:
+        raise click.UsageError("give --policy and --out (or --suggest to propose a policy)")
+    if report is not None:
+        check_writable(report, force=force)
+    seal = output_seal(None, encrypt, recipient, key_file)
+    masked, reports = mask_tables(tables, policy, meta, key=optional_key(mask_key or key_file), seed=seed)
+    where = write_tables(masked, str(out), meta, force=force, file_format="parquet", seal=seal)
+    for table, done in reports.items():
+        click.echo(f"{table}: " + "\n".join(done.lines()))
+    click.echo(f"masked tables written to {where}")
+    if report is not None:
+        body = json.dumps({t: r.to_dict() for t, r in reports.items()}, indent=1).encode()
+        write_bytes_atomic(report, body, force=force, seal=seal)
         click.echo(f"report written to {report}")
 
 

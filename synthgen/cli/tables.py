@@ -51,8 +51,9 @@ def detect(source: str, out: Path, force: bool) -> None:
 
 
 def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, quiet: bool,
-                 seal: Any, signer: Any) -> None:
-    """``synthgen train`` on several tables: one relational model file for all of them."""
+                 seal: Any, signer: Any, opener: Any = None) -> None:
+    """``synthgen train`` on several tables: one relational model file for all of them (``opener``: the secret
+    of each encrypted file of a folder)."""
     from synthgen.relational.synthesizer import RelationalSynthesizer
     from synthgen.relational.tables_io import read_tables
 
@@ -60,7 +61,7 @@ def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, q
         raise click.UsageError("--epsilon is not supported for several tables yet: differential privacy there "
                                "needs the entity (a root row and its descendants) as the unit (fix: drop --epsilon, "
                                "or train a single table)")
-    tables, constraints = read_tables(source)
+    tables, constraints = read_tables(source, secret=opener)
     metadata: Any = opts["metadata"]
     if metadata is None:
         from synthgen.metadata import Metadata
@@ -95,28 +96,45 @@ def sample_tables(sampler: Any, out: str, *, scale: float, seed: int | None, for
 
 
 def evaluate_tables(real: str, synthetic: str, metadata_path: Path | None, *, json_out: Path | None,
-                    report: Path | None, force: bool, seal: Any) -> None:
-    """``synthgen evaluate`` of several tables: the multi-table quality score and key integrity."""
+                    report: Path | None, force: bool, seal: Any, test: str | None = None, target: str | None = None,
+                    entity: str | None = None, task: str | None = None, seeds: int = 3, opener: Any = None) -> None:
+    """``synthgen evaluate`` of several tables: the multi-table quality score, key integrity, parent-child
+    detection, and with held-out entities (``test``) entity-level privacy and the utility task on ``target``."""
     import json
 
+    from synthgen.evaluation.entities import parent_child_detection
     from synthgen.evaluation.multitable import quality
     from synthgen.evaluation.multitable_report import write_multitable_report
     from synthgen.io import write_bytes_atomic
     from synthgen.metadata import Metadata
     from synthgen.relational.tables_io import read_tables
 
-    real_tables, constraints = read_tables(real)
-    synthetic_tables, _ = read_tables(synthetic)
+    if test is None and target is not None:
+        raise click.UsageError("--target needs --test: held-out entities the generator never saw (fix: split them "
+                               "off before training and give them with --test)")
+    real_tables, constraints = read_tables(real, secret=opener)
+    synthetic_tables, _ = read_tables(synthetic, secret=opener)
     meta = Metadata.load(metadata_path) if metadata_path else Metadata.detect(real_tables, constraints)[0]
     meta.check(real_tables)
-    missing = [t for t in meta.tables if t not in synthetic_tables]
-    if missing:
-        raise click.UsageError(f"{synthetic} lacks table(s) {', '.join(missing)}")
+    for label, source, given in (("--synthetic", synthetic, synthetic_tables),):
+        missing = [t for t in meta.tables if t not in given]
+        if missing:
+            raise click.UsageError(f"{label} {source} lacks table(s) {', '.join(missing)}")
     figures = quality(real_tables, synthetic_tables, meta)
+    detection = parent_child_detection(real_tables, synthetic_tables, meta)
+    for key, auc in detection.items():
+        figures["relationships"][key]["detection_auc"] = auc
+    figures["detection_auc"] = max(detection.values()) if detection else float("nan")
     click.echo(f"quality {figures['quality']} (column shapes {figures['column_shapes']}, pair trends "
                f"{figures['column_pair_trends']}, cardinality {figures['cardinality']}, intertable trends "
                f"{figures['intertable_trends']}); referential integrity {figures['referential_integrity']}, "
-               f"primary keys unique: {figures['primary_keys_unique']}")
+               f"primary keys unique: {figures['primary_keys_unique']}; parent-child detection AUC "
+               f"{figures['detection_auc']} (highest; 0.5 ideal)")
+    if test is not None:
+        holdout, _ = read_tables(test, secret=opener)
+        meta.check(holdout)
+        figures.update(_entity_figures(real_tables, holdout, synthetic_tables, meta, entity=entity, target=target,
+                                       task=task, seeds=seeds))
     if json_out is not None:
         text = json.dumps(figures, indent=1, default=float, allow_nan=True)
         if str(json_out) == "-":
@@ -127,3 +145,35 @@ def evaluate_tables(real: str, synthetic: str, metadata_path: Path | None, *, js
     if report is not None:
         write_multitable_report(figures, real_tables, synthetic_tables, meta, report, force=force, seal=seal)
         click.echo(f"report written to {report}")
+
+
+def _entity_figures(real: Any, holdout: Any, synthetic: Any, meta: Any, *, entity: str | None, target: str | None,
+                    task: str | None, seeds: int) -> dict[str, Any]:
+    """Entity-level privacy (and the utility task where ``target`` is given), printed and returned."""
+    from synthgen.evaluation.entities import EntityFrame, entity_privacy, entity_utility
+
+    if entity is None:
+        entity = max(meta.roots(), key=lambda t: len(real[t]))
+    frames = EntityFrame(meta, entity).fit(real)
+    privacy = entity_privacy(frames.transform(real), frames.transform(holdout), frames.transform(synthetic))
+    click.echo(f"entity privacy ({entity}, with descendants): DCR share {privacy['dcr_train_share']} "
+               f"(0.5 ideal), membership-inference AUC {privacy['mia_auc']} (0.5 ideal)")
+    out: dict[str, Any] = {"entity_privacy": {"entity": entity, **privacy}}
+    if target is None:
+        return out
+    table = next((t for t in sorted(meta.tables, key=len, reverse=True) if target.startswith(t + ".")), None)
+    if table is None:
+        raise click.UsageError(f"--target {target}: give TABLE.COLUMN with TABLE one of {', '.join(meta.tables)}")
+    column = target[len(table) + 1:]
+    task_frames = EntityFrame(meta, table).fit(real)
+    train_frame = task_frames.transform(real)
+    if column not in train_frame.columns:
+        raise click.UsageError(f"--target {target}: {table}'s entity frame has no column {column!r} (it has: "
+                               f"{', '.join(map(str, train_frame.columns[:30]))})")
+    util = entity_utility(train_frame, task_frames.transform(holdout), task_frames.transform(synthetic),
+                          target=column, task=task, seeds=seeds)
+    metric = "auc" if util["task"] == "classification" else "r2"
+    click.echo(f"utility ({target}, {util['task']}): TSTR {metric} {util['tstr'][metric]} vs TRTR "
+               f"{util['trtr'][metric]} (gap {util['gap'][metric]})")
+    out["entity_utility"] = {**util, "target": target}
+    return out

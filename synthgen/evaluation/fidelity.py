@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -213,7 +213,17 @@ def _contingency(ra: np.ndarray, rb: np.ndarray, sa: np.ndarray, sb: np.ndarray,
 
 
 def detection_aucs(tables: Tables, *, seed: int = 0) -> dict[str, float]:
+    """Cross-validated ROC AUC of classifiers telling real training rows from synthetic ones (0.5 is ideal);
+    see :func:`detection_frames`."""
+    return detection_frames(tables.train, tables.synthetic, tables.schema, seed=seed)
+
+
+def detection_frames(real_rows: pd.DataFrame, synthetic: pd.DataFrame, schema: TableSchema, *,
+                     seed: int = 0, groups: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     """Cross-validated ROC AUC of classifiers telling real rows from synthetic ones (0.5 is ideal).
+
+    ``groups``: per row of each side, the group it belongs to (child rows of one parent); a group's rows stay
+    in one fold, so that a classifier cannot score by recognising a group it has seen.
 
     ``detection_auc``: gradient boosting; ``detection_auc_logistic``: logistic regression, on
     the same rows and features. Balanced: up to DETECTION_ROWS rows from each side; features
@@ -223,21 +233,28 @@ def detection_aucs(tables: Tables, *, seed: int = 0) -> dict[str, float]:
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_score
 
     rng = np.random.default_rng(seed)
-    n = min(len(tables.train), len(tables.synthetic), DETECTION_ROWS)
+    n = min(len(real_rows), len(synthetic), DETECTION_ROWS)
     if n < 5:
         return {"detection_auc": float("nan"), "detection_auc_logistic": float("nan")}
-    real = tables.train.iloc[rng.choice(len(tables.train), n, replace=False)]
-    synth = tables.synthetic.iloc[rng.choice(len(tables.synthetic), n, replace=False)]
-    featurizer = Featurizer(tables.schema, list(tables.train.columns)).fit(real)
+    pick_real, pick_synth = rng.choice(len(real_rows), n, replace=False), rng.choice(len(synthetic), n, replace=False)
+    real, synth = real_rows.iloc[pick_real], synthetic.iloc[pick_synth]
+    featurizer = Featurizer(schema, list(real_rows.columns)).fit(real)
     x = np.vstack([featurizer.transform(real), featurizer.transform(synth)])
     y = np.r_[np.zeros(n), np.ones(n)]
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    if groups is None:
+        folds: Any = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+        group = None
+    else:
+        folds = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
+        group = np.r_[pd.factorize(pd.Series(groups[0]).astype(str))[0][pick_real],
+                      pd.factorize(pd.Series(groups[1]).astype(str))[0][pick_synth] + len(groups[0])]
     models = {"detection_auc": HistGradientBoostingClassifier(random_state=seed),
               "detection_auc_logistic": LogisticRegression(max_iter=1000)}
-    return {key: round(max(float(np.mean(cross_val_score(est, x, y, cv=folds, scoring="roc_auc"))), 0.5), 4)
+    return {key: round(max(float(np.mean(cross_val_score(est, x, y, cv=folds, groups=group, scoring="roc_auc"))),
+                           0.5), 4)
             for key, est in models.items()}
 
 

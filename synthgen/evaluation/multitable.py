@@ -112,8 +112,10 @@ def referential_integrity(tables: Mapping[str, pd.DataFrame], rel: Relationship)
     return float(fk.isin(tables[rel.parent][rel.parent_key]).mean())
 
 
-def joined(tables: Mapping[str, pd.DataFrame], metadata: Metadata, rel: Relationship) -> pd.DataFrame:
-    """Each child row with its parent's scored columns (an inner join on the key), columns ``table.column``."""
+def joined(tables: Mapping[str, pd.DataFrame], metadata: Metadata, rel: Relationship, *,
+           key: str | None = None) -> pd.DataFrame:
+    """Each child row with its parent's scored columns (an inner join on the key), columns ``table.column``
+    (and the parent's key as column ``key`` where given)."""
     parent_cols = scored_schema(metadata, rel.parent).names
     child_cols = scored_schema(metadata, rel.child).names
     parent = tables[rel.parent][[rel.parent_key, *parent_cols]]
@@ -121,7 +123,10 @@ def joined(tables: Mapping[str, pd.DataFrame], metadata: Metadata, rel: Relation
     parent = parent.rename(columns={c: f"{rel.parent}.{c}" for c in parent_cols})
     child = child.rename(columns={c: f"{rel.child}.{c}" for c in child_cols})
     out = child.merge(parent, left_on=rel.foreign_key, right_on=rel.parent_key, how="inner")
-    return out[[f"{rel.parent}.{c}" for c in parent_cols] + [f"{rel.child}.{c}" for c in child_cols]]
+    columns = [f"{rel.parent}.{c}" for c in parent_cols] + [f"{rel.child}.{c}" for c in child_cols]
+    if key is None:
+        return out[columns]
+    return out[columns].assign(**{key: out[rel.foreign_key].to_numpy()})
 
 
 def intertable_pairs(real: Mapping[str, pd.DataFrame], synthetic: Mapping[str, pd.DataFrame], metadata: Metadata,

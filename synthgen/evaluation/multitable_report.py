@@ -20,7 +20,8 @@ _PROPERTIES = [("quality", "Quality (mean of the four properties)"), ("column_sh
                ("column_pair_trends", "Column pair trends"), ("cardinality", "Cardinality (children per parent)"),
                ("intertable_trends", "Intertable trends (parent-child pairs)"),
                ("referential_integrity", "Referential integrity (lowest of the relationships)"),
-               ("primary_keys_unique", "Primary keys unique")]
+               ("primary_keys_unique", "Primary keys unique"),
+               ("detection_auc", "Parent-child detection AUC (highest of the relationships; 0.5 ideal)")]
 
 
 def write_multitable_report(figures: Mapping[str, Any], real: Mapping[str, pd.DataFrame],
@@ -32,7 +33,8 @@ def write_multitable_report(figures: Mapping[str, Any], real: Mapping[str, pd.Da
     from synthgen.io import write_bytes_atomic
 
     matplotlib.use("Agg", force=True)
-    sections = [("Summary", _table(["figure", "value"], [[label, figures[key]] for key, label in _PROPERTIES]))]
+    sections = [("Summary", _table(["figure", "value"], [[label, figures[key]] for key, label in _PROPERTIES
+                                                         if key in figures]))]
     for table in metadata.order():
         part = figures["tables"][table]
         rows = [[name, score] for name, score in part["columns"].items()]
@@ -48,9 +50,12 @@ def write_multitable_report(figures: Mapping[str, Any], real: Mapping[str, pd.Da
         sections.append((f"Relationship {rel}",
                          _table(["figure", "value"], [["cardinality", part["cardinality"]],
                                                       ["intertable trends", part["intertable_trends"]],
-                                                      ["referential integrity", part["referential_integrity"]]])
+                                                      ["referential integrity", part["referential_integrity"]],
+                                                      ["detection AUC (child rows with their parent; 0.5 ideal)",
+                                                       part.get("detection_auc", "-")]])
                          + _img(_cardinality_plot(real, synthetic, rel))
                          + "<p>Least alike of the related parent-child pairs:</p>" + pairs))
+    sections += _entity_sections(figures)
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>synthgen multi-table evaluation</title>"
            f"<style>{_CSS}</style></head><body><h1>synthgen multi-table evaluation</h1>{body}</body></html>")
@@ -69,3 +74,23 @@ def _cardinality_plot(real: Mapping[str, pd.DataFrame], synthetic: Mapping[str, 
     ax.set_xlabel(f"{rel.child} rows per {rel.parent} row (top 1% in the last bar)")
     ax.legend()
     return fig
+
+
+def _entity_sections(figures: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Entity-level privacy and the utility task, where the evaluation had held-out entities."""
+    out = []
+    privacy = figures.get("entity_privacy")
+    if privacy:
+        keys = [("dcr_train_share", "DCR share (0.5 ideal)"), ("mia_auc", "membership-inference AUC (0.5 ideal)"),
+                ("exact_copy_rate", "exact copies of a training entity"),
+                ("exact_copy_rate_holdout", "the same rate for holdout entities"),
+                ("nndr_median", "NNDR median"), ("nndr_holdout_median", "NNDR median of holdout entities")]
+        out.append((f"Privacy: entities of {privacy['entity']} with their descendants",
+                    _table(["figure", "value"], [[label, privacy[key]] for key, label in keys if key in privacy])))
+    utility = figures.get("entity_utility")
+    if utility:
+        rows = [[metric, utility["trtr"][metric], utility["tstr"][metric], utility["gap"].get(metric, "-")]
+                for metric in utility["trtr"] if not metric.endswith("_std") and metric != "per_seed"]
+        out.append((f"Utility: {utility['target']} ({utility['task']}), trained on entity frames, tested on the "
+                    "held-out entities", _table(["metric", "TRTR (real)", "TSTR (synthetic)", "gap"], rows)))
+    return out

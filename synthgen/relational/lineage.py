@@ -20,6 +20,11 @@ def count_column(rel: Relationship) -> str:
     return f"#children {rel.child}({rel.foreign_key})"
 
 
+def mean_column(rel: Relationship, column: str) -> str:
+    """The parent's column holding the mean of ``rel.child``'s ``column`` over each of its rows' children."""
+    return f"#mean {rel.child}({rel.foreign_key}): {column}"
+
+
 def shadow_prefix(rel: Relationship) -> str:
     """Prefix of a child's columns holding the lineage of its (non-context) parent through ``rel``."""
     return f"#parent {rel.foreign_key}: "

@@ -36,10 +36,11 @@ from synthgen.relational.lineage import (
     context_parent,
     count_column,
     lineage,
+    mean_column,
     null_column,
     shadow_prefix,
 )
-from synthgen.schema import TableSchema, python_value, schema_from_metadata
+from synthgen.schema import TableSchema, parse_datetimes, python_value, schema_from_metadata
 from synthgen.synthesizer import RAW_QUANTITIES, Synthesizer
 
 if TYPE_CHECKING:
@@ -49,15 +50,34 @@ if TYPE_CHECKING:
 
 #: manifest["kind"] of a model file holding several tables
 KIND = "relational"
-#: a table's default epochs give its model about this many steps (at most 300 epochs, at least 30)
-STEP_BUDGET = 6_000
-MIN_EPOCHS, MAX_EPOCHS = 30, 300
+#: a table's default epochs give its model about this many steps (at most 300 epochs, at least 20) ...
+STEP_BUDGET = 600
+MIN_EPOCHS, MAX_EPOCHS = 20, 300
+#: ... and at most this many steps (a table of 1,000,000 rows trains 2 epochs)
+MAX_STEPS = 4_000
+#: rows each numeric column's mode mixture is fitted on (the single-table default is 5,000)
+MIXTURE_ROWS = 1_000
+#: a parent learns the mean over its children of up to this many numeric and date columns per child relationship
+MAX_SUMMARIES = 3
+#: each table's tvae unless told otherwise: narrower than the single-table default, and codes drawn from the
+#: standard normal.
+#:
+#: Measured on baseball (2,400 players, 80% of 3,000) and cdnow (80% of the users), 2026-12-07, AMD EPYC with
+#: avx512_bf16, alone: the single-table defaults with 6,000 steps per table took 155 s on baseball; these
+#: layers with 1,000 steps 27 s (quality 0.901), and with the mixtures on 1,000 rows and 600 steps 15 s (0.890,
+#: SDV HMA: 20 s, 0.786). The children's means (``MAX_SUMMARIES``) lift cdnow's utility task (R^2 of a user's
+#: purchase count from their purchases' means: 0.13 without, 0.21 with; HMA 0.18) and cost baseball 2 s and 0.012
+#: of quality; fewer than 20 epochs left cdnow's large child table short (R^2 0.18 at 10).
+TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tvae": {"embedding_dim": 32, "compress_dims": (128, 128), "decompress_dims": (128, 128), "latent_components": 0},
+}
 #: what a relational model file holds that was read from the private tables without noise, beyond each
 #: table model's own RAW_QUANTITIES
 RELATIONAL_RAW_QUANTITIES = [
     "the tables' names, keys and relationships",
     "per table: its row count and its rows with a null context key",
-    "per child relationship: how many child rows each parent row has (learned as a column of the parent)",
+    "per child relationship: how many child rows each parent row has, and the mean of up to 3 numeric and date "
+    "columns over its children (learned as columns of the parent)",
     "per context: category lists, means and standard deviations of the lineage columns",
     "per key column: the largest whole-number key, or the characters text keys use at each position "
     "(new keys are made outside them)",
@@ -73,14 +93,15 @@ class RelationalSynthesizer:
 
     Args:
         model: the model of every table (``tvae``: child tables need ``capabilities.context``).
-        epochs: epochs of every table (None: about ``STEP_BUDGET`` steps per table, 30 to 300 epochs).
+        epochs: epochs of every table (None: about ``STEP_BUDGET`` steps per table, 20 to 300 epochs, at most
+            ``MAX_STEPS`` steps).
         seed: seed of every fit (each table's model gets its own, derived from it).
         device: ``cpu`` or ``cuda``.
         progress: progress bars.
         allow: ``table.column`` names to train on although they look like identifiers.
         contexts: ``{table: foreign_key}``: the parent that gives a table with several parents its context
             (default: the one with the most rows per parent).
-        **hyperparameters: passed to every table's model.
+        **hyperparameters: passed to every table's model, over ``TABLE_DEFAULTS``.
     """
 
     def __init__(self, *, model: str = "tvae", epochs: int | None = None, seed: int = 0, device: str = "cpu",
@@ -93,7 +114,8 @@ class RelationalSynthesizer:
                               "unit must be the entity, a root row with all its descendants, not a row of one "
                               "table) (fix: drop them, or train a single table with DP)")
         self.model_name, self.epochs, self.seed, self.device = model, epochs, seed, device
-        self.progress, self.allow, self.hyperparameters = progress, tuple(allow), hyperparameters
+        self.progress, self.allow = progress, tuple(allow)
+        self.hyperparameters = {**TABLE_DEFAULTS.get(model, {}), **hyperparameters}
         self.chosen = dict(contexts or {})
         self.metadata: Metadata | None = None
         self.tables: dict[str, dict[str, Any]] = {}  # per table: what sampling needs (JSON)
@@ -202,6 +224,9 @@ class RelationalSynthesizer:
             assert pk is not None, "a parent has a primary key (graph_problems)"
             counts = data[rel.child][rel.foreign_key].value_counts()
             frame[count_column(rel)] = counts.reindex(df[pk].to_numpy()).fillna(0).astype(np.int64).to_numpy()
+            for column, values in _summarized(meta, rel, data[rel.child]).items():
+                means = values.groupby(data[rel.child][rel.foreign_key].to_numpy()).mean()
+                frame[mean_column(rel, column)] = means.reindex(df[pk].to_numpy()).to_numpy()
         for rel in others:
             parent = lineages[rel.parent]
             joined = parent.reindex(df[rel.foreign_key].to_numpy())
@@ -221,12 +246,14 @@ class RelationalSynthesizer:
         if epochs is None:
             batch = min(int(self.hyperparameters.get("batch_size", 500)), max(rows, 1))
             epochs = int(np.clip(round(STEP_BUDGET * batch / max(rows, 1)), MIN_EPOCHS, MAX_EPOCHS))
+            epochs = max(1, min(epochs, MAX_STEPS * batch // max(rows, 1)))  # a large table: fewer epochs
         params = dict(self.hyperparameters)
         if "batch_size" in params:  # one batch size for tables of every size: at most each table's rows
             params["batch_size"] = min(int(params["batch_size"]), max(rows, 1))
         allow = [str(c) for c in frame.columns]
         return Synthesizer(model=self.model_name, epochs=epochs, seed=self.seed + 1000 * index, device=self.device,
-                           progress=self.progress, allow=tuple(allow), metadata=schema, **params)
+                           progress=self.progress, allow=tuple(allow), metadata=schema, mixture_rows=MIXTURE_ROWS,
+                           **params)
 
     # ------------------------------------------------------------------ save / sample
     def manifest(self) -> Manifest:
@@ -306,6 +333,25 @@ def _attributes(meta: Metadata, table: str, df: pd.DataFrame) -> tuple[pd.DataFr
     schema = schema_from_metadata({"columns": {c: entries[c] for c in learned}}, frame) if learned \
         else TableSchema([])
     return frame.reset_index(drop=True), schema, generated
+
+
+def _summarized(meta: Metadata, rel: Relationship, child: pd.DataFrame) -> dict[str, pd.Series]:
+    """The child's numeric and date columns (dates as days) whose mean over each parent row's children the
+    parent learns beside its count, so that children generated given their parent differ from parent to parent
+    as the real ones do (at most ``MAX_SUMMARIES`` per relationship, in column order)."""
+    out: dict[str, pd.Series] = {}
+    keys = set(meta.keys(rel.child))
+    for column, entry in meta.tables[rel.child]["columns"].items():
+        if column in keys or len(out) >= MAX_SUMMARIES:
+            continue
+        if entry.get("sdtype") == "numerical":
+            out[column] = pd.to_numeric(child[column], errors="coerce").astype(float)
+        elif entry.get("sdtype") == "datetime":
+            stamps = parse_datetimes(child[column], entry.get("datetime_format"))
+            if getattr(stamps.dt, "tz", None) is not None:
+                stamps = stamps.dt.tz_localize(None)
+            out[column] = (stamps - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
+    return out
 
 
 def _with_constants(schema: TableSchema, frame: pd.DataFrame, constants: dict[str, Any]) -> TableSchema:

@@ -13,7 +13,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,11 @@ def table_name(path: Path) -> str | None:
     return None
 
 
-def read_tables(source: str | os.PathLike, *, secret: SecretLike | None = None
+def read_tables(source: str | os.PathLike, *, secret: SecretLike | Callable[[Path], SecretLike | None] | None = None
                 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]] | None]:
-    """The tables of a folder or a database, and the keys a database declares (None for a folder)."""
+    """The tables of a folder or a database, and the keys a database declares (None for a folder).
+
+    ``secret`` opens a folder's encrypted files (``.enc``): one secret for all, or a function giving each file's."""
     if is_database(source):
         return _read_database(str(source))
     folder = Path(source)
@@ -63,8 +65,12 @@ def read_tables(source: str | os.PathLike, *, secret: SecretLike | None = None
         files[name] = path
     if not files:
         raise SynthgenError(f"{folder} holds no table files (fix: one .csv, .csv.gz or .parquet file per table)")
-    return {name: read_table(path, secret=secret if path.name.endswith(".enc") else None)
-            for name, path in files.items()}, None
+    def opener(path: Path) -> SecretLike | None:
+        if not path.name.endswith(".enc"):
+            return None
+        return secret(path) if callable(secret) else secret
+
+    return {name: read_table(path, secret=opener(path)) for name, path in files.items()}, None
 
 
 def engine_for(url: str) -> Any:

@@ -102,3 +102,73 @@ def test_failures_are_one_line(trained, shop_folder, tmp_path):
     code, text = run("train", str(shop_folder), "--out", str(tmp_path / "e.sgm"), "--epsilon", "1")
     assert code == 2 and "--epsilon is not supported for several tables" in text
     assert pd.read_csv(bad / "store.csv").shape[0] == 12
+
+
+def test_evaluate_with_held_out_entities_gives_utility_privacy_and_detection(shop_folder, trained, tmp_path):
+    from synthgen.evaluation.entities import split_entities
+    from synthgen.metadata import Metadata
+
+    meta, model = trained
+    tables, _ = read_tables(shop_folder)
+    train, holdout = split_entities(tables, Metadata.load(meta), "customer", seed=0)
+    folders = {}
+    for label, side in (("train", train), ("holdout", holdout)):
+        folders[label] = tmp_path / label
+        folders[label].mkdir()
+        for name, df in side.items():
+            df.to_csv(folders[label] / f"{name}.csv", index=False)
+    synthetic = tmp_path / "synthetic"
+    assert run("sample", str(model), "--seed", "1", "--out", str(synthetic))[0] == 0
+    figures, report = tmp_path / "f.json", tmp_path / "r.html"
+    code, text = run("evaluate", "--real", str(folders["train"]), "--synthetic", str(synthetic), "--test",
+                     str(folders["holdout"]), "--metadata", str(meta), "--target", "customer.segment", "--seeds", "1",
+                     "--json", str(figures), "--report", str(report))
+    assert code == 0, text
+    assert "entity privacy (customer, with descendants): DCR share" in text
+    assert "utility (customer.segment, classification): TSTR auc" in text
+    data = json.loads(figures.read_text())
+    assert 0 <= data["entity_privacy"]["dcr_train_share"] <= 1 and 0.5 <= data["detection_auc"] <= 1
+    assert data["entity_utility"]["trtr"]["auc"] > 0.8  # the segment follows from the purchases
+    page = report.read_text()
+    assert "Privacy: entities of customer" in page and "Utility: customer.segment" in page
+    code, text = run("evaluate", "--real", str(folders["train"]), "--synthetic", str(synthetic), "--test",
+                     str(folders["holdout"]), "--metadata", str(meta), "--target", "customer.nothing")
+    assert code == 2 and "customer's entity frame has no column 'nothing'" in text
+    code, text = run("evaluate", "--real", str(folders["train"]), "--synthetic", str(synthetic),
+                     "--metadata", str(meta), "--target", "customer.segment")
+    assert code == 2 and "--target needs --test" in text
+
+
+def test_mask_a_folder_keeps_keys_joinable_and_reads_encrypted_files(shop_folder, trained, tmp_path):
+    meta, _ = trained
+    key = tmp_path / "owner.key"
+    assert run("keygen", "--out", str(key))[0] == 0
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    for path in shop_folder.iterdir():  # every table encrypted on its own
+        code, text = run("encrypt", str(path), "--out", str(sealed / (path.name + ".enc")), "--key-file", str(key))
+        assert code == 0, text
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": 1, "tables": {
+        "customer": {"columns": {"customer_id": {"op": "pseudonymize", "reversible": True}}}}}))
+    out = tmp_path / "masked"
+    code, text = run("mask", str(sealed), "--metadata", str(meta), "--policy", str(policy), "--out", str(out),
+                     "--key-file", str(key))
+    assert code == 0, text
+    assert "customer_id: pseudonymize" in text and "masked tables written to" in text
+    masked, _ = read_tables(out)
+    real = shop_tables(customers=120)
+    assert not set(masked["customer"].customer_id) & set(real["customer"].customer_id.astype(str))
+    assert masked["purchase"].customer_id.isin(masked["customer"].customer_id).all()
+    code, text = run("train", str(sealed), "--metadata", str(meta), "--out", str(tmp_path / "s.sgm"), "--epochs", "1",
+                     "--batch-size", "50", "-q", "--key-file", str(key))
+    assert code == 0, text
+    code, text = run("train", str(sealed), "--metadata", str(meta), "--out", str(tmp_path / "t.sgm"), "--epochs", "1")
+    assert code == 1 and "encrypted with a key" in text
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"tables": {"purchase": {"columns": {"customer_id": "drop"}}}}))
+    code, text = run("mask", str(shop_folder), "--metadata", str(meta), "--policy", str(bad), "--out",
+                     str(tmp_path / "m2"))
+    assert code == 1 and "is a key and 'drop' would break its joins" in text
+    code, text = run("mask", str(shop_folder), "--metadata", str(meta), "--suggest")
+    assert code == 0 and '"tables"' in text
