@@ -224,6 +224,8 @@ def identifiers(df: pd.DataFrame, settings: FitSettings) -> list[Finding]:
     if unknown:
         raise ConfigError(f"--allow names {unknown}, not columns of the table (fix: use one of "
                           f"{', '.join(map(str, df.columns[:12]))})")
+    if set(map(str, df.columns)) <= set(settings.allow):  # nothing the scan finds would be acted on
+        return []
     findings = scan(df)
     for f in findings:
         if f.role == "direct" and f.column not in settings.allow:

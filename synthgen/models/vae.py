@@ -20,7 +20,8 @@ from synthgen.models.training import StreamFeed, TorchModel, adam
 if TYPE_CHECKING:
     from synthgen.dp.training import PrivateTraining
 
-#: codes decoded to calibrate the one-hot blocks' shares (their sampling error is about 0.3% at 20,000)
+#: codes decoded to calibrate the one-hot blocks' shares (their sampling error is about 0.3% at 20,000); a
+#: table of fewer rows decodes 4 times its rows (at least 5,000): its shares are known no better than that
 CALIBRATION_ROWS = 20_000
 #: ... but at most this many logits in all (a table of 2,000 columns has about 15,000 one-hot entries)
 CALIBRATION_VALUES = 20_000_000
@@ -246,7 +247,9 @@ class TVAEModel(TorchModel):
             blocks = Segments(self.fitted_layout.softmax_idx, self.fitted_layout.softmax_segment, torch.device("cpu"))
             last = self.decoder.net[-1]
             assert isinstance(last, nn.Linear), "the decoder ends with its output layer"
-            rows = max(1000, min(CALIBRATION_ROWS, CALIBRATION_VALUES // max(len(blocks.index), 1)))
+            seen = self._rows.shape[0] if self._feed is None else CALIBRATION_ROWS  # streamed: many rows
+            rows = min(CALIBRATION_ROWS, max(5000, 4 * seen))
+            rows = max(1000, min(rows, CALIBRATION_VALUES // max(len(blocks.index), 1)))
             codes = self._codes(rows, rng)
             if cfg.context_dim:  # decoded given the contexts of training rows drawn at random
                 picked = torch.as_tensor(rng.integers(0, len(contexts), rows))

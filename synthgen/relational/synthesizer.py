@@ -26,7 +26,7 @@ import pandas as pd
 
 from synthgen import __version__
 from synthgen.artifact import Manifest, write_model_file
-from synthgen.errors import ConfigError, DataWarning, InvalidDataError, NotFittedError
+from synthgen.errors import ConfigError, DataWarning, IdentifierWarning, InvalidDataError, NotFittedError
 from synthgen.io import TableLike, as_seal, read_table
 from synthgen.metadata import Metadata, Relationship
 from synthgen.relational.context import ContextEncoder
@@ -57,7 +57,8 @@ MIN_EPOCHS, MAX_EPOCHS = 20, 300
 MAX_STEPS = 4_000
 #: rows each numeric column's mode mixture is fitted on (the single-table default is 5,000)
 MIXTURE_ROWS = 1_000
-#: a parent learns the mean over its children of up to this many numeric and date columns per child relationship
+#: a parent without columns of its own (cdnow's users) learns the mean over its children of up to this many numeric
+#: and date columns per child relationship, so that its children differ from parent to parent as the real ones do
 MAX_SUMMARIES = 3
 #: each table's tvae unless told otherwise: narrower than the single-table default, and codes drawn from the
 #: standard normal.
@@ -66,8 +67,9 @@ MAX_SUMMARIES = 3
 #: avx512_bf16, alone: the single-table defaults with 6,000 steps per table took 155 s on baseball; these
 #: layers with 1,000 steps 27 s (quality 0.901), and with the mixtures on 1,000 rows and 600 steps 15 s (0.890,
 #: SDV HMA: 20 s, 0.786). The children's means (``MAX_SUMMARIES``) lift cdnow's utility task (R^2 of a user's
-#: purchase count from their purchases' means: 0.13 without, 0.21 with; HMA 0.18) and cost baseball 2 s and 0.012
-#: of quality; fewer than 20 epochs left cdnow's large child table short (R^2 0.18 at 10).
+#: purchase count from their purchases' means: 0.13 without, 0.21 with; HMA 0.18), but for parents with columns
+#: they cost: baseball 2 s and 0.012 of quality, berka 0.07 of quality (intertable trends 0.90 to 0.65). Fewer
+#: than 20 epochs left cdnow's large child table short (R^2 0.18 at 10).
 TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "tvae": {"embedding_dim": 32, "compress_dims": (128, 128), "decompress_dims": (128, 128), "latent_components": 0},
 }
@@ -76,8 +78,8 @@ TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
 RELATIONAL_RAW_QUANTITIES = [
     "the tables' names, keys and relationships",
     "per table: its row count and its rows with a null context key",
-    "per child relationship: how many child rows each parent row has, and the mean of up to 3 numeric and date "
-    "columns over its children (learned as columns of the parent)",
+    "per child relationship: how many child rows each parent row has, and for a parent without columns of its "
+    "own the mean of up to 3 numeric and date columns over its children (learned as columns of the parent)",
     "per context: category lists, means and standard deviations of the lineage columns",
     "per key column: the largest whole-number key, or the characters text keys use at each position "
     "(new keys are made outside them)",
@@ -172,6 +174,7 @@ class RelationalSynthesizer:
             except InvalidDataError as exc:
                 problems += [dataclasses.replace(p, table=table) for p in exc.problems]
                 continue
+            self._warn_identifiers(table, attributes)
             others = [r for r in meta.parents(table) if r != ctx_rel]
             if any(r.parent not in lineages for r in meta.parents(table)):
                 continue  # a parent failed its checks: reported there
@@ -208,6 +211,19 @@ class RelationalSynthesizer:
                 self._encoders[rel.parent] = ContextEncoder().fit(lineages[rel.parent])
         return plans
 
+    def _warn_identifiers(self, table: str, attributes: pd.DataFrame) -> None:
+        """The identifier scan of every table: a warning per column the model would learn that looks like a direct
+        identifier (names, emails, ...), unless ``allow`` names it (ID-like columns are the metadata's to declare:
+        sdtype ``id`` columns are generated, not learned)."""
+        from synthgen.masking.identifiers import scan
+
+        for f in scan(attributes):
+            if f.role == "direct" and f"{table}.{f.column}" not in self.allow:
+                warnings.warn(IdentifierWarning(
+                    f"table {table!r}, column {f.column!r} looks like {f.what} ({f.evidence}), a direct identifier "
+                    f"left unmasked (fix: mask it first, see synthgen mask --suggest; declare it sdtype id in the "
+                    f"metadata to generate it instead; or allow {table}.{f.column})"), stacklevel=4)
+
     def _check_allow(self, meta: Metadata) -> None:
         bad = [a for a in self.allow if "." not in a or a.split(".", 1)[0] not in meta.tables]
         if bad:
@@ -224,6 +240,8 @@ class RelationalSynthesizer:
             assert pk is not None, "a parent has a primary key (graph_problems)"
             counts = data[rel.child][rel.foreign_key].value_counts()
             frame[count_column(rel)] = counts.reindex(df[pk].to_numpy()).fillna(0).astype(np.int64).to_numpy()
+            if attributes.shape[1]:  # a parent with columns of its own: its children are conditioned on those
+                continue
             for column, values in _summarized(meta, rel, data[rel.child]).items():
                 means = values.groupby(data[rel.child][rel.foreign_key].to_numpy()).mean()
                 frame[mean_column(rel, column)] = means.reindex(df[pk].to_numpy()).to_numpy()

@@ -106,3 +106,19 @@ def test_metadata_is_detected_when_not_given():
     tables = RelationalSynthesizer(epochs=1, batch_size=50).fit(data).sample(seed=0)
     assert tables["item"].purchase_id.isin(tables["purchase"].purchase_id).all()
     assert np.isfinite(tables["purchase"].amount).all()
+
+
+def test_the_identifier_scan_runs_on_every_table():
+    from synthgen.errors import IdentifierWarning
+
+    data = shop_tables(customers=60)
+    data["store"]["manager_email"] = [f"manager{i}@shop.example" for i in range(len(data["store"]))]
+    meta = shop_metadata().to_dict()
+    meta["tables"]["store"]["columns"]["manager_email"] = {"sdtype": "categorical"}
+    with pytest.warns(IdentifierWarning, match="table 'store', column 'manager_email' looks like email addresses"):
+        RelationalSynthesizer(epochs=1, batch_size=50).fit(data, meta)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifierWarning)
+        RelationalSynthesizer(epochs=1, batch_size=50, allow=["store.manager_email"]).fit(data, meta)
