@@ -264,7 +264,7 @@ class RelationalSynthesizer:
         if epochs is None:
             batch = min(int(self.hyperparameters.get("batch_size", 500)), max(rows, 1))
             epochs = int(np.clip(round(STEP_BUDGET * batch / max(rows, 1)), MIN_EPOCHS, MAX_EPOCHS))
-            epochs = max(1, min(epochs, MAX_STEPS * batch // max(rows, 1)))  # a large table: fewer epochs
+            epochs = max(1, min(epochs, round(MAX_STEPS * batch / max(rows, 1))))  # a large table: fewer epochs
         params = dict(self.hyperparameters)
         if "batch_size" in params:  # one batch size for tables of every size: at most each table's rows
             params["batch_size"] = min(int(params["batch_size"]), max(rows, 1))
