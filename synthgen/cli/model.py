@@ -552,7 +552,7 @@ def models(as_json: bool) -> None:
 @click.option("--real", "real", required=True,
               help="Real rows the generator was trained on (CSV or Parquet); several tables: a folder or database URL.")
 @click.option("--synthetic", required=True, help="Synthetic rows to evaluate (several tables: a folder or URL).")
-@click.option("--test", "test", type=click.Path(path_type=Path), default=None,
+@click.option("--test", "test", default=None,
               help="Real holdout rows the generator never saw (default: split 20% off --real); several tables: a "
                    "folder or database of held-out entities, for the utility task and entity-level privacy.")
 @click.option("--target", default=None, help="Column a downstream model predicts (a single table: required); "
@@ -572,7 +572,7 @@ def models(as_json: bool) -> None:
 @key_options(inputs=True, outputs=True)
 @click.option("--force", is_flag=True, help="Overwrite --json / --report if they exist.")
 @handle_errors
-def evaluate(real: str, synthetic: str, test: Path | None, target: str | None, entity: str | None,
+def evaluate(real: str, synthetic: str, test: str | None, target: str | None, entity: str | None,
              metadata_path: Path | None, task: str, seeds: int, json_out: Path | None, report: Path | None,
              key_file: Path | None, identity: Path | None, encrypt: bool, recipient: Path | None,
              force: bool) -> None:
@@ -603,7 +603,7 @@ def evaluate(real: str, synthetic: str, test: Path | None, target: str | None, e
 
     if is_table_set(real):
         evaluate_tables(real, synthetic, metadata_path, json_out=json_out, report=report, force=force, seal=seal,
-                        test=str(test) if test is not None else None, target=target, entity=entity,
+                        test=test, target=target, entity=entity,
                         task=None if task == "auto" else task, seeds=seeds,
                         opener=lambda path: input_secret(path, key_file, identity))
         return

@@ -152,8 +152,19 @@ def _entity_figures(real: Any, holdout: Any, synthetic: Any, meta: Any, *, entit
     """Entity-level privacy (and the utility task where ``target`` is given), printed and returned."""
     from synthgen.evaluation.entities import EntityFrame, entity_privacy, entity_utility
 
+    held_out = [t for t in meta.tables if _held_out(meta, t, real, holdout)]
     if entity is None:
-        entity = max(meta.roots(), key=lambda t: len(real[t]))
+        if not held_out:
+            raise click.UsageError("--test shares every keyed table's keys with --real: no entities were held out "
+                                   "(fix: split the entities before training, e.g. synthgen.evaluation.entities."
+                                   "split_entities)")
+        tops = [t for t in held_out if not any(r.parent in held_out for r in meta.parents(t))]  # the split's table
+        entity = max(tops or held_out, key=lambda t: len(real[t]))
+    elif entity not in meta.tables:
+        raise click.UsageError(f"--entity {entity}: not a table of the metadata ({', '.join(meta.tables)})")
+    elif entity not in held_out:
+        raise click.UsageError(f"--entity {entity}: --real and --test share its keys, so its rows were not held "
+                               f"out (fix: one of the held-out tables: {', '.join(held_out) or 'none'})")
     frames = EntityFrame(meta, entity).fit(real)
     privacy = entity_privacy(frames.transform(real), frames.transform(holdout), frames.transform(synthetic))
     click.echo(f"entity privacy ({entity}, with descendants): DCR share {privacy['dcr_train_share']} "
@@ -165,6 +176,9 @@ def _entity_figures(real: Any, holdout: Any, synthetic: Any, meta: Any, *, entit
     if table is None:
         raise click.UsageError(f"--target {target}: give TABLE.COLUMN with TABLE one of {', '.join(meta.tables)}")
     column = target[len(table) + 1:]
+    if table not in held_out:
+        raise click.UsageError(f"--target {target}: --real and --test share {table}'s keys, so its rows were not "
+                               f"held out (fix: a target of a held-out table: {', '.join(held_out) or 'none'})")
     task_frames = EntityFrame(meta, table).fit(real)
     train_frame = task_frames.transform(real)
     if column not in train_frame.columns:
@@ -177,3 +191,11 @@ def _entity_figures(real: Any, holdout: Any, synthetic: Any, meta: Any, *, entit
                f"{util['trtr'][metric]} (gap {util['gap'][metric]})")
     out["entity_utility"] = {**util, "target": target}
     return out
+
+
+def _held_out(meta: Any, table: str, real: Any, holdout: Any) -> bool:
+    """Whether ``table`` has rows on both sides and no primary key on both (its rows were held out)."""
+    pk = meta.primary_key(table)
+    if pk is None or not len(real[table]) or not len(holdout[table]):
+        return False
+    return not bool(holdout[table][pk].isin(real[table][pk]).any())

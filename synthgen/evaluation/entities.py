@@ -23,13 +23,14 @@ tables (which categories are counted) and applied to any dataset of the same sch
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from synthgen.errors import ConfigError
+from synthgen.errors import ConfigError, DataWarning
 from synthgen.evaluation.fidelity import detection_frames
 from synthgen.evaluation.multitable import joined, scored_schema
 from synthgen.evaluation.prep import Tables, category_keys, check_tables, numbers
@@ -110,6 +111,7 @@ class EntityFrame:
             child = self._down(tables, rel.child, depth - 1, skip=None)
             fk = tables[rel.child][rel.foreign_key].to_numpy()
             aggregates = self._aggregate(child, fk, rel, out.index)
+            aggregates = aggregates[~aggregates.index.duplicated()].reindex(out.index)
             out = pd.concat([out, aggregates], axis=1)
         return out
 
@@ -144,6 +146,7 @@ class EntityFrame:
             parent = self._down(tables, rel.parent, depth - 1, skip=rel)
             parent = self._up(tables, rel.parent, parent, depth - 1)
             at = df[rel.foreign_key].to_numpy()
+            parent = parent[~parent.index.duplicated()]  # a duplicated key (synthetic data may have one): its first row
             joined_parent = parent.reindex(at)
             joined_parent.index = frame.index
             joined_parent.columns = [f"{_parent_prefix(self.metadata, rel)}{c}" for c in parent.columns]
@@ -155,34 +158,50 @@ def split_entities(tables: Mapping[str, pd.DataFrame], metadata: Metadata | Mapp
                    holdout: float = 0.2, seed: int = 0) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """(train, holdout) datasets: ``table``'s rows split at random, each descendant row following the entity
     it descends from; tables that are not ``table``'s descendants (its ancestors, unrelated tables) are kept
-    whole on both sides.
+    whole on both sides. A descendant row without any entity above it (null keys) goes to train; one whose
+    parents fall on both sides (a second parent below the entity) goes to neither, with a warning.
 
     Raises:
-        ConfigError: an unknown table, or a holdout share outside (0, 1).
+        ConfigError: an unknown table, a holdout share outside (0, 1), or too few rows for two sides.
     """
     metadata = _as_metadata(metadata)
     if table not in metadata.tables:
         raise ConfigError(f"entity table {table!r} is not in the metadata (fix: one of {', '.join(metadata.tables)})")
     if not 0 < holdout < 1:
         raise ConfigError(f"holdout must be a share in (0, 1), got {holdout}")
-    rng = np.random.default_rng(seed)
     n = len(tables[table])
+    n_out = int(round(holdout * n))
+    if not 0 < n_out < n:
+        raise ConfigError(f"table {table!r} has {n} rows: too few to hold {holdout:.0%} of them out (fix: a table "
+                          "with more rows, or another share)")
+    rng = np.random.default_rng(seed)
     out_rows = np.zeros(n, dtype=bool)
-    out_rows[rng.choice(n, int(round(holdout * n)), replace=False)] = True
-    sides = []
-    for mask in (~out_rows, out_rows):
-        side = dict(tables)
-        side[table] = tables[table][mask].reset_index(drop=True)
-        descendants = _descendants(metadata, table)
-        for name in metadata.order():
-            if name not in descendants:
-                continue
-            keep = np.zeros(len(tables[name]), dtype=bool)
-            for rel in metadata.parents(name):
-                if rel.parent == table or rel.parent in descendants:
-                    keep |= tables[name][rel.foreign_key].isin(side[rel.parent][rel.parent_key]).to_numpy()
-            side[name] = tables[name][keep].reset_index(drop=True)
-        sides.append(side)
+    out_rows[rng.choice(n, n_out, replace=False)] = True
+    descendants = _descendants(metadata, table)
+    sides: list[dict[str, pd.DataFrame]] = [dict(tables), dict(tables)]
+    sides[0][table] = tables[table][~out_rows].reset_index(drop=True)
+    sides[1][table] = tables[table][out_rows].reset_index(drop=True)
+    for name in metadata.order():
+        if name not in descendants:
+            continue
+        inside = [r for r in metadata.parents(name) if r.parent == table or r.parent in descendants]
+        linked = np.zeros(len(tables[name]), dtype=bool)
+        keeps = []
+        for side in sides:
+            keep = np.ones(len(tables[name]), dtype=bool)
+            for rel in inside:
+                fk = tables[name][rel.foreign_key]
+                linked |= fk.notna().to_numpy()
+                keep &= (fk.isna() | fk.isin(side[rel.parent][rel.parent_key])).to_numpy()
+            keeps.append(keep)
+        train_rows = keeps[0]  # a row with no entity above it fits both sides: it goes to train
+        holdout_rows = keeps[1] & linked
+        torn = int((~train_rows & ~holdout_rows).sum())
+        if torn:
+            warnings.warn(DataWarning(f"table {name!r}: {torn:,} rows descend from entities on both sides of the "
+                                      "split and are left out of both"), stacklevel=2)
+        sides[0][name] = tables[name][train_rows].reset_index(drop=True)
+        sides[1][name] = tables[name][holdout_rows].reset_index(drop=True)
     return sides[0], sides[1]
 
 
@@ -192,6 +211,7 @@ def entity_utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Dat
     ``task``: ``classification`` or ``regression`` (None: from the target's kind)."""
     from synthgen.evaluation.utility import utility
 
+    _nonempty(train=train, holdout=holdout, synthetic=synthetic)
     return utility(check_tables(train, synthetic, holdout, target=target, task=task), seeds=seeds, baselines=False)
 
 
@@ -201,6 +221,7 @@ def entity_privacy(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Dat
     :func:`synthgen.evaluation.privacy.privacy`); each entity is its row with its relations."""
     from synthgen.evaluation.privacy import privacy
 
+    _nonempty(train=train, holdout=holdout, synthetic=synthetic)
     schema = TableSchema.detect(train)
     tables = Tables(train.reset_index(drop=True), synthetic[list(train.columns)].reset_index(drop=True),
                     holdout[list(train.columns)].reset_index(drop=True), schema, str(train.columns[0]),
@@ -212,8 +233,9 @@ def entity_privacy(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Dat
 
 def parent_child_detection(real: Mapping[str, pd.DataFrame], synthetic: Mapping[str, pd.DataFrame],
                            metadata: Metadata | Mapping[str, Any], *, seed: int = 0) -> dict[str, float]:
-    """Per relationship (``parent -> child (fk)``): the AUC of gradient boosting telling real child rows joined to
-    their parent from synthetic ones (0.5: indistinguishable)."""
+    """Per relationship (``child.fk -> parent.pk``): the AUC of gradient boosting telling real child rows joined to
+    their parent from synthetic ones (0.5: indistinguishable); relationships with fewer than 3 parents on a side
+    are left out."""
     metadata = _as_metadata(metadata)
     out = {}
     for rel in metadata.relationships:
@@ -226,12 +248,22 @@ def parent_child_detection(real: Mapping[str, pd.DataFrame], synthetic: Mapping[
             for spec in scored_schema(metadata, owner).columns:
                 specs.append(type(spec)(f"{owner}.{spec.name}", spec.kind, spec.dtype,
                                         datetime_format=spec.datetime_format))
-        out[str(rel)] = detection_frames(r, s, TableSchema(specs), seed=seed,
-                                         groups=groups)["detection_auc"]
+        if min(len(pd.unique(groups[0])), len(pd.unique(groups[1]))) < 3:  # too few parents for 3 grouped folds
+            continue
+        auc = detection_frames(r, s, TableSchema(specs), seed=seed, groups=groups)["detection_auc"]
+        if not np.isnan(auc):
+            out[str(rel)] = auc
     return out
 
 
 # ---------------------------------------------------------------- helpers
+def _nonempty(**frames: pd.DataFrame) -> None:
+    empty = [name for name, frame in frames.items() if not len(frame)]
+    if empty:
+        raise ConfigError(f"the {' and '.join(empty)} entity frame{'s have' if len(empty) > 1 else ' has'} no rows "
+                          "(fix: give entities on every side)")
+
+
 def _as_metadata(metadata: Metadata | Mapping[str, Any]) -> Metadata:
     return metadata if isinstance(metadata, Metadata) else Metadata.from_dict(metadata)
 

@@ -19,30 +19,39 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synthgen.errors import ConfigError, Problem
 from synthgen.masking.policy import Masker, MaskPolicy, MaskReport
 from synthgen.metadata import Metadata
 
+#: the column that carries each input row's position through masking (k-anonymity may drop rows)
+ROW = "\x00row"
+
 
 def mask_tables(tables: Mapping[str, pd.DataFrame], policy: Mapping[str, Any] | str | os.PathLike,
-                metadata: Metadata, *, key: bytes | None = None, seed: int | None = None
+                metadata: Metadata | Mapping[str, Any], *, key: bytes | None = None, seed: int | None = None
                 ) -> tuple[dict[str, pd.DataFrame], dict[str, MaskReport]]:
     """Mask each table by its policy, keys pseudonymized per key group; (masked tables, report per table).
 
+    Without ``key``, one random key serves every table of this call (the keys still join, within this run).
+
     Raises:
         ConfigError: every problem of the policy at once (unknown tables, keys given an operation that breaks
-            joins, key groups given different options, and each table's own policy problems).
+            joins, key groups given different options, and each table's own policy problems), or keys that no
+            longer join after masking.
     """
+    if not isinstance(metadata, Metadata):
+        metadata = Metadata.from_dict(metadata)
     raw = _read(policy)
     policies = table_policies(raw, metadata)
-    masked: dict[str, pd.DataFrame] = {}
-    reports: dict[str, MaskReport] = {}
+    tables = _unified_keys(tables, metadata, policies)
     problems: list[str] = []
     for table, table_policy in policies.items():  # every table's policy checked before any is applied
         try:
@@ -51,15 +60,21 @@ def mask_tables(tables: Mapping[str, pd.DataFrame], policy: Mapping[str, Any] | 
             problems.append(f"table {table!r}: {exc}")
     if problems:
         raise ConfigError("; ".join(problems))
+    run_key = secrets.token_bytes(32)  # one key for every table when the owner gives none
+    masked: dict[str, pd.DataFrame] = {}
+    kept: dict[str, np.ndarray] = {}  # per table: the positions of the input rows that survived
+    reports: dict[str, MaskReport] = {}
     for table in metadata.order():
-        if table not in policies:
-            masked[table] = tables[table].copy()
-            continue
-        masker = Masker(policies[table], key=key, seed=seed)
-        masked[table] = masker.apply(tables[table])
-        assert masker.report is not None, "apply() leaves its report"
-        reports[table] = masker.report
-    _drop_orphans(masked, metadata, reports, {t: len(tables[t]) for t in tables})
+        df = tables[table].assign(**{ROW: np.arange(len(tables[table]))})
+        if table in policies:
+            masker = Masker(policies[table], key=key, seed=seed)
+            masker.context.run_key = run_key
+            df = masker.apply(df)
+            assert masker.report is not None, "apply() leaves its report"
+            reports[table] = masker.report
+        kept[table] = df[ROW].to_numpy()
+        masked[table] = df.drop(columns=[ROW]).reset_index(drop=True)
+    _drop_orphans(tables, masked, kept, metadata, reports)
     return masked, reports
 
 
@@ -125,22 +140,25 @@ def table_policies(raw: Mapping[str, Any], metadata: Metadata) -> dict[str, Mask
 
 
 def key_groups(metadata: Metadata) -> list[list[tuple[str, str]]]:
-    """Key columns that must stay joinable, grouped: each primary key with the foreign keys that reference it
-    (the referenced primary key first)."""
-    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    """Key columns that must stay joinable, grouped: each primary key with the foreign keys that reference it,
+    merged through keys that are both (a one-to-one table's primary key that references its parent's); each group
+    starts with a primary key that references nothing."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(node: tuple[str, str]) -> tuple[str, str]:
+        while parent.get(node, node) != node:
+            node = parent[node]
+        return node
+
     for rel in metadata.relationships:
-        groups.setdefault((rel.parent, rel.parent_key), [(rel.parent, rel.parent_key)])
-        groups[(rel.parent, rel.parent_key)].append((rel.child, rel.foreign_key))
-    # a foreign key that is also its table's primary key (one-to-one) joins two groups
-    merged: list[list[tuple[str, str]]] = []
-    for group in groups.values():
-        for other in merged:
-            if set(other) & set(group):
-                other.extend(m for m in group if m not in other)
-                break
-        else:
-            merged.append(list(group))
-    return merged
+        a, b = root((rel.parent, rel.parent_key)), root((rel.child, rel.foreign_key))
+        if a != b:
+            parent[b] = a
+        parent.setdefault(a, a)
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for node in list(parent):
+        groups.setdefault(root(node), []).append(node)
+    return [[r, *[m for m in members if m != r]] for r, members in groups.items()]
 
 
 def suggest_tables_policy(tables: Mapping[str, pd.DataFrame], metadata: Metadata, *, k: int = 5) -> dict[str, Any]:
@@ -170,22 +188,52 @@ def suggest_tables_policy(tables: Mapping[str, pd.DataFrame], metadata: Metadata
     return out
 
 
-def _drop_orphans(masked: dict[str, pd.DataFrame], metadata: Metadata, reports: dict[str, MaskReport],
-                  rows_in: Mapping[str, int]) -> None:
-    """Remove the rows whose parent row k-anonymity suppressed (in parent-before-child order), and say so."""
+def _unified_keys(tables: Mapping[str, pd.DataFrame], metadata: Metadata,
+                  policies: Mapping[str, MaskPolicy]) -> dict[str, pd.DataFrame]:
+    """The tables with each pseudonymized key group in one storage type, so that its members get tokens of one
+    form: whole numbers (an integer key, and a foreign key read as float because of a null) as nullable
+    integers."""
+    out = dict(tables)
+    for group in key_groups(metadata):
+        if not any(c in policies.get(t, MaskPolicy({})).columns for t, c in group):
+            continue
+        columns = [tables[t][c] for t, c in group]
+        numeric = all(pd.api.types.is_numeric_dtype(v.dtype) and not pd.api.types.is_bool_dtype(v.dtype)
+                      for v in columns)
+        if numeric and all(np.all(np.mod(v.dropna().to_numpy(dtype=float), 1) == 0) for v in columns) and any(
+                pd.api.types.is_float_dtype(v.dtype) for v in columns):
+            for t, c in group:
+                out[t] = out[t].assign(**{c: tables[t][c].astype("Int64")})
+    return out
+
+
+def _drop_orphans(tables: Mapping[str, pd.DataFrame], masked: dict[str, pd.DataFrame], kept: Mapping[str, np.ndarray],
+                  metadata: Metadata, reports: dict[str, MaskReport]) -> None:
+    """Remove the rows whose parent row k-anonymity suppressed (and theirs, parents first), and say so; any other
+    foreign key that no longer finds its parent is an error."""
     for table in metadata.order():
-        keep = pd.Series(True, index=masked[table].index)
+        drop = np.zeros(len(masked[table]), dtype=bool)
         for rel in metadata.parents(table):
-            fk = masked[table][rel.foreign_key]
-            keep &= fk.isna() | fk.isin(masked[rel.parent][rel.parent_key])
-        gone = int((~keep).sum())
-        if gone:
-            masked[table] = masked[table][keep].reset_index(drop=True)
-            report = reports.get(table) or MaskReport(rows_in[table], rows_in[table])
+            gone = set(tables[rel.parent][rel.parent_key].to_numpy()) - set(
+                tables[rel.parent][rel.parent_key].to_numpy()[kept[rel.parent]])
+            if gone:
+                original = tables[table][rel.foreign_key].to_numpy()[kept[table]]
+                drop |= pd.Series(original).isin(gone).to_numpy()
+        if drop.any():
+            masked[table] = masked[table][~drop].reset_index(drop=True)
+            kept = {**kept, table: kept[table][~drop]}
+            report = reports.get(table) or MaskReport(len(tables[table]), len(tables[table]))
             report.rows_out = len(masked[table])
-            report.columns["(rows)"] = {"op": "removed with their suppressed parent rows", "changed": gone,
+            report.columns["(rows)"] = {"op": "removed with their suppressed parent rows", "changed": int(drop.sum()),
                                         "dtype_in": "", "dtype_out": ""}
             reports[table] = report
+        for rel in metadata.parents(table):
+            fk = masked[table][rel.foreign_key]
+            lost = int((fk.notna() & ~fk.isin(masked[rel.parent][rel.parent_key])).sum())
+            if lost:
+                raise ConfigError(f"table {table!r}, column {rel.foreign_key!r}: {lost:,} keys no longer find their "
+                                  f"row of {rel.parent} after masking (fix: pseudonymize the key group of "
+                                  f"{rel.parent}.{rel.parent_key} with one entry, and give --key-file)")
 
 
 def _read(policy: Mapping[str, Any] | str | os.PathLike) -> Mapping[str, Any]:

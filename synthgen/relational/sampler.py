@@ -23,6 +23,7 @@ from synthgen.relational.context import ContextEncoder
 from synthgen.relational.keys import generate_keys
 from synthgen.relational.lineage import chain, count_column, lineage, null_column, repeat_rows, shadow_prefix
 from synthgen.relational.matching import capacities, match
+from synthgen.relational.sequences import FIRST, GAP, events_encoder, position_features, rebuild_index
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema
 
@@ -130,8 +131,13 @@ class RelationalSampler:
                 parent_keys = np.repeat(keys[parent].to_numpy(), counts.astype(np.int64))
                 fk = pd.Series(list(parent_keys) + [None] * n_null, dtype=object)
                 fk_values[ctx_rel.foreign_key] = fk
-                frame = (self.samplers[table].sample_given(context, seed=table_seed) if table in self.samplers
-                         else pd.DataFrame(index=range(len(context))))
+                if "sequence" in info and table in self.samplers:
+                    parent_context = np.zeros((len(encoded), encoded.shape[1] + 1), dtype=np.float32)
+                    parent_context[:, 1:] = encoded
+                    frame = self._histories(table, info, parent_context, counts.astype(np.int64), table_seed)
+                else:
+                    frame = (self.samplers[table].sample_given(context, seed=table_seed) if table in self.samplers
+                             else pd.DataFrame(index=range(len(context))))
             for column, value in info.get("constants", {}).items():
                 frame[column] = value
             for rel in meta.parents(table):
@@ -155,6 +161,37 @@ class RelationalSampler:
             generated = {c: generate_keys(fmt, len(frame), rng) for c, fmt in info.get("generated", {}).items()}
             out[table] = _output(info, frame, keys.get(table), pk, fk_values, generated, tables, meta, table)
         return out
+
+    def _histories(self, table: str, info: dict[str, Any], parent_context: np.ndarray, counts: np.ndarray,
+                   seed: int) -> pd.DataFrame:
+        """A sequential table's events, one position at a time for every history still running: each given its
+        parent's context, its position and the event before it; then the index rebuilt from #first and #gaps.
+        Rows come history by history (parents in order), each in event order."""
+        sequence, sampler = info["sequence"], self.samplers[table]
+        encoder = self.encoders[events_encoder(table)]
+        before = np.zeros((len(counts), encoder.width), dtype=np.float32)
+        parts, owners, places = [], [], []
+        for position in range(int(counts.max()) if len(counts) else 0):
+            running = np.flatnonzero(counts > position)
+            at = np.full(len(running), position)
+            context = np.hstack([parent_context[running], position_features(at, counts[running]), before[running]])
+            rows = sampler.sample_given(context, seed=int(np.random.SeedSequence([seed, position]).generate_state(
+                1, np.uint64)[0] >> 1))
+            for column, value in info.get("constants", {}).items():
+                rows[column] = value
+            before[running] = encoder.transform(rows[sequence["events"]])
+            parts.append(rows)
+            owners.append(running)
+            places.append(at)
+        if not parts:
+            return sampler.sample_given(np.zeros((0, sampler.model.config.context_dim), np.float32), seed=seed)
+        owner, place = np.concatenate(owners), np.concatenate(places)
+        order = np.lexsort((place, owner))
+        frame = pd.concat(parts, ignore_index=True).iloc[order].reset_index(drop=True)
+        frame[sequence["index"]] = rebuild_index(pd.to_numeric(frame[FIRST], errors="coerce").to_numpy(dtype=float),
+                                                 pd.to_numeric(frame[GAP], errors="coerce").to_numpy(dtype=float),
+                                                 place[order], sequence).to_numpy()
+        return frame
 
     def _matched(self, rel: Relationship, frame: pd.DataFrame, frames: dict[str, pd.DataFrame],
                  lineages: dict[str, pd.DataFrame], keys: dict[str, pd.Series], rng: np.random.Generator

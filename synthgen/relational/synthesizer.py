@@ -40,6 +40,19 @@ from synthgen.relational.lineage import (
     null_column,
     shadow_prefix,
 )
+from synthgen.relational.sequences import (
+    FIRST,
+    GAP,
+    check_sequence,
+    events_encoder,
+    index_info,
+    index_numbers,
+    ordered,
+    position_features,
+    positions,
+    sequence_index,
+    steps,
+)
 from synthgen.schema import TableSchema, parse_datetimes, python_value, schema_from_metadata
 from synthgen.synthesizer import RAW_QUANTITIES, Synthesizer
 
@@ -81,6 +94,7 @@ RELATIONAL_RAW_QUANTITIES = [
     "per child relationship: how many child rows each parent row has, and for a parent without columns of its "
     "own the mean of up to 3 numeric and date columns over its children (learned as columns of the parent)",
     "per context: category lists, means and standard deviations of the lineage columns",
+    "per sequential table: whether its index is whole, and its smallest step between consecutive events",
     "per key column: the largest whole-number key, or the characters text keys use at each position "
     "(new keys are made outside them)",
 ]
@@ -138,6 +152,15 @@ class RelationalSynthesizer:
         meta.check(data)
         self._check_allow(meta)
         contexts = {t: context_parent(meta, t, data, self.chosen) for t in meta.tables}
+        sequence_problems = [p for t in meta.tables for p in check_sequence(meta, t, data[t], contexts[t])]
+        if sequence_problems:
+            raise InvalidDataError(sequence_problems)
+        for table in meta.tables:  # a history's events together, in order
+            index = sequence_index(meta, table)
+            if index is not None:
+                ctx = contexts[table]
+                assert ctx is not None, "check_sequence: a sequential table has a parent"
+                data[table] = ordered(data[table], ctx.foreign_key, index, meta.tables[table]["columns"][index])
         plans = self._plan(meta, data, contexts)  # every table checked before any model trains
         self.metadata, self.tables, self.synthesizers = meta, {}, {}
         for table, plan in plans.items():
@@ -154,6 +177,7 @@ class RelationalSynthesizer:
                 "keys": {pk: key_format(df[pk], table=table, column=pk)} if pk else {},
                 "generated": {c: key_format(df[c], table=table, column=c) for c in plan.generated},
                 "constants": plan.constants,
+                **({"sequence": plan.sequence} if plan.sequence else {}),
             }
         self.encoders = {name: enc.to_dict() for name, enc in self._encoders.items()}
         self.contexts = {t: (r.to_dict() if r else None) for t, r in contexts.items()}
@@ -178,7 +202,22 @@ class RelationalSynthesizer:
             others = [r for r in meta.parents(table) if r != ctx_rel]
             if any(r.parent not in lineages for r in meta.parents(table)):
                 continue  # a parent failed its checks: reported there
+            index = sequence_index(meta, table)
+            if index is not None:  # learned as #first and #gap, not as itself
+                attributes = attributes.drop(columns=[index])
+                schema = TableSchema([c for c in schema.columns if c.name != index])
             full = self._frame(meta, table, df, attributes, data, others, lineages)
+            sequence = None
+            if index is not None:
+                assert ctx_rel is not None, "check_sequence: a sequential table has a parent"
+                pos, length = positions(df[ctx_rel.foreign_key])
+                entry = meta.tables[table]["columns"][index]
+                full[FIRST], full[GAP] = steps(index_numbers(df[index], entry), pos)
+                try:
+                    sequence = index_info(df, index, entry, full[GAP].to_numpy())
+                except InvalidDataError as exc:
+                    problems += [dataclasses.replace(p, table=table) for p in exc.problems]
+                    continue
             constants = {str(c): python_value(full[c].iloc[0]) for c in full.columns
                          if c not in schema.names and len(full) and full[c].nunique(dropna=False) == 1}
             frame = full.drop(columns=list(constants))  # an added column of one value is kept as that value
@@ -190,6 +229,15 @@ class RelationalSynthesizer:
                 if parent not in self._encoders:
                     self._encoders[parent] = ContextEncoder().fit(lineages[parent])
                 context = _context_rows(self._encoders[parent], lineages[parent], df[ctx_rel.foreign_key])
+            if sequence is not None:  # each event also given its position and the event before it
+                events = [c for c in frame.columns if c in attributes.columns or c == GAP]
+                encoder = ContextEncoder().fit(frame[events])
+                self._encoders[events_encoder(table)] = encoder
+                before = np.roll(encoder.transform(frame[events]), 1, axis=0)
+                before[pos == 0] = 0.0
+                assert context is not None
+                context = np.hstack([context, position_features(pos, length), before])
+                sequence["events"] = events
             synth = self._table_synthesizer(table, len(df), i, frame, schema)
             if frame.shape[1]:
                 try:
@@ -203,7 +251,7 @@ class RelationalSynthesizer:
                               chain(meta, ctx_rel.parent, contexts) if ctx_rel else None)
                 own.index = pd.Index(df[meta.primary_key(table)].to_numpy())
                 lineages[table] = own
-            plans[table] = _TablePlan(frame, context, synth, generated, constants)
+            plans[table] = _TablePlan(frame, context, synth, generated, constants, sequence)
         if problems:
             raise InvalidDataError(problems)
         for rel in meta.relationships:  # a parent that gives no context still needs one for matching
@@ -329,6 +377,7 @@ class _TablePlan:
     synthesizer: Synthesizer
     generated: list[str]
     constants: dict[str, Any]
+    sequence: dict[str, Any] | None = None
 
 
 def _attributes(meta: Metadata, table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, TableSchema, list[str]]:

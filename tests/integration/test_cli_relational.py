@@ -137,6 +137,12 @@ def test_evaluate_with_held_out_entities_gives_utility_privacy_and_detection(sho
     code, text = run("evaluate", "--real", str(folders["train"]), "--synthetic", str(synthetic),
                      "--metadata", str(meta), "--target", "customer.segment")
     assert code == 2 and "--target needs --test" in text
+    code, text = run("evaluate", "--real", str(folders["train"]), "--synthetic", str(synthetic), "--test",
+                     str(folders["train"]), "--metadata", str(meta))
+    assert code == 2 and "no entities were held out" in text
+    code, text = run("evaluate", "--real", str(folders["train"]), "--synthetic", str(synthetic), "--test",
+                     str(folders["holdout"]), "--metadata", str(meta), "--entity", "store")
+    assert code == 2 and "--entity store: --real and --test share its keys" in text
 
 
 def test_mask_a_folder_keeps_keys_joinable_and_reads_encrypted_files(shop_folder, trained, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from shop_data import shop_metadata
 
@@ -81,3 +82,36 @@ def test_suggested_policy_masks_keys_only_as_groups(shop):
         for column, entry in block["columns"].items():
             assert entry["op"] == "pseudonymize" or column not in {"customer_id", "purchase_id", "store_id"}
     table_policies(policy, shop_metadata())  # it is a valid policy
+
+
+def test_without_a_key_one_run_key_serves_every_table(shop):
+    meta = shop_metadata()
+    policy = {"tables": {"customer": {"columns": {"customer_id": "pseudonymize"}}}}
+    masked, reports = mask_tables(shop, policy, meta)  # no key: a random one, shared
+    assert len(masked["purchase"]) == len(shop["purchase"]) and len(masked["item"]) == len(shop["item"])
+    meta.check(masked)
+    assert any("no key" in line for line in reports["customer"].lines())
+
+
+def test_a_foreign_key_read_as_float_still_joins(shop):
+    meta = shop_metadata()
+    data = {**shop, "purchase": shop["purchase"].astype({"customer_id": "float64"})}
+    data["purchase"].loc[0, "customer_id"] = np.nan
+    customer = meta.to_dict()
+    masked, _ = mask_tables(data, {"tables": {"customer": {"columns": {"customer_id": "pseudonymize"}}}},
+                            customer, key=KEY)
+    assert len(masked["purchase"]) == len(data["purchase"])
+    linked = masked["purchase"].customer_id.dropna()
+    assert linked.isin(masked["customer"].customer_id).all() and masked["purchase"].customer_id.isna().sum() == 1
+
+
+def test_key_groups_merge_through_one_to_one_tables():
+    from synthgen.metadata import Metadata, Relationship
+
+    tables = {name: {"primary_key": "id", "columns": {"id": {"sdtype": "id"}, "up": {"sdtype": "id"}}}
+              for name in ("a", "b", "c")}
+    tables["a"]["columns"].pop("up")
+    meta = Metadata(tables, [Relationship("b", "id", "c", "id"), Relationship("a", "id", "b", "id")])
+    groups = key_groups(meta)
+    assert len(groups) == 1 and groups[0][0] == ("a", "id")
+    assert set(groups[0]) == {("a", "id"), ("b", "id"), ("c", "id")}

@@ -1,0 +1,213 @@
+"""Sequences: synthgen's sequential tables against SDV's PARSynthesizer on cdnow and baseball.
+
+cdnow: users -> purchases by date (users have no column: no context); baseball: players -> batting seasons by
+year (the players' bats, throws and height are PAR's context columns). Each dataset is split at the entity level
+(20% of the entities held out, seed 0); both libraries train on the rest, each run alone in its own process:
+fit and sample seconds, peak memory, then the sequence scores (``synthgen.evaluation.sequences``: lengths, gaps,
+column shapes, lag-1 relations, coherence), the per-entity utility task and entity-level privacy
+(``synthgen.evaluation.entities``). PAR takes hours on the whole of baseball (mostlyai's published figure: 187
+minutes), so both libraries get the same ``--entities`` subset, said in the report.
+
+    PYTHONPATH=. python benchmarks/sequences.py --entities 1000
+    PYTHONPATH=. python benchmarks/sequences.py --quick        # smoke: cdnow, 200 users, 2 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from adult import RESULT_MARK, cpu_name, peak_mb, run_marked, version, write  # noqa: E402
+from relational import keep_roots  # noqa: E402
+
+DATASETS = {
+    # entity table, event table, foreign key, index, context columns (PAR), utility target of the entity frame
+    "cdnow": ("users", "purchases", "users_id", "date", [], "purchases.count"),
+    "baseball": ("players", "batting", "players_id", "year", ["bats", "throws", "height"], "throws"),
+}
+LIBRARIES = ("synthgen", "sdv")
+QUICK_ENTITIES, QUICK_EPOCHS = 200, 2
+
+
+def load(dataset: str, entities: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The entity and event tables of a dataset (``entities`` of them at random, seed 0), with sequence metadata."""
+    from relational import load as load_relational
+
+    from synthgen.metadata import Metadata
+
+    entity, events, fk, index, _, _ = DATASETS[dataset]
+    tables, meta = load_relational(dataset)
+    meta = json.loads(json.dumps(meta))
+    keep = {entity, events}
+    meta["tables"] = {t: e for t, e in meta["tables"].items() if t in keep}
+    meta["relationships"] = [r for r in meta["relationships"] if r["child_table_name"] in keep
+                             and r["parent_table_name"] in keep]
+    meta["tables"][events].update(sequence_key=fk, sequence_index=index)
+    tables = keep_roots({t: tables[t] for t in keep}, Metadata.from_dict(meta), entities)
+    return tables, meta
+
+
+def split(dataset: str, entities: int) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, Any]]:
+    from synthgen.evaluation.entities import split_entities
+    from synthgen.metadata import Metadata
+
+    tables, meta = load(dataset, entities)
+    train, holdout = split_entities(tables, Metadata.from_dict(meta), DATASETS[dataset][0], seed=0)
+    return train, holdout, meta
+
+
+def run_one(args: argparse.Namespace) -> dict[str, Any]:
+    warnings.filterwarnings("ignore")
+    dataset, library = args.one.split(":")
+    entity, events, fk, index, context_columns, _ = DATASETS[dataset]
+    train, _, meta = split(dataset, args.entities)
+    start = time.perf_counter()
+    if library == "synthgen":
+        from synthgen.relational.synthesizer import RelationalSynthesizer
+
+        synth = RelationalSynthesizer(seed=0, **({"epochs": QUICK_EPOCHS} if args.quick else {})).fit(train, meta)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        synthetic = synth.sample(scale=1.0, seed=1)
+    else:
+        from sdv.metadata import Metadata as SDVMetadata
+        from sdv.sequential import PARSynthesizer
+
+        flat = train[events].merge(train[entity], left_on=fk, right_on=meta["tables"][entity]["primary_key"],
+                                   how="left")
+        flat = flat[[c for c in train[events].columns if c != meta["tables"][events].get("primary_key")]
+                    + context_columns]
+        columns = {c: e for c, e in meta["tables"][events]["columns"].items() if c in flat.columns}
+        columns.update({c: meta["tables"][entity]["columns"][c] for c in context_columns})
+        columns = {c: {k: v for k, v in e.items() if k != "computer_representation"} for c, e in columns.items()}
+        sdv_meta = SDVMetadata.load_from_dict({"tables": {events: {
+            "columns": columns, "sequence_key": fk, "sequence_index": index}}})
+        par = PARSynthesizer(sdv_meta, context_columns=context_columns,
+                             **({"epochs": QUICK_EPOCHS} if args.quick else {}))
+        par.fit({events: flat})  # sdv 2.x: a dict of one table
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        try:  # sdv 2.x: sample_sequences; 1.x: sample(num_sequences)
+            sampled = par.sample_sequences(train[entity].shape[0])
+        except AttributeError:
+            sampled = par.sample(num_sequences=train[entity].shape[0])
+        if isinstance(sampled, dict):
+            sampled = sampled[events]
+        sample_s = time.perf_counter() - start
+        pk = meta["tables"][entity]["primary_key"]
+        users = sampled.groupby(fk, sort=False)[context_columns].first().reset_index().rename(columns={fk: pk})
+        synthetic = {entity: users, events: sampled.drop(columns=context_columns)}
+        return _saved(args, dataset, library, fit_s, sample_s, synthetic)
+    sample_s = time.perf_counter() - start
+    return _saved(args, dataset, library, fit_s, sample_s, synthetic)
+
+
+def _saved(args: argparse.Namespace, dataset: str, library: str, fit_s: float, sample_s: float,
+           synthetic: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    out = Path(args.sample_out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in synthetic.items():
+        df.to_parquet(out / f"{name}.parquet")
+    return {"dataset": dataset, "library": library, "fit_s": round(fit_s, 1), "sample_s": round(sample_s, 1),
+            "peak_mb": round(peak_mb()), "synthetic_rows": {t: len(df) for t, df in synthetic.items()}}
+
+
+def evaluate_run(result: dict[str, Any], sample_out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from synthgen.evaluation.entities import EntityFrame, entity_privacy, entity_utility
+    from synthgen.evaluation.sequences import sequence_quality
+    from synthgen.metadata import Metadata
+
+    dataset = result["dataset"]
+    entity, events, fk, index, _, target = DATASETS[dataset]
+    train, holdout, meta = split(dataset, args.entities)
+    metadata = Metadata.from_dict(meta)
+    synthetic = {name: pd.read_parquet(sample_out / f"{name}.parquet") for name in (entity, events)}
+    columns = [c for c in train[events].columns if c != meta["tables"][events].get("primary_key")]
+    result["sequences"] = sequence_quality(train[events][columns], synthetic[events][columns], key=fk, index=index)
+    frames = EntityFrame(metadata, entity).fit(train)
+    task = "regression" if target.endswith(".count") else "classification"
+    util = entity_utility(frames.transform(train), frames.transform(holdout), frames.transform(synthetic),
+                          target=target, task=task)
+    result["utility"] = {"target": target, "task": task, "trtr": util["trtr"], "tstr": util["tstr"]}
+    privacy = entity_privacy(frames.transform(train), frames.transform(holdout), frames.transform(synthetic))
+    result["privacy"] = {k: privacy[k] for k in ("dcr_train_share", "mia_auc", "exact_copy_rate")}
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--libraries", default=",".join(LIBRARIES))
+    p.add_argument("--entities", type=int, default=1000, help="entities drawn at random per dataset (seed 0)")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--sample-out", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv if argv is not None else sys.argv[1:])
+    if args.quick:
+        args.entities, args.datasets = QUICK_ENTITIES, "cdnow"
+    if args.one:
+        print(RESULT_MARK + json.dumps(run_one(args)), flush=True)
+        return
+    started = time.perf_counter()
+    runs = Path(args.out) / ("sequences-runs" + ("-quick" if args.quick else ""))
+    runs.mkdir(parents=True, exist_ok=True)
+    results = []
+    for dataset in args.datasets.split(","):
+        for library in args.libraries.split(","):
+            done = runs / f"{dataset}-{library}-{args.entities}.json"
+            if done.exists():
+                results.append(json.loads(done.read_text()))
+                continue
+            print(f"{datetime.now(UTC):%H:%M:%S} {dataset} {library}", flush=True)
+            sample_out = runs / f"{dataset}-{library}-{args.entities}-synthetic"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--one", f"{dataset}:{library}", "--entities",
+                   str(args.entities), "--sample-out", str(sample_out)] + (["--quick"] if args.quick else [])
+            result = run_marked(cmd, {"dataset": dataset, "library": library})
+            if "error" not in result:
+                result = evaluate_run(result, sample_out, args)
+                write(done, json.dumps(result))
+            results.append(result)
+    text = report(args, results, started)
+    suffix = "-quick" if args.quick else ""
+    write(Path(args.out) / f"sequences{suffix}.md", text)
+    write(Path(args.out) / f"sequences{suffix}.json", json.dumps(results, indent=1, default=float))
+    print(text)
+
+
+def report(args: argparse.Namespace, results: list[dict[str, Any]], started: float) -> str:
+    head = (f"# Sequences: synthgen vs SDV PARSynthesizer\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
+            f"{os.cpu_count()} cores; synthgen {version('synthgen')}, sdv {version('sdv')}; {args.entities} entities "
+            f"per dataset (seed 0), 80% trained on; each run alone in its own process (this report: "
+            f"{time.perf_counter() - started:.0f} s).\n\n")
+    lines = ["| dataset | library | fit s | sample s | score | lengths | gaps | shapes | lag-1 | coherence | "
+             "TSTR | TRTR | DCR share | MIA AUC |", "|---|---|" + "---:|" * 12]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['dataset']} | {r['library']} | error: {str(r['error'])[:160]} |" + " |" * 11)
+            continue
+        s, u, p = r["sequences"], r["utility"], r["privacy"]
+        metric = "auc" if u["task"] == "classification" else "r2"
+        lines.append(f"| {r['dataset']} | {r['library']} | {r['fit_s']} | {r['sample_s']} | "
+                     + " | ".join(f"{s[k]:.3f}" for k in ("score", "length", "gaps", "column_shapes", "lag1",
+                                                          "coherence"))
+                     + f" | {u['tstr'][metric]:.3f} | {u['trtr'][metric]:.3f} | {p['dcr_train_share']:.3f} | "
+                       f"{p['mia_auc']:.3f} |")
+    return head + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
