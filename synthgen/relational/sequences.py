@@ -61,7 +61,8 @@ def check_sequence(meta: Metadata, table: str, df: pd.DataFrame, context: Relati
 
 
 def index_numbers(values: pd.Series, entry: dict[str, Any]) -> np.ndarray:
-    """The index as float64 (dates as days since 1970), NaN where missing."""
+    """A numerical or datetime column (the sequence index, a summarized child column) as float64, dates as days
+    since 1970; NaN where missing."""
     if entry.get("sdtype") == "datetime":
         stamps = parse_datetimes(values, entry.get("datetime_format"))
         return ((stamps - pd.Timestamp("1970-01-01")).dt.total_seconds() / DAY).to_numpy(dtype=np.float64,

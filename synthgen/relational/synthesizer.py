@@ -53,7 +53,7 @@ from synthgen.relational.sequences import (
     sequence_index,
     steps,
 )
-from synthgen.schema import TableSchema, parse_datetimes, python_value, schema_from_metadata
+from synthgen.schema import TableSchema, python_value, schema_from_metadata
 from synthgen.synthesizer import RAW_QUANTITIES, Synthesizer
 
 if TYPE_CHECKING:
@@ -80,9 +80,9 @@ MAX_SUMMARIES = 3
 #: avx512_bf16, alone: the single-table defaults with 6,000 steps per table took 155 s on baseball; these
 #: layers with 1,000 steps 27 s (quality 0.901), and with the mixtures on 1,000 rows and 600 steps 15 s (0.890,
 #: SDV HMA: 20 s, 0.786). The children's means (``MAX_SUMMARIES``) lift cdnow's utility task (R^2 of a user's
-#: purchase count from their purchases' means: 0.13 without, 0.21 with; HMA 0.18), but for parents with columns
-#: they cost: baseball 2 s and 0.012 of quality, berka 0.07 of quality (intertable trends 0.90 to 0.65). Fewer
-#: than 20 epochs left cdnow's large child table short (R^2 0.18 at 10).
+#: purchase count from their purchases' means: 0.13-0.16 without, at 10-30 epochs; 0.21 with; HMA 0.18), but for
+#: parents with columns they cost: baseball 3 s and 0.012 of quality, berka 0.07 of quality (intertable trends
+#: 0.90 to 0.65). Fewer than 20 epochs left cdnow's large child table short (R^2 0.18 at 10).
 TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "tvae": {"embedding_dim": 32, "compress_dims": (128, 128), "decompress_dims": (128, 128), "latent_components": 0},
 }
@@ -411,13 +411,8 @@ def _summarized(meta: Metadata, rel: Relationship, child: pd.DataFrame) -> dict[
     for column, entry in meta.tables[rel.child]["columns"].items():
         if column in keys or len(out) >= MAX_SUMMARIES:
             continue
-        if entry.get("sdtype") == "numerical":
-            out[column] = pd.to_numeric(child[column], errors="coerce").astype(float)
-        elif entry.get("sdtype") == "datetime":
-            stamps = parse_datetimes(child[column], entry.get("datetime_format"))
-            if getattr(stamps.dt, "tz", None) is not None:
-                stamps = stamps.dt.tz_localize(None)
-            out[column] = (stamps - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
+        if entry.get("sdtype") in ("numerical", "datetime"):
+            out[column] = pd.Series(index_numbers(child[column], entry), index=child.index)
     return out
 
 
