@@ -8,8 +8,14 @@ column shapes, lag-1 relations, coherence), the per-entity utility task and enti
 (``synthgen.evaluation.entities``). PAR takes hours on the whole of baseball (mostlyai's published figure: 187
 minutes), so both libraries get the same ``--entities`` subset, said in the report.
 
+With ``--dp``: the privacy-utility curve of entity-level DP on cdnow (all users; the unit is a user with all
+their purchases) at epsilon 1, 4 and 16 and without DP, each fit run as the one-run audit with whole canary
+entities (``synthgen.evaluation.audit.audit_entities``): the claim, the audit's empirical lower bound at 95%
+confidence, and the sequence scores and utility of the same fit's synthetic tables.
+
     PYTHONPATH=. python benchmarks/sequences.py --entities 1000
     PYTHONPATH=. python benchmarks/sequences.py --quick        # smoke: cdnow, 200 users, 2 epochs
+    PYTHONPATH=. python benchmarks/sequences.py --dp           # entity-level DP curve on cdnow
 """
 
 from __future__ import annotations
@@ -69,8 +75,53 @@ def split(dataset: str, entities: int) -> tuple[dict[str, pd.DataFrame], dict[st
     return train, holdout, meta
 
 
+DP_EPSILONS = (1.0, 4.0, 16.0, None)
+DP_CANARIES = 200
+
+
+def run_dp(args: argparse.Namespace) -> dict[str, Any]:
+    """One point of the DP curve: an audited fit at ``args.one``'s epsilon ("none": without DP)."""
+    from synthgen.evaluation.audit import audit_entities, epsilon_lower_bound
+    from synthgen.relational.synthesizer import RelationalSynthesizer
+
+    warnings.filterwarnings("ignore")
+    eps_text = args.one.split(":")[1]
+    eps = None if eps_text == "none" else float(eps_text)
+    entity, events, *_ = DATASETS["cdnow"]
+    train, _, meta = split("cdnow", args.entities)
+    out: dict[str, Any] = {"dataset": "cdnow", "library": "synthgen", "epsilon_target": eps}
+
+    def fit_and_sample(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        start = time.perf_counter()
+        options = {"epsilon": eps} if eps is not None else {}
+        synth = RelationalSynthesizer(seed=0, **options, **({"epochs": QUICK_EPOCHS} if args.quick else {}))
+        synth.fit(tables, meta)
+        out["fit_s"] = round(time.perf_counter() - start, 1)
+        ledger = synth.manifest()["privacy"]
+        out["epsilon"], out["delta"] = ledger.get("epsilon"), ledger.get("delta")
+        start = time.perf_counter()
+        synthetic = synth.sample(scale=1.0, seed=1)
+        out["sample_s"] = round(time.perf_counter() - start, 1)
+        sampled.update(synthetic)
+        return synthetic
+
+    sampled: dict[str, pd.DataFrame] = {}
+    result = audit_entities(train, meta, entity, fit_and_sample, canaries=DP_CANARIES, seed=0,
+                            claimed_epsilon=eps, claimed_delta=0.0)
+    audit = result.to_dict()
+    if out.get("delta"):  # the bound for the claimed (epsilon, delta), as the model states it
+        audit["claimed_delta"] = out["delta"]
+        audit["empirical_epsilon"] = round(epsilon_lower_bound(result.guesses, result.correct, result.confidence,
+                                                               delta=out["delta"], canaries=DP_CANARIES), 4)
+    out["audit"] = audit
+    # the synthetic tables of the audited fit are scored (its canaries are 1% of the users)
+    return {**_saved(args, "cdnow", "synthgen", out["fit_s"], out["sample_s"], sampled), **out}
+
+
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
+    if args.one.startswith("dp:"):
+        return run_dp(args)
     dataset, library = args.one.split(":")
     entity, events, fk, index, context_columns, _ = DATASETS[dataset]
     train, _, meta = split(dataset, args.entities)
@@ -153,39 +204,63 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--libraries", default=",".join(LIBRARIES))
     p.add_argument("--entities", type=int, default=1000, help="entities drawn at random per dataset (seed 0)")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--dp", action="store_true", help="the entity-level DP curve on cdnow (all users)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--sample-out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv if argv is not None else sys.argv[1:])
     if args.quick:
         args.entities, args.datasets = QUICK_ENTITIES, "cdnow"
+    elif args.dp and "--entities" not in (argv if argv is not None else sys.argv[1:]):
+        args.entities = 10**9  # every user
     if args.one:
         print(RESULT_MARK + json.dumps(run_one(args)), flush=True)
         return
     started = time.perf_counter()
-    runs = Path(args.out) / ("sequences-runs" + ("-quick" if args.quick else ""))
+    name = "sequences" + ("-dp" if args.dp else "") + ("-quick" if args.quick else "")
+    runs = Path(args.out) / f"{name}-runs"
     runs.mkdir(parents=True, exist_ok=True)
+    jobs = ([("cdnow", f"dp:{e:g}" if e is not None else "dp:none") for e in DP_EPSILONS]
+            if args.dp else [(d, lib) for d in args.datasets.split(",") for lib in args.libraries.split(",")])
     results = []
-    for dataset in args.datasets.split(","):
-        for library in args.libraries.split(","):
-            done = runs / f"{dataset}-{library}-{args.entities}.json"
-            if done.exists():
-                results.append(json.loads(done.read_text()))
-                continue
-            print(f"{datetime.now(UTC):%H:%M:%S} {dataset} {library}", flush=True)
-            sample_out = runs / f"{dataset}-{library}-{args.entities}-synthetic"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--one", f"{dataset}:{library}", "--entities",
-                   str(args.entities), "--sample-out", str(sample_out)] + (["--quick"] if args.quick else [])
-            result = run_marked(cmd, {"dataset": dataset, "library": library})
-            if "error" not in result:
-                result = evaluate_run(result, sample_out, args)
-                write(done, json.dumps(result))
-            results.append(result)
-    text = report(args, results, started)
-    suffix = "-quick" if args.quick else ""
+    for dataset, library in jobs:
+        done = runs / f"{dataset}-{library.replace(':', '-')}-{args.entities}.json"
+        if done.exists():
+            results.append(json.loads(done.read_text()))
+            continue
+        print(f"{datetime.now(UTC):%H:%M:%S} {dataset} {library}", flush=True)
+        sample_out = runs / f"{dataset}-{library.replace(':', '-')}-{args.entities}-synthetic"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", f"{dataset}:{library}", "--entities",
+               str(args.entities), "--sample-out", str(sample_out)] + (["--quick"] if args.quick else [])
+        result = run_marked(cmd, {"dataset": dataset, "library": library})
+        if "error" not in result:
+            result = evaluate_run(result, sample_out, args)
+            write(done, json.dumps(result))
+        results.append(result)
+    text = (dp_report if args.dp else report)(args, results, started)
+    suffix = name[len("sequences"):]
     write(Path(args.out) / f"sequences{suffix}.md", text)
     write(Path(args.out) / f"sequences{suffix}.json", json.dumps(results, indent=1, default=float))
     print(text)
+
+
+def dp_report(args: argparse.Namespace, results: list[dict[str, Any]], started: float) -> str:
+    head = (f"# Sequences under entity-level DP: cdnow\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
+            f"{os.cpu_count()} cores; synthgen {version('synthgen')}; every user (80% trained on, seed 0); the unit "
+            f"is a user with all their purchases; each fit is the one-run audit with {DP_CANARIES} canary users "
+            f"(each planted with probability 1/2, with their purchases), the empirical epsilon its lower bound at "
+            f"95% confidence for the claimed delta (this report: {time.perf_counter() - started:.0f} s).\n\n")
+
+    def row(r: dict[str, Any]) -> list[str]:
+        a = r["audit"]
+        return ["none (no DP)" if r["epsilon_target"] is None else f"{r['epsilon_target']:g}",
+                "-" if r["epsilon"] is None else f"{r['epsilon']:.3f}",
+                "-" if r["delta"] is None else f"{r['delta']:g}",
+                f"{a['empirical_epsilon']:.3f}", f"{a['attack_auc']:.3f}", str(r["fit_s"]),
+                *_scores(r, ("score", "length", "gaps", "column_shapes", "lag1"))]
+
+    return head + _markdown(["epsilon (target)", "epsilon (ledger)", "delta", "audit lower bound", "attack AUC",
+                             "fit s", "score", "lengths", "gaps", "shapes", "lag-1"], 1, results, row)
 
 
 def report(args: argparse.Namespace, results: list[dict[str, Any]], started: float) -> str:
@@ -193,21 +268,32 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], started: flo
             f"{os.cpu_count()} cores; synthgen {version('synthgen')}, sdv {version('sdv')}; {args.entities} entities "
             f"per dataset (seed 0), 80% trained on; each run alone in its own process (this report: "
             f"{time.perf_counter() - started:.0f} s).\n\n")
-    lines = ["| dataset | library | fit s | sample s | score | lengths | gaps | shapes | lag-1 | coherence | "
-             "TSTR | TRTR | DCR share | MIA AUC |", "|---|---|" + "---:|" * 12]
-    for r in results:
-        if "error" in r:
-            lines.append(f"| {r['dataset']} | {r['library']} | error: {str(r['error'])[:160]} |" + " |" * 11)
-            continue
-        s, u, p = r["sequences"], r["utility"], r["privacy"]
-        metric = "auc" if u["task"] == "classification" else "r2"
-        lines.append(f"| {r['dataset']} | {r['library']} | {r['fit_s']} | {r['sample_s']} | "
-                     + " | ".join(f"{s[k]:.3f}" for k in ("score", "length", "gaps", "column_shapes", "lag1",
-                                                          "coherence"))
-                     + f" | {u['tstr'][metric]:.3f} | {u['trtr'][metric]:.3f} | {p['dcr_train_share']:.3f} | "
-                       f"{p['mia_auc']:.3f} |")
-    return head + "\n".join(lines) + "\n"
 
+    def row(r: dict[str, Any]) -> list[str]:
+        return [r["dataset"], r["library"], str(r["fit_s"]), str(r["sample_s"]),
+                *_scores(r, ("score", "length", "gaps", "column_shapes", "lag1", "coherence"))]
+
+    return head + _markdown(["dataset", "library", "fit s", "sample s", "score", "lengths", "gaps", "shapes",
+                             "lag-1", "coherence"], 2, results, row)
+
+
+def _scores(r: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """The sequence scores, then TSTR, TRTR (AUC or R^2), DCR share and MIA AUC."""
+    s, u, p = r["sequences"], r["utility"], r["privacy"]
+    metric = "auc" if u["task"] == "classification" else "r2"
+    return [*(f"{s[k]:.3f}" for k in keys), f"{u['tstr'][metric]:.3f}", f"{u['trtr'][metric]:.3f}",
+            f"{p['dcr_train_share']:.3f}", f"{p['mia_auc']:.3f}"]
+
+
+def _markdown(columns: list[str], labels: int, results: list[dict[str, Any]], row: Any) -> str:
+    """A markdown table: ``columns`` then TSTR, TRTR, DCR share, MIA AUC; a failed run as its error."""
+    columns = [*columns, "TSTR", "TRTR", "DCR share", "MIA AUC"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * labels + "---:|" * (len(columns) - labels)]
+    for r in results:
+        cells = ([str(r.get("dataset")), str(r.get("library")), f"error: {str(r['error'])[:160]}"] if "error" in r
+                 else row(r))
+        lines.append("| " + " | ".join(cells + [""] * (len(columns) - len(cells))) + " |")
+    return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":
     main()

@@ -87,8 +87,9 @@ class Metadata:
         return meta
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Metadata:
-        """Read a metadata JSON file."""
+    def load(cls, path: str | os.PathLike, *, single: str | None = None) -> Metadata:
+        """Read a metadata JSON file (SDV multi-table; with ``single``, a table's name, SDV single-table
+        metadata too: ``{"columns": ...}`` becomes that table's entry)."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -96,6 +97,8 @@ class Metadata:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidDataError(Problem(None, f"metadata {path} is not valid JSON ({exc})",
                                            "fix the JSON")) from None
+        if single is not None and isinstance(data, dict) and "tables" not in data and "columns" in data:
+            data = {"tables": {single: data}}
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import platform
 import secrets
 import time
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -145,17 +146,40 @@ def streams_by_default(path: TableLike, model: str, *, private: bool) -> tuple[b
 
 
 # ------------------------------------------------------------------------------------ in memory
+@dataclasses.dataclass(frozen=True)
+class Entities:
+    """The entity (0 .. count - 1) of each row of a table, the unit of privacy of a relational DP fit (entities
+    with no row in this table count too)."""
+
+    of_rows: np.ndarray
+    count: int
+
+    def one_row_each(self, rng: np.random.Generator) -> np.ndarray:
+        """One row of each entity that has rows, drawn at random: the rows the domain statistics read."""
+        order = rng.permutation(len(self.of_rows))
+        _, first = np.unique(self.of_rows[order], return_index=True)
+        return np.sort(order[first])
 
 
-def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing, context: np.ndarray | None = None) -> Fitted:
+
+
+def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing,
+              context: np.ndarray | Callable[[TabularTransformer], np.ndarray] | None = None,
+              entities: Entities | None = None) -> Fitted:
     """Read ``data`` and take its rows through every step: validate, schema, DP domain, transform, model.
 
-    ``context``: a conditioning row per data row (a relational fit's parent context; see ``Model.fit``).
+    ``context``: a conditioning row per data row (a relational fit's parent context; see ``Model.fit``), or a
+    function giving them from the fitted transformer (under DP, whose domain alone may shape an encoding).
+    ``entities``: under DP, the unit of privacy when it is not the row (a relational fit's entities): the
+    budget is planned over entities, the domain statistics read one row per entity, and DP-SGD samples and
+    clips whole entities.
     """
     df = read_table(data)
-    if context is not None and (run.path is not None or run.saved is not None or settings.private):
-        raise ConfigError("a fit with a context (a child table) takes no checkpoint and no differential privacy "
-                          "(fix: drop them)")
+    if (context is not None or entities is not None) and (run.path is not None or run.saved is not None):
+        raise ConfigError("a fit with a context or entities (a relational fit) takes no checkpoint (fix: drop it)")
+    if context is not None and settings.private and entities is None:
+        raise ConfigError("a private fit with a context needs the entity of each row: the unit of privacy "
+                          "(fix: train the tables with RelationalSynthesizer)")
     schema = checked_schema(df, settings)
     if run.saved is not None:
         run.saved.check_table(table_sha256(df))
@@ -164,25 +188,28 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing, contex
     start = time.perf_counter()
     options = FitOptions(seed=settings.seed, device=distributed.start(world, settings.device),
                          progress=settings.progress and world.main, world=world, total_rows=len(df))
-    plan, domain = dp_domain(df, schema, settings, run.saved, world)
+    plan, domain = dp_domain(df, schema, settings, run.saved, world, entities)
     transformer = fitted_transformer(df, schema, settings.seed, domain, run.saved, mixture_rows=settings.mixture_rows)
     if plan is not None and domain is not None:  # both or neither
         freq = transformer.cond_frequencies(domain) if settings.model.dp_needs_frequencies else None
-        options.dp = sgd_spec(plan, seed=settings.seed, cond_frequencies=freq)
+        options.dp = sgd_spec(plan, seed=settings.seed, cond_frequencies=freq,
+                              groups=entities.of_rows if entities else None, entities=entities.count if entities else 0)
     matrix = encode(df, transformer, settings.seed, world)
     transform_s = time.perf_counter() - start
     body = None
     if run.path is not None:
         data_id = {"rows": len(df), "columns": [str(c) for c in df.columns], "sha256": table_sha256(df)}
         body = checkpoint_body(settings, transformer, data_id, schema, domain)
-    if context is not None and world.size > 1:
-        context = context[world.rows(len(context))]
-    train(settings.model, matrix, transformer, options, run, body, context)
+    rows = context(transformer) if callable(context) else context
+    if rows is not None and world.size > 1:
+        rows = rows[world.rows(len(rows))]
+    train(settings.model, matrix, transformer, options, run, body, rows)
     led = None
     if plan is not None:
         private = settings.model.private
         assert private is not None and domain is not None, "a DP fit keeps its accountant and its domain"
-        led = ledger(plan, private, domain, len(df), kinds_from_metadata=settings.metadata is not None)
+        led = ledger(plan, private, domain, entities.count if entities else len(df),
+                     kinds_from_metadata=settings.metadata is not None, unit="entity" if entities else "row")
     return Fitted(transformer, summary(settings, len(df), df.shape[1], start, transform_s, run.saved), led)
 
 
@@ -237,19 +264,25 @@ def identifiers(df: pd.DataFrame, settings: FitSettings) -> list[Finding]:
 
 
 def dp_domain(df: pd.DataFrame, schema: TableSchema, settings: FitSettings, saved: Checkpoint | None = None,
-              world: distributed.World | None = None) -> tuple[PrivacyPlan | None, dict[str, ColumnDomain] | None]:
+              world: distributed.World | None = None, entities: Entities | None = None
+              ) -> tuple[PrivacyPlan | None, dict[str, ColumnDomain] | None]:
     """The DP domain step: plan the budget, then measure the domain statistics the plan pays for
     (None, None without DP).
 
     Measured once: a resumed fit takes the domain from its checkpoint, and across processes rank 0
-    measures it and sends it to the others, so nothing is measured or paid twice.
+    measures it and sends it to the others, so nothing is measured or paid twice. Under entity-level DP
+    (``entities``) the statistics read one row per entity, drawn at random, so that each histogram
+    counts an entity at most once (sensitivity 1, as for rows).
     """
     if settings.privacy is None:
         return None, None
     model = settings.model
-    plan = plan_privacy(settings.privacy, schema, n_rows=len(df),
-                        schedule=model.dp_schedule(len(df), len(schema.columns)),
+    units = entities.count if entities is not None else len(df)
+    plan = plan_privacy(settings.privacy, schema, n_rows=units, schedule=model.dp_schedule(units, len(schema.columns)),
                         frequencies=model.dp_needs_frequencies)
+    if entities is not None:
+        df = df.iloc[entities.one_row_each(np.random.default_rng(
+            settings.seed if settings.privacy.deterministic else secrets.randbits(63)))].reset_index(drop=True)
     measured = saved.body["domain"] if saved is not None else None
     if measured is None and world is not None and world.size > 1:
         mine = _measure_domain(df, schema, settings, plan) if world.main else None

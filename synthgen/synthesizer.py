@@ -4,7 +4,7 @@ schema -> DP domain -> transform -> model), ``save`` writes the model file."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +114,9 @@ class Synthesizer:
     def fit(self, data: TableLike, *, stream: bool = False, sample_rows: int = DEFAULT_SAMPLE_ROWS,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
             resume_from: str | os.PathLike | Checkpoint | None = None, seal: SealLike | None = None,
-            secret: SecretLike | None = None, context: np.ndarray | None = None) -> Synthesizer:
+            secret: SecretLike | None = None,
+            context: np.ndarray | Callable[[TabularTransformer], np.ndarray] | None = None,
+            entities: pipeline.Entities | None = None) -> Synthesizer:
         """Validate ``data`` (DataFrame, CSV or Parquet path), fit the transformer and the model.
 
         Args:
@@ -140,6 +142,8 @@ class Synthesizer:
             context: one conditioning row per table row (float32; a child table's parent context in a
                 relational fit): the model learns the rows given it, and ``Sampler.sample_given`` generates
                 rows for given context rows (models with ``capabilities.context``: tvae).
+            entities: under DP, each row's entity (``pipeline.Entities``), the unit of privacy of a relational
+                fit: sampled and clipped whole (the relational layer passes it).
         """
         settings = self._settings()
         run = pipeline.checkpointing(settings, checkpoint, checkpoint_every, as_seal(seal), resume_from,
@@ -149,7 +153,7 @@ class Synthesizer:
         if stream and context is not None:
             raise ConfigError("a fit with a context reads its table in memory (fix: drop stream)")
         fitted = (pipeline.fit_stream(data, sample_rows, settings, run) if stream
-                  else pipeline.fit_table(data, settings, run, context))
+                  else pipeline.fit_table(data, settings, run, context, entities))
         self.transformer, self.summary = fitted.transformer, fitted.summary
         if fitted.ledger is not None:
             self.ledger = fitted.ledger

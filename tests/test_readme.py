@@ -69,6 +69,7 @@ def scratch(tmp_path, monkeypatch):
         "diagnosis": ["flu", "cold", "asthma"] * 20,
     }).to_csv(tmp_path / "patients.csv", index=False)
     shutil.copytree(relational_path("berka"), tmp_path / "berka")  # the bundled berka tables, as the README names them
+    shutil.copytree(relational_path("cdnow"), tmp_path / "cdnow")
     (tmp_path / "trained_models").symlink_to(README.parent / "trained_models")  # the shipped models, by path
     monkeypatch.chdir(tmp_path)
     for var in ("SYNTHGEN_KEY", "SYNTHGEN_PASSPHRASE"):

@@ -94,23 +94,31 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
                    "would take more than half the free memory.")
 @click.option("--sample-rows", type=click.IntRange(min=10), default=None, metavar="N",
               help="With --stream: rows of the sample the schema, validation and transformer see [200,000].")
+@click.option("--max-events", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Several tables with --epsilon: the most rows an entity keeps in each child table (public) "
+                   "[100].")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def train(data: str, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
           recipient: Path | None, signing_key: Path | None, checkpoint_every: int | None, resume: Path | None,
-          stream: bool | None, sample_rows: int | None, force: bool, quiet: bool, **opts: Any) -> None:
+          stream: bool | None, sample_rows: int | None, max_events: int | None, force: bool, quiet: bool,
+          **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
 
     DATA may also be several related tables: a folder with one file per table, or a database URL
     (sqlite:///clinic.db, postgresql://user@host/db); --metadata is then SDV multi-table metadata
     (synthgen metadata detect writes it; without it keys are detected), and one model file holds
-    every table.
+    every table. A table with a sequence_key and sequence_index (SDV's sequential metadata, also for a
+    single file) is learned as ordered histories. With --epsilon the unit of privacy is then the entity:
+    a root row with all its rows in every table.
 
     \b
     Example:
       synthgen train ../shared/datasets/relational/berka --metadata berka.json --out berka.sgm
       synthgen train sqlite:///clinic.db --out clinic.sgm
+      synthgen train purchases.csv --metadata purchases.json --out purchases.sgm   # histories
+      synthgen train cdnow/ --metadata cdnow.json --epsilon 4 --out cdnow-dp.sgm     # per customer
       synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
       synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
       synthgen train adult.csv.enc --key-file owner.key --encrypt --signing-key sign.key --out adult.sgm
@@ -120,14 +128,17 @@ def train(data: str, out: Path, key_file: Path | None, identity: Path | None, en
       synthgen train big.parquet --stream --sample-rows 200000 --out big.sgm   # larger than memory
     """
     from synthgen import distributed
-    from synthgen.cli.tables import is_table_set, train_tables
+    from synthgen.cli.tables import declares_sequences, is_table_set, train_tables
     from synthgen.crypto.streams import is_encrypted
     from synthgen.io import check_writable, read_table
 
     check_writable(out, force=force)  # fail now, not after an hour of training
     seal = output_seal(None, encrypt, recipient, key_file)  # keys first, so a missing one fails now
     signer = _signer(signing_key, out, force=force)
-    if is_table_set(data):
+    if max_events is not None and not (is_table_set(data) or declares_sequences(opts["metadata"])):
+        raise click.UsageError("--max-events applies to several tables or histories (fix: drop it)")
+    if is_table_set(data) or declares_sequences(opts["metadata"]):  # several tables, or histories
+        opts["max_events"] = max_events
         for flag, given in (("--checkpoint-every", checkpoint_every), ("--resume", resume), ("--stream", stream),
                             ("--allow", opts["allow"])):
             if given:
@@ -324,10 +335,11 @@ def _checkpoint_seal(seal: Seal | None, secret: Secret | None, key_file: Path | 
 
 
 @main.command()
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
 @training_options
 @click.option("--canaries", type=click.IntRange(min=10), default=500, show_default=True,
-              help="Canary rows, each planted in the training table with probability 1/2.")
+              help="Canary rows (for several tables: canary entities, each with its rows in every child table), "
+                   "each planted in the training data with probability 1/2.")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the figures as JSON ('-' prints them).")
@@ -339,15 +351,27 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, k
           identity: Path | None, force: bool, quiet: bool, **opts: Any) -> None:
     """Check a privacy promise: train once on DATA with planted canaries and bound epsilon from below.
 
+    DATA may be several tables (a folder or database URL, with --metadata): the canaries are then whole
+    entities, rows of the root table with their rows in each child table, as entity-level DP protects them.
+
     \b
     Example:
       synthgen audit adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --canaries 500
+      synthgen audit cdnow/ --metadata cdnow.json --epsilon 4 --canaries 200
     """
+    from synthgen.cli.tables import is_table_set
     from synthgen.evaluation.audit import audit as run_audit
     from synthgen.io import check_writable, read_table
 
     if json_out is not None and str(json_out) != "-":
         check_writable(json_out, force=force)
+    if is_table_set(str(data)):
+        from synthgen.cli.tables import audit_tables
+
+        result = audit_tables(str(data), opts, canaries=canaries, confidence=confidence, quiet=quiet,
+                              opener=lambda path: input_secret(path, key_file, identity))
+        _echo_audit(result, json_out, force)
+        return
     table = read_table(data, secret=input_secret(data, key_file, identity))
     if opts["epsilon"] is not None and opts["delta"] is None:  # the default for the largest training table
         from synthgen.dp.accounting import default_delta
@@ -360,6 +384,10 @@ def audit(data: Path, canaries: int, confidence: float, json_out: Path | None, k
 
     result = run_audit(table, fit_and_sample, canaries=canaries, confidence=confidence, seed=opts["seed"],
                        claimed_epsilon=opts["epsilon"], claimed_delta=opts["delta"] or 0.0)
+    _echo_audit(result, json_out, force)
+
+
+def _echo_audit(result: Any, json_out: Path | None, force: bool) -> None:
     click.echo(result.summary())
     if json_out is not None:
         text = json.dumps(result.to_dict(), indent=2)
@@ -431,6 +459,9 @@ def _locate(model_file: Path, verify: Path | None, signature: Path | None,
               help="Number of rows to generate (a single-table model).")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="A model of several tables: root rows relative to training [1.0]; the other tables follow.")
+@click.option("--entities", type=click.IntRange(min=0), default=None,
+              help="A model of several tables: this many entities (rows of the sequential table's parent, or of the "
+                   "only root table), instead of --scale; --where then conditions on their columns.")
 @click.option("--format", "file_format", type=click.Choice(["csv", "csv.gz", "parquet"]), default="csv",
               show_default=True, help="A model of several tables written to a folder: each table's file format.")
 @click.option("--out", "-o", required=True,
@@ -447,7 +478,8 @@ def _locate(model_file: Path, verify: Path | None, signature: Path | None,
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def sample(model_file: Path, rows: int | None, scale: float | None, file_format: str, out: str, seed: int | None,
+def sample(model_file: Path, rows: int | None, scale: float | None, entities: int | None, file_format: str, out: str,
+           seed: int | None,
            where: tuple[str, ...], shard: str | None, key_file: Path | None, identity: Path | None, encrypt: bool,
            recipient: Path | None, verify_key: Path | None, signature: Path | None, allow_rename: bool, force: bool,
            quiet: bool) -> None:
@@ -457,6 +489,8 @@ def sample(model_file: Path, rows: int | None, scale: float | None, file_format:
     Example:
       synthgen sample berka.sgm --scale 1.0 --out synthetic_berka/          # one file per table
       synthgen sample clinic.sgm --scale 0.5 --out postgresql://partner@host/db   # tables created, keys kept
+      synthgen sample cdnow.sgm --entities 5000 --out histories/            # 5,000 users and their purchases
+      synthgen sample baseball.sgm --entities 100 --where bats=L --out left_handed/
       synthgen sample adult.sgm --rows 100000 --out synthetic.parquet --seed 1 --where income='>50K'
       synthgen sample adult.sgm --rows 1000 --out rows.csv.enc --recipient partner.pub --verify owner-sign.pub
       synthgen sample adult.sgm --rows 10000000 --seed 7 --shard 0/4 --out part-0.parquet   # ... 3/4
@@ -471,18 +505,21 @@ def sample(model_file: Path, rows: int | None, scale: float | None, file_format:
         from synthgen.cli.tables import sample_tables
         from synthgen.relational.sampler import RelationalSampler
 
-        for flag, given in (("--rows", rows is not None), ("--where", where), ("--shard", shard)):
+        for flag, given in (("--rows", rows is not None), ("--shard", shard)):
             if given:
                 raise click.UsageError(f"{flag} applies to a single-table model; {model_file} holds several tables "
-                                       "(fix: --scale S)")
+                                       "(fix: --scale S or --entities N)")
+        if scale is not None and entities is not None:
+            raise click.UsageError("--scale and --entities both set the number of rows (fix: give one)")
         seal = output_seal(None if "://" in out else Path(out), encrypt, recipient, key_file)
-        sample_tables(RelationalSampler.assemble(located, manifest, tensors), out, scale=scale or 1.0, seed=seed,
-                      force=force, file_format=file_format, seal=seal)
+        sample_tables(RelationalSampler.assemble(located, manifest, tensors), out, scale=scale, entities=entities,
+                      conditions=conditions, seed=seed, force=force, file_format=file_format, seal=seal)
         return
     if rows is None:
         raise click.UsageError("--rows is required for a single-table model (fix: --rows N)")
-    if scale is not None:
-        raise click.UsageError("--scale applies to a model of several tables (fix: --rows N)")
+    for flag, given in (("--scale", scale is not None), ("--entities", entities is not None)):
+        if given:
+            raise click.UsageError(f"{flag} applies to a model of several tables (fix: --rows N)")
     check_writable(Path(out), force=force)
     seal = output_seal(Path(out), encrypt, recipient, key_file)
     model = build_model(located, manifest, tensors)  # before the data layer loads

@@ -16,6 +16,23 @@ def is_table_set(source: str) -> bool:
     return "://" in source or Path(source).is_dir()
 
 
+def declares_sequences(metadata: Path | None) -> bool:
+    """Whether a metadata file declares a sequential table (a ``sequence_key``): then a single table file is
+    trained by the relational layer, its entities split off."""
+    import json
+
+    if metadata is None:
+        return False
+    try:
+        data = json.loads(Path(metadata).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the metadata's own reader reports it
+    if not isinstance(data, dict):
+        return False
+    entries = list(data["tables"].values()) if isinstance(data.get("tables"), dict) else [data]
+    return any(isinstance(e, dict) and e.get("sequence_key") is not None for e in entries)
+
+
 @main.group()
 def metadata() -> None:
     """Metadata of several tables (SDV multi-table JSON): detect it, then review it."""
@@ -54,13 +71,9 @@ def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, q
                  seal: Any, signer: Any, opener: Any = None) -> None:
     """``synthgen train`` on several tables: one relational model file for all of them (``opener``: the secret
     of each encrypted file of a folder)."""
-    from synthgen.relational.synthesizer import RelationalSynthesizer
+    from synthgen.relational.synthesizer import MAX_EVENTS, RelationalSynthesizer
     from synthgen.relational.tables_io import read_tables
 
-    if opts["epsilon"] is not None:
-        raise click.UsageError("--epsilon is not supported for several tables yet: differential privacy there "
-                               "needs the entity (a root row and its descendants) as the unit (fix: drop --epsilon, "
-                               "or train a single table)")
     tables, constraints = read_tables(source, secret=opener)
     metadata: Any = opts["metadata"]
     if metadata is None:
@@ -70,6 +83,15 @@ def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, q
         for note in notes:
             click.echo(f"  {note}")
     hyper = {k: opts[k] for k in ("batch_size",) if opts[k] is not None}
+    dp_keys = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
+    if opts["epsilon"] is not None:  # entity-level DP: an entity with all its rows is the unit
+        hyper.update({k: opts[k] for k in dp_keys})
+        hyper["max_events"] = opts.get("max_events") or MAX_EVENTS
+    else:
+        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if opts[k] is not None]
+        if given or opts["deterministic"]:
+            raise click.UsageError(f"{', '.join(given) or '--deterministic'} only apply with --epsilon "
+                                   "(fix: add --epsilon E)")
     synth = RelationalSynthesizer(model=opts["model"], epochs=opts["epochs"], seed=opts["seed"],
                                   device=opts["device"], progress=not quiet, **hyper)
     synth.fit(tables, metadata)
@@ -77,20 +99,24 @@ def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, q
     synth.save(out, force=force, key=key, recipient=to)
     meta = synth.metadata
     assert meta is not None
-    rows = sum(int(t["rows"]) for t in synth.tables.values())
-    click.echo(f"trained {len(meta.tables)} tables ({rows:,} rows, {len(meta.relationships)} relationships) in "
+    if synth.ledger is not None:  # under DP the child tables' row counts are private: the entities are said
+        size = f"{max(int(t['rows'] or 0) for t in synth.tables.values()):,} entities"
+        dp = f", entity-level DP: epsilon {synth.ledger['epsilon']:.3g}, delta {synth.ledger['delta']:g}"
+    else:
+        size, dp = f"{sum(int(t['rows']) for t in synth.tables.values()):,} rows", ""
+    click.echo(f"trained {len(meta.tables)} tables ({size}, {len(meta.relationships)} relationships{dp}) in "
                f"{synth.seconds:.1f}s -> {out}" + (" (encrypted)" if seal is not None else ""))
     if signer is not None:
         signer(out)
 
 
-def sample_tables(sampler: Any, out: str, *, scale: float, seed: int | None, force: bool, file_format: str,
-                  seal: Any) -> None:
+def sample_tables(sampler: Any, out: str, *, scale: float | None, seed: int | None, force: bool, file_format: str,
+                  seal: Any, entities: int | None = None, conditions: dict[str, Any] | None = None) -> None:
     """``synthgen sample`` of a relational model: every table to a folder or a database."""
     from synthgen.relational.tables_io import write_tables
 
-    tables = sampler.sample(scale=scale, seed=seed)
-    where = write_tables(tables, out, sampler.metadata, force=force, file_format=file_format, seal=seal)
+    tables = sampler.sample(scale=scale, seed=seed, entities=entities, conditions=conditions)
+    where = write_tables(tables, out, sampler.output_metadata, force=force, file_format=file_format, seal=seal)
     sizes = ", ".join(f"{name} {len(df):,}" for name, df in tables.items())
     click.echo(f"wrote {len(tables)} tables ({sizes} rows) to {where}" + (" (encrypted)" if seal else ""))
 
@@ -199,3 +225,35 @@ def _held_out(meta: Any, table: str, real: Any, holdout: Any) -> bool:
     if pk is None or not len(real[table]) or not len(holdout[table]):
         return False
     return not bool(holdout[table][pk].isin(real[table][pk]).any())
+
+
+def audit_tables(source: str, opts: dict[str, Any], *, canaries: int, confidence: float, quiet: bool,
+                 opener: Any = None) -> Any:
+    """``synthgen audit`` of several tables: whole canary entities (rows of the root table with their rows in each
+    child table), the relational model trained once, with entity-level DP under --epsilon."""
+    from synthgen.dp.accounting import default_delta
+    from synthgen.evaluation.audit import audit_entities
+    from synthgen.metadata import Metadata
+    from synthgen.relational.synthesizer import RelationalSynthesizer
+    from synthgen.relational.tables_io import read_tables
+
+    tables, constraints = read_tables(source, secret=opener)
+    meta = Metadata.load(opts["metadata"]) if opts["metadata"] is not None else Metadata.detect(tables,
+                                                                                              constraints)[0]
+    roots = meta.roots()
+    if len(roots) != 1:
+        raise click.UsageError(f"an audit of several tables needs one root table, whose rows are the entities; "
+                               f"these have {', '.join(roots)} (fix: audit one entity table with its children)")
+    dp = {}
+    if opts["epsilon"] is not None:
+        dp = {k: opts[k] for k in ("epsilon", "max_grad_norm", "accountant", "stats_share", "deterministic")}
+        dp["delta"] = opts["delta"] or default_delta(len(tables[roots[0]]) + canaries)
+    hyper = {k: opts[k] for k in ("batch_size",) if opts[k] is not None}
+
+    def fit_and_sample(train: dict[str, Any]) -> Any:
+        synth = RelationalSynthesizer(model=opts["model"], epochs=opts["epochs"], seed=opts["seed"],
+                                      device=opts["device"], progress=not quiet, **dp, **hyper).fit(train, meta)
+        return synth.sample(seed=opts["seed"])
+
+    return audit_entities(tables, meta, roots[0], fit_and_sample, canaries=canaries, confidence=confidence,
+                          seed=opts["seed"], claimed_epsilon=opts["epsilon"], claimed_delta=dp.get("delta", 0.0))

@@ -66,6 +66,9 @@ class Ledger(TypedDict, total=False):
     delta_split: DeltaSplit
     sources: dict[str, dict[str, str]]
     outside_domain: str
+    unit: str
+    entities: dict[str, Any]  # entity-level DP over several tables: the entity table, count and cap
+    tables: dict[str, Any]  # ... and each table's own ledger
 
 #: what a DP fit does with values outside the domain it may know (public or noisy); never a refusal
 OUTSIDE_DOMAIN = ("numbers beyond the bounds are clipped to them; categories outside the released or public set "
@@ -74,20 +77,24 @@ OUTSIDE_DOMAIN = ("numbers beyond the bounds are clipped to them; categories out
                   "encoded at its main interval")
 
 
-def raw_quantities(n_rows: int, *, kinds_from_metadata: bool) -> list[str]:
+def raw_quantities(n_rows: int, *, kinds_from_metadata: bool, unit: str = "row") -> list[str]:
     """What a DP fit reads from the private table without noise: the schema's names and storage dtypes, and
-    the row count. Nothing else decides anything before training."""
+    the row (or entity) count. Nothing else decides anything before training."""
     kinds = ("column kinds and datetime formats from the metadata" if kinds_from_metadata
              else "column kinds from the storage dtypes alone (no value read)")
     return [
         f"column names and their storage dtypes ({kinds}), treated as public",
-        f"the row count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
+        f"the {unit} count ({n_rows}), which sets the sampling rate (treated as public, as DP-SGD does)",
     ]
 
 
 def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict[str, ColumnDomain], n_rows: int, *,
-           kinds_from_metadata: bool) -> Ledger:
-    """The privacy ledger written into the model file's manifest, from what training really did."""
+           kinds_from_metadata: bool, unit: str = "row") -> Ledger:
+    """The privacy ledger written into the model file's manifest, from what training really did.
+
+    ``unit``: ``row``, or ``entity`` when ``n_rows`` counts entities (each with all its rows): sampling,
+    clipping and the domain statistics then work on entities (see ``synthgen.pipeline.Entities``)."""
+    entity = unit == "entity"
     s = plan.settings
     sched = plan.schedule
     mechanisms = ([plan.stats] if plan.stats else []) + [
@@ -103,11 +110,19 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict[str, Colum
         "epsilon": round(spent, 6), "epsilon_target": s.epsilon, "delta": plan.delta,
         "accountant": s.accountant,
         "mechanism": sched.mechanism,
-        "sampling": ("Poisson (each row in each batch independently with probability sample_rate)"
-                     if sched.sample_rate < 1 else "none: every measurement reads every row once"),
+        "unit": unit,
+        "sampling": ("Poisson (each entity, with all its rows, in each batch independently with probability "
+                     "sample_rate)" if entity and sched.sample_rate < 1
+                     else "Poisson (each row in each batch independently with probability sample_rate)"
+                     if sched.sample_rate < 1
+                     else f"none: every batch holds every {'entity, with all its rows' if entity else 'row'}"
+                     if sched.clipped else "none: every measurement reads every row once"),
         "sample_rate": sched.sample_rate, "noise_multiplier": plan.sgd.noise_multiplier,
         "max_grad_norm": s.max_grad_norm if sched.clipped else None,
-        "sensitivity": ("per-sample gradients clipped to max_grad_norm" if sched.clipped
+        "sensitivity": ("each entity's gradient, summed over its rows, clipped to max_grad_norm (every row of the "
+                        "entity scaled by min(1, max_grad_norm / the sum of its rows' gradient norms)); the domain "
+                        "statistics read one row per entity, drawn at random" if entity and sched.clipped
+                        else "per-sample gradients clipped to max_grad_norm" if sched.clipped
                         else "1 per count table (a row adds 1 to one cell of each)"),
         "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
         "expected_batch_size": round(sched.sample_rate * n_rows),
@@ -124,11 +139,11 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict[str, Colum
         "delta_split": {"accountant": delta_acc, "category_threshold": plan.delta_threshold},
         "sources": sources,
         "outside_domain": OUTSIDE_DOMAIN,
-        "raw_quantities": raw_quantities(n_rows, kinds_from_metadata=kinds_from_metadata),
-        "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each row of "
-                     "the training table, by the accountant over every noisy release listed in mechanisms, "
-                     "given the column names, their storage dtypes and the row count, which were read without "
-                     "noise (raw_quantities).",
+        "raw_quantities": raw_quantities(n_rows, kinds_from_metadata=kinds_from_metadata, unit=unit),
+        "statement": f"({spent:.3g}, {plan.delta:.3g})-differentially private with respect to each "
+                     f"{'entity (with all its rows)' if entity else 'row of the training table'}, by the accountant "
+                     "over every noisy release listed in mechanisms, given the column names, their storage dtypes "
+                     f"and the {unit} count, which were read without noise (raw_quantities).",
     }
     return led
 

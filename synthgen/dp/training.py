@@ -104,6 +104,10 @@ class DPSGD:
     secure: bool
     seed: int
     cond_frequencies: np.ndarray | None = None  # noisy shares of the cond slots (ctgan)
+    #: the unit of privacy when it is not the row: each row's entity (0 .. entities - 1); Poisson sampling then
+    #: draws entities, each with all its rows, and clipping bounds each entity's summed gradient
+    groups: np.ndarray | None = None
+    entities: int = 0  # how many entities there are (some may have no row here)
 
 
 @dataclass
@@ -159,12 +163,13 @@ def plan_privacy(settings: DPSettings, schema: TableSchema, *, n_rows: int, sche
                        delta_threshold, sgd, schedule)
 
 
-def sgd_spec(plan: PrivacyPlan, *, seed: int, cond_frequencies: np.ndarray | None) -> DPSGD:
+def sgd_spec(plan: PrivacyPlan, *, seed: int, cond_frequencies: np.ndarray | None,
+             groups: np.ndarray | None = None, entities: int = 0) -> DPSGD:
     s, sched = plan.settings, plan.schedule
     return DPSGD(noise_multiplier=plan.sgd.noise_multiplier, max_grad_norm=s.max_grad_norm,
                  sample_rate=sched.sample_rate, steps_per_epoch=sched.steps_per_epoch,
                  epochs=sched.epochs, accountant=s.accountant, secure=not s.deterministic, seed=seed,
-                 cond_frequencies=cond_frequencies)
+                 cond_frequencies=cond_frequencies, groups=groups, entities=entities)
 
 
 # ----------------------------------------------------------------------------- Opacus wiring
@@ -186,6 +191,17 @@ class PrivateTraining:
         from opacus.accountants import create_accountant
 
         self.spec, self.n_rows, self.device = spec, n_rows, device
+        self.groups: torch.Tensor | None = None
+        if spec.groups is not None:  # entity-level DP: the units are entities, each with all its rows
+            if world is not None and world.size > 1:
+                raise ConfigError("entity-level DP trains in one process (fix: drop torchrun)")
+            groups = np.asarray(spec.groups, dtype=np.int64)
+            if len(groups) != n_rows or (len(groups) and (groups.min() < 0 or groups.max() >= spec.entities)):
+                raise PrivacyError("internal error: the entity of each row must be a number 0 .. entities - 1")
+            self.groups = torch.as_tensor(groups, device=device)
+            self.n_rows = n_rows = total_rows = spec.entities
+            self.norms = EntityNorms()
+        self.units = n_rows  # rows, or entities under entity-level DP
         self.distributed = world is not None and world.size > 1
         self.total_rows, self.ranks = total_rows or n_rows, world.size if self.distributed else 1
         if self.distributed and not spec.secure:  # ranks must not draw the same Poisson batches and noise
@@ -228,6 +244,12 @@ class PrivateTraining:
             DifferentiallyPrivateDistributedDataParallel(module)
         gsm = GradSampleModuleFastGradientClipping(module, max_grad_norm=self.spec.max_grad_norm,
                                                    use_ghost_clipping=True, loss_reduction="mean", strict=False)
+        if self.groups is not None:  # each row's norm becomes its entity's: the norm of its rows' summed gradient
+            other = sorted({type(m).__name__ for m in module.modules() if not isinstance(m, nn.Linear)
+                            and any(p.requires_grad for p in m.parameters(recurse=False))})
+            if other:
+                raise PrivacyError(f"entity-level DP clips Linear layers only; this network also trains {other}")
+            gsm.NORM_SAMPLERS = {nn.Linear: self.norms.linear}  # this module's own, not Opacus' shared table
         opt = optimizer_cls(
             optimizer, noise_multiplier=self.spec.noise_multiplier, max_grad_norm=self.spec.max_grad_norm,
             expected_batch_size=self.expected_batch + public_rows, loss_reduction="mean", generator=self._generator(2),
@@ -245,9 +267,9 @@ class PrivateTraining:
         """
         return max(1, round(self.spec.sample_rate * self.total_rows / self.ranks))
 
-    @staticmethod
-    def step(module: nn.Module, optimizer: Any, loss_per_row: torch.Tensor) -> None:
-        """One DP-SGD step: clip each row's gradient to the norm, sum, add noise, update."""
+    def step(self, module: nn.Module, optimizer: Any, loss_per_row: torch.Tensor) -> None:
+        """One DP-SGD step: clip each row's gradient (under entity-level DP each entity's: the sum of its rows'
+        gradients, see ``EntityNorms``) to the norm, sum, add noise, update."""
         from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
         optimizer.zero_grad(set_to_none=True)
@@ -280,10 +302,70 @@ class PrivateTraining:
         return counts + noise
 
     def batch(self) -> torch.Tensor:
-        """Row indices of one Poisson-sampled batch (each row in independently with the sample rate)."""
+        """Row indices of one Poisson-sampled batch: each row in independently with the sample rate (under
+        entity-level DP each entity, with all its rows)."""
         mask = torch.rand(self.n_rows, generator=self._sample_gen, device=self.device) < self.spec.sample_rate
-        return mask.nonzero().squeeze(1)
+        if self.groups is None:
+            return mask.nonzero().squeeze(1)
+        rows = mask[self.groups].nonzero().squeeze(1)
+        self.norms.select(self.groups[rows])
+        return rows
 
     def spent(self, delta: float) -> float:
         history = [Mechanism("DP-SGD", s, q, n) for s, q, n in self.accountant.history]
         return epsilon(history, delta, self.spec.accountant)
+
+
+class EntityNorms:
+    """Ghost clipping by entity: each row's gradient norm replaced by its entity's, the norm of the sum of the
+    entity's rows' gradients (what entity-level DP-SGD clips), so that Opacus' second pass scales every row of an
+    entity alike and the entity's summed contribution has norm at most the clipping norm.
+
+    For a Linear layer the entity's weight gradient is ``sum_i b_i a_i^T`` over its rows (``a``: the layer's
+    input, ``b``: the gradient at its output), whose squared norm is ``sum_ij (a_i . a_j)(b_i . b_j)`` over pairs
+    of the entity's rows (its bias gradient: ``sum_ij b_i . b_j``): computed from the row pairs of each entity in
+    the batch, without any per-row gradient.
+    """
+
+    #: row pairs handled at once (memory: pairs x layer width)
+    CHUNK = 65_536
+
+    def __init__(self) -> None:
+        self.first = self.second = self.owner = self.row_entity = torch.zeros(0, dtype=torch.long)
+        self.entities = 0
+
+    def select(self, groups: torch.Tensor) -> None:
+        """The batch's rows' entities (any ids): every pair of rows of one entity, and each row's entity."""
+        local, inverse = torch.unique(groups, return_inverse=True)
+        order = torch.argsort(inverse, stable=True)
+        counts = torch.bincount(inverse, minlength=len(local))
+        starts = torch.cumsum(counts, 0) - counts
+        entity = inverse[order]  # entity of each row in sorted order
+        size = counts[entity]
+        first = torch.repeat_interleave(torch.arange(len(order), device=groups.device), size)
+        offset = torch.arange(len(first), device=groups.device) - torch.repeat_interleave(torch.cumsum(size, 0) - size,
+                                                                                          size)
+        second = starts[entity][first] + offset
+        self.first, self.second = order[first], order[second]
+        self.owner, self.row_entity, self.entities = inverse[self.first], inverse, len(local)
+
+    def linear(self, layer: nn.Linear, activations: list[torch.Tensor], backprops: torch.Tensor
+               ) -> dict[Any, torch.Tensor]:
+        """Opacus' norm sampler for ``nn.Linear``, by entity (each row gets its entity's norm)."""
+        a = activations[0].to(backprops.dtype)
+        if backprops.dim() != 2:
+            raise PrivacyError("entity-level DP clips 2-D Linear layers only")
+        weight = torch.zeros(self.entities, dtype=backprops.dtype, device=backprops.device)
+        bias = torch.zeros_like(weight)
+        for at in range(0, len(self.first), self.CHUNK):
+            i, j = self.first[at:at + self.CHUNK], self.second[at:at + self.CHUNK]
+            owner = self.owner[at:at + self.CHUNK]
+            bb = (backprops[i] * backprops[j]).sum(1)
+            weight.index_add_(0, owner, (a[i] * a[j]).sum(1) * bb)
+            bias.index_add_(0, owner, bb)
+        out: dict[Any, torch.Tensor] = {}  # parameter -> its norm per row
+        if layer.weight.requires_grad:
+            out[layer.weight] = weight.clamp(min=0).sqrt()[self.row_entity]
+        if layer.bias is not None and layer.bias.requires_grad:
+            out[layer.bias] = bias.clamp(min=0).sqrt()[self.row_entity]
+        return out

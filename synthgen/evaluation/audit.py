@@ -18,16 +18,19 @@ that keeps its (epsilon, delta) promise).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
 from synthgen.errors import InvalidDataError, Problem
+from synthgen.evaluation.entities import EntityFrame
 from synthgen.evaluation.prep import Featurizer
 from synthgen.evaluation.privacy import _column_weights, _nearest
+from synthgen.metadata import Metadata
 from synthgen.schema import TableSchema
 
 NUMERIC = ("continuous", "integer")
@@ -154,3 +157,98 @@ def make_canaries(data: pd.DataFrame, schema: TableSchema, m: int, rng: np.rando
             distinct = values.unique()
             out[spec.name] = pd.Series(distinct[rng.integers(len(distinct), size=m)], dtype=data[spec.name].dtype)
     return pd.DataFrame(out)[list(data.columns)]
+
+
+def audit_entities(tables: Mapping[str, pd.DataFrame], metadata: Metadata | Mapping[str, Any], entity: str,
+                   fit_and_sample: Callable[[dict[str, pd.DataFrame]], Mapping[str, pd.DataFrame]], *,
+                   canaries: int = 200, events: int | None = None, guess_share: float = 0.1,
+                   confidence: float = 0.95, seed: int = 0, claimed_epsilon: float | None = None,
+                   claimed_delta: float = 0.0) -> AuditResult:
+    """The one-run audit with whole canary entities: each a row of ``entity`` (an outlier, as ``make_canaries``
+    draws them) with ``events`` outlier rows in each child table (default: the median real number per entity),
+    planted with probability 1/2 with all of them. The attack scores each canary entity by the distance of its
+    entity frame (its columns and its children's counts, means and shares; ``EntityFrame``) to the nearest
+    synthetic entity's. Under entity-level DP the bound must stay at or below the claim; a model whose guarantee
+    were per row would let a long history through.
+
+    Args:
+        tables: the private tables: ``entity`` and its children (a deeper table is refused).
+        fit_and_sample: trains on the tables it is given and returns synthetic tables.
+        canaries, guess_share, confidence, seed, claimed_epsilon, claimed_delta: as :func:`audit`.
+    """
+    meta = metadata if isinstance(metadata, Metadata) else Metadata.from_dict(metadata)
+    if canaries < 10 or not 0 < guess_share <= 0.5:
+        raise InvalidDataError(Problem(None, "an audit needs at least 10 canaries and guess_share in (0, 0.5]",
+                                       "use e.g. canaries=200, guess_share=0.1"))
+    deeper = [t for t in meta.tables if t != entity and all(r.parent != entity for r in meta.parents(t))]
+    if deeper:
+        raise InvalidDataError(Problem(None, f"tables {', '.join(deeper)} are not children of the entity table "
+                                       f"{entity!r}", "audit the entity table with its direct children", entity))
+    rng = np.random.default_rng(seed)
+    planted = _canary_entities(tables, meta, entity, canaries, events, rng)
+    member = rng.random(canaries) < 0.5
+    keys = planted[entity][meta.primary_key(entity)]
+    members = set(keys[member].tolist())
+    train = {}
+    for name, df in tables.items():
+        mine = planted[name]
+        owner = mine[meta.primary_key(entity)] if name == entity else mine[meta.parents(name)[0].foreign_key]
+        train[name] = pd.concat([df, mine[owner.isin(members).to_numpy()]], ignore_index=True)
+    synthetic = dict(fit_and_sample(train))
+    frames = EntityFrame(meta, entity).fit(tables)
+    real = frames.transform(tables)
+    featurizer = Featurizer(frames.schema(real), list(real.columns), scaling="range").fit(real)
+    weights = _column_weights(featurizer)
+    distance = _nearest(featurizer.transform(frames.transform(planted)) * weights,
+                        featurizer.transform(frames.transform(synthetic)) * weights, k=1)[0]
+    k = max(1, int(guess_share * canaries))
+    order = np.argsort(distance + rng.random(canaries) * 1e-9)
+    correct = int(member[order[:k]].sum() + (~member[order[-k:]]).sum())
+    from sklearn.metrics import roc_auc_score
+
+    auc = float(roc_auc_score(member, -distance)) if 0 < member.sum() < canaries else float("nan")
+    bound = epsilon_lower_bound(2 * k, correct, confidence, delta=claimed_delta, canaries=canaries)
+    return AuditResult(canaries, int(member.sum()), 2 * k, correct, confidence, round(bound, 4), round(auc, 4),
+                       claimed_epsilon, claimed_delta)
+
+
+def _canary_entities(tables: Mapping[str, pd.DataFrame], meta: Metadata, entity: str, m: int, events: int | None,
+                     rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """``m`` canary entities with new keys: outlier rows of ``entity`` and ``events`` outlier rows each in every
+    child table."""
+    out = {}
+    pk = meta.primary_key(entity)
+    if pk is None:
+        raise InvalidDataError(Problem(None, "has no primary key: its rows are not entities", "declare one", entity))
+    root = tables[entity]
+    out[entity] = _outliers(root, meta, entity, m, rng)
+    out[entity][pk] = _new_keys(root[pk], m)
+    for rel in meta.children(entity):
+        child = tables[rel.child]
+        per = events if events is not None else max(1, int(child[rel.foreign_key].value_counts().median()))
+        rows = _outliers(child, meta, rel.child, m * per, rng)
+        rows[rel.foreign_key] = np.repeat(out[entity][pk].to_numpy(), per)
+        own = meta.primary_key(rel.child)
+        if own is not None:
+            rows[own] = _new_keys(child[own], m * per)
+        out[rel.child] = rows[list(child.columns)]
+    return out
+
+
+def _outliers(df: pd.DataFrame, meta: Metadata, table: str, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` rows of ``df``'s non-key columns drawn as :func:`make_canaries` draws them (keys left empty)."""
+    keys = set(meta.keys(table))
+    columns = [c for c in df.columns if c not in keys]
+    drawn = make_canaries(df[columns], TableSchema.detect(df[columns]), n, rng) if columns else \
+        pd.DataFrame(index=range(n))
+    for key in keys:
+        drawn[key] = None
+    return drawn[list(df.columns)]
+
+
+def _new_keys(existing: pd.Series, n: int) -> pd.Series:
+    """``n`` keys no real row has: whole numbers above the largest, else ``canary-<i>`` text."""
+    if pd.api.types.is_integer_dtype(existing.dtype):
+        start = int(existing.max()) + 1 if len(existing) else 1
+        return pd.Series(np.arange(start, start + n), dtype=existing.dtype)
+    return pd.Series([f"canary-{i}" for i in range(n)], dtype=object)

@@ -7,10 +7,13 @@ slot). The same encoder turns real lineages (training) and synthetic ones (sampl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from synthgen.transform import TabularTransformer
 
 #: categories kept per column (each at least MIN_SHARE of the rows); the others share one slot
 MAX_CATEGORIES, MIN_SHARE = 30, 0.005
@@ -40,6 +43,30 @@ class ContextEncoder:
                 entry.update(kind="category", categories=[_plain(v) for v in kept])
             self.columns.append(entry)
         return self
+
+    @classmethod
+    def from_transformer(cls, names: dict[str, str], transformer: TabularTransformer) -> ContextEncoder:
+        """An encoder of the columns ``names`` (encoded name -> the transformer's column) whose statistics come
+        from a transformer fitted under differential privacy: its released categories, and the middle and a
+        quarter of the span of its bounds as mean and standard deviation; nothing is read from the rows."""
+        columns: list[dict[str, Any]] = []
+        schema = transformer.fitted_schema
+        for name, column in names.items():
+            categories = transformer.categories(column)
+            if categories is not None:
+                kept = [_plain(c) for c in categories if c is not None][:MAX_CATEGORIES]
+                columns.append({"name": name, "kind": "category", "categories": kept})
+                continue
+            span = transformer.numeric_range(column)
+            assert span is not None, "a column is one-hot or numeric"
+            low, high, nullable = span
+            dated = schema[column].kind == "datetime"
+            if dated:  # the transformer's datetimes are epoch nanoseconds; an encoded lineage's are days
+                low, high = low / (1e9 * 86400.0), high / (1e9 * 86400.0)
+            columns.append({"name": name, "kind": "number", "mean": (low + high) / 2,
+                            "std": (high - low) / 4 if high > low else 1.0, "nulls": bool(nullable),
+                            "datetime": dated})
+        return cls(columns)
 
     @property
     def width(self) -> int:

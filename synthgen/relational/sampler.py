@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.neighbors import NearestNeighbors
 
 from synthgen.artifact import Manifest, build_model, read_model_file
 from synthgen.errors import ConfigError, IntegrityError
@@ -23,9 +24,20 @@ from synthgen.relational.context import ContextEncoder
 from synthgen.relational.keys import generate_keys
 from synthgen.relational.lineage import chain, count_column, lineage, null_column, repeat_rows, shadow_prefix
 from synthgen.relational.matching import capacities, match
-from synthgen.relational.sequences import FIRST, GAP, events_encoder, position_features, rebuild_index
+from synthgen.relational.sequences import (
+    FIRST,
+    GAP,
+    events_encoder,
+    join_standalone,
+    position_features,
+    rebuild_index,
+)
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema
+
+#: ``sample_sequences``: an entity's history length comes from one of its MATCH_NEIGHBOURS nearest among
+#: MATCH_CANDIDATES times as many generated entities (at least MATCH_MINIMUM)
+MATCH_CANDIDATES, MATCH_MINIMUM, MATCH_NEIGHBOURS = 20, 2_000, 10
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -43,6 +55,10 @@ class RelationalSampler:
         self.samplers, self.manifest = samplers, dict(manifest)
         self.metadata = Metadata.from_dict(self.manifest["metadata"])
         self.encoders = {name: ContextEncoder.from_dict(d) for name, d in self.manifest["encoders"].items()}
+        self.standalone: dict[str, dict[str, Any]] = self.manifest.get("standalone", {})
+        #: the tables as the user declared them (a standalone sequential table in one piece)
+        self.output_metadata = (Metadata.from_dict(self.manifest["output_metadata"]) if self.standalone
+                                else self.metadata)
         self.contexts = {t: (Relationship(d["parent_table_name"], d["parent_primary_key"], d["child_table_name"],
                                           d["child_foreign_key"]) if d else None)
                          for t, d in self.manifest["contexts"].items()}
@@ -90,15 +106,19 @@ class RelationalSampler:
     def tables(self) -> list[str]:
         return list(self.metadata.tables)
 
-    def sample(self, *, scale: float = 1.0, seed: int | None = None) -> dict[str, pd.DataFrame]:
+    def sample(self, *, scale: float | None = None, seed: int | None = None, entities: int | None = None,
+               conditions: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
         """Every table, with new keys and 100% referential integrity; ``scale`` times the root tables' rows.
 
         Args:
-            scale: root rows relative to training (1.0: as many); the other tables follow from the counts.
+            scale: root rows relative to training (default 1.0: as many); the other tables follow from the counts.
             seed: the same seed gives the same tables (None: fresh randomness).
+            entities: instead of ``scale``, this many rows of the entity table (the parent of the sequential
+                table, or the only root table); the other root tables scale alike.
+            conditions: ``{column: value}`` that every row of the entity table meets (as ``Sampler.sample``'s
+                conditions); their children follow.
         """
-        if not (isinstance(scale, int | float) and np.isfinite(scale) and scale > 0):
-            raise ConfigError(f"scale must be a number > 0, got {scale!r}")
+        roots, scale, entity = self._root_rows(scale, entities, conditions)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
         meta, tables = self.metadata, self.manifest["tables"]
@@ -113,8 +133,9 @@ class RelationalSampler:
             ctx_rel = self.contexts[table]
             fk_values: dict[str, pd.Series] = {}
             if ctx_rel is None:
-                n = int(round(scale * info["rows"]))
-                frame = (self.samplers[table].sample(n, seed=table_seed) if table in self.samplers
+                n = roots[table]
+                given = conditions if table == entity else None
+                frame = (self.samplers[table].sample(n, seed=table_seed, conditions=given) if table in self.samplers
                          else pd.DataFrame(index=range(n)))
             else:
                 parent = ctx_rel.parent
@@ -160,7 +181,151 @@ class RelationalSampler:
                 lineages[table] = own
             generated = {c: generate_keys(fmt, len(frame), rng) for c, fmt in info.get("generated", {}).items()}
             out[table] = _output(info, frame, keys.get(table), pk, fk_values, generated, tables, meta, table)
-        return out
+        return join_standalone(out, self.standalone)
+
+    def sample_sequences(self, context: pd.DataFrame, *, table: str | None = None, seed: int | None = None
+                         ) -> pd.DataFrame:
+        """Histories of the sequential table ``table`` (default: the only one) for the given entities.
+
+        Each row of ``context`` is an entity: every column the entity table's model learned (its key too, if
+        given, else new keys are made). Each entity's history length (and any other learned summary of its
+        children) comes from a generated entity much like it (one of the ``MATCH_NEIGHBOURS`` nearest of
+        ``MATCH_CANDIDATES`` times as many generated entities, at random); its events are then generated
+        given the entity's own columns, as ``sample`` generates them.
+
+        Example:
+            >>> Sampler.load("baseball.sgm").sample_sequences(players[["bats", "throws", "height"]])  # doctest: +SKIP
+        """
+        entity = self.entity_table(table)
+        tables, meta = self.manifest["tables"], self.metadata
+        if self.contexts[entity] is not None:
+            raise ConfigError(f"the entities are rows of {entity!r}, which has a parent itself: histories can be "
+                              "generated for given rows of a root table only (fix: sample the whole dataset)")
+        sequential = [t for t in meta.order() if "sequence" in tables[t] and self.contexts[t] is not None
+                      and self.contexts[t].parent == entity]  # type: ignore[union-attr]
+        if not sequential:
+            raise ConfigError(f"this model has no sequential table (one with a sequence_index) under {entity!r} (fix: "
+                              "declare sequence_key and sequence_index in the metadata and train again)")
+        seq = table or sequential[0]
+        rel = self.contexts[seq]
+        assert rel is not None
+        others = [r.foreign_key for r in meta.parents(seq) if r != rel]
+        if others:
+            raise ConfigError(f"table {seq!r} also references other tables ({', '.join(others)}): its histories "
+                              "need them generated too (fix: sample the whole dataset)")
+        if not isinstance(context, pd.DataFrame):
+            raise ConfigError(f"the entities must be a DataFrame of {entity!r} rows, got {type(context).__name__}")
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+        sampler = self.samplers.get(entity)
+        learned = [c for c in (sampler.columns if sampler else []) if not str(c).startswith("#")]
+        missing = [c for c in learned if c not in context.columns]
+        if missing:
+            raise ConfigError(f"the entities lack column(s) {', '.join(map(repr, missing))} of table {entity!r} "
+                              f"(fix: give every column the model learned: {', '.join(learned)})")
+        n, rng = len(context), np.random.default_rng([int(seed), 11])
+        frame = self._entity_rows(entity, context[learned].reset_index(drop=True), int(seed), rng)
+        schema = sampler.transformer.fitted_schema if sampler else TableSchema([])
+        constants = list(tables[entity].get("constants", {}))
+        if constants:
+            schema = TableSchema(schema.columns + TableSchema.detect(frame[constants]).columns)
+        encoded = self.encoders[entity].transform(lineage(entity, frame, schema, None, None, None))
+        parent_context = np.zeros((n, encoded.shape[1] + 1), dtype=np.float32)
+        parent_context[:, 1:] = encoded
+        counts = np.clip(pd.to_numeric(frame[count_column(rel)], errors="coerce").fillna(0).round().to_numpy(), 0,
+                         None).astype(np.int64)
+        events_seed = int(np.random.SeedSequence([int(seed), 12]).generate_state(1, np.uint64)[0] >> 1)
+        events = self._histories(seq, tables[seq], parent_context, counts, events_seed)
+        pk = meta.primary_key(entity)
+        if pk is not None and pk in context.columns:
+            entity_keys = context[pk].reset_index(drop=True)
+        else:
+            entity_keys = generate_keys(tables[entity]["keys"][pk], n, rng) if pk else pd.Series(range(n))
+        fk = pd.Series(np.repeat(entity_keys.to_numpy(dtype=object), counts), dtype=object)
+        own_pk = meta.primary_key(seq)
+        own_keys = generate_keys(tables[seq]["keys"][own_pk], len(events), rng) if own_pk else None
+        generated = {c: generate_keys(f, len(events), rng) for c, f in tables[seq].get("generated", {}).items()}
+        history = _output(tables[seq], events, own_keys, own_pk, {rel.foreign_key: fk}, generated, tables, meta, seq)
+        if seq not in self.standalone:
+            return history
+        given = context[learned].reset_index(drop=True).assign(**{rel.parent_key: entity_keys.to_numpy()})
+        return join_standalone({seq: history, entity: given}, {seq: self.standalone[seq]})[seq]
+
+    def _entity_rows(self, entity: str, given: pd.DataFrame, seed: int, rng: np.random.Generator) -> pd.DataFrame:
+        """The entity table's model frame for given entities: their own columns, and the learned internal
+        columns (child counts, summaries) of generated entities near them."""
+        sampler, n = self.samplers.get(entity), len(given)
+        if sampler is None:
+            frame = pd.DataFrame(index=range(n))
+        elif not given.shape[1]:  # nothing to match on: n generated entities as they come
+            frame = sampler.sample(n, seed=seed)
+        else:
+            candidates = sampler.sample(max(MATCH_CANDIDATES * n, MATCH_MINIMUM), seed=seed)
+            encoder = ContextEncoder().fit(candidates[given.columns])
+            k = min(MATCH_NEIGHBOURS, len(candidates))
+            near = NearestNeighbors(n_neighbors=k).fit(encoder.transform(candidates[given.columns])).kneighbors(
+                encoder.transform(given), return_distance=False)
+            picked = near[np.arange(n), rng.integers(0, k, n)] if n else np.zeros(0, np.int64)
+            frame = candidates.iloc[picked].reset_index(drop=True)
+            for column in given.columns:
+                frame[column] = given[column].to_numpy()
+        for column, value in self.manifest["tables"][entity].get("constants", {}).items():
+            frame[column] = value
+        return frame
+
+    def entity_table(self, table: str | None = None) -> str:
+        """The table whose rows are the entities: the parent of the sequential table ``table`` (default: the only
+        sequential table), else the only root table."""
+        tables = self.manifest["tables"]
+        sequential = [t for t in self.metadata.order() if "sequence" in tables[t]]
+        if table is not None:
+            if table not in sequential:
+                raise ConfigError(f"table {table!r} is not a sequential table of this model (fix: use one of: "
+                                  f"{', '.join(sequential) or 'none; this model has none'})")
+            sequential = [table]
+        if len(sequential) == 1:
+            rel = self.contexts[sequential[0]]
+            assert rel is not None, "a sequential table has a parent (check_sequence)"
+            return rel.parent
+        roots = [t for t in self.metadata.order() if self.contexts[t] is None]
+        if len(sequential) > 1:
+            raise ConfigError(f"this model has several sequential tables ({', '.join(sequential)}) (fix: name one)")
+        if len(roots) != 1:
+            raise ConfigError(f"this model has several root tables ({', '.join(roots)}), so the entities are "
+                              "ambiguous (fix: give a scale instead)")
+        return roots[0]
+
+    def _root_rows(self, scale: float | None, entities: int | None, conditions: dict[str, Any] | None
+                   ) -> tuple[dict[str, int], float, str | None]:
+        """Rows of each root table, the scale (of rows without a parent too), and the entity table when
+        ``entities`` or ``conditions`` need one."""
+        tables = self.manifest["tables"]
+        if scale is not None and entities is not None:
+            raise ConfigError("give the entities or the scale, not both (fix: drop one)")
+        if scale is not None and not (isinstance(scale, int | float) and np.isfinite(scale) and scale > 0):
+            raise ConfigError(f"scale must be a number > 0, got {scale!r}")
+        if entities is not None and not (isinstance(entities, int | np.integer) and entities >= 0):
+            raise ConfigError(f"entities must be a whole number >= 0, got {entities!r}")
+        entity = self.entity_table() if entities is not None or conditions else None
+        if entity is not None and self.contexts[entity] is not None:
+            raise ConfigError(f"the entities are rows of {entity!r}, which is not a root table (its rows follow "
+                              f"from its parent's) (fix: give a scale instead)")
+        if conditions:
+            own = [c for c in (self.samplers[entity].columns if entity in self.samplers else [])
+                   if not str(c).startswith("#")]
+            unknown = [c for c in conditions if c not in own]
+            if unknown:
+                raise ConfigError(f"condition on unknown column {unknown[0]!r}: conditions apply to the entities, "
+                                  f"rows of table {entity!r} (fix: use one of its columns: "
+                                  f"{', '.join(map(str, own)) or 'none; it has no columns of its own'})")
+        if entities is not None:
+            assert entity is not None
+            scale = entities / max(int(tables[entity]["rows"]), 1)
+        scale = 1.0 if scale is None else float(scale)
+        rows = {t: int(round(scale * tables[t]["rows"])) for t in self.metadata.order() if self.contexts[t] is None}
+        if entity is not None and entities is not None:
+            rows[entity] = int(entities)
+        return rows, scale, entity
 
     def _histories(self, table: str, info: dict[str, Any], parent_context: np.ndarray, counts: np.ndarray,
                    seed: int) -> pd.DataFrame:

@@ -132,3 +132,79 @@ def index_info(df: pd.DataFrame, index: str, entry: dict[str, Any], gap: np.ndar
     return {"index": index, "sdtype": entry.get("sdtype"), "datetime_format": entry.get("datetime_format"),
             "whole": bool(len(finite) and np.all(np.mod(finite, 1) == 0)),
             "min_gap": float(gaps.min()) if len(gaps) else 0.0}
+
+
+def split_standalone(meta: Metadata, data: dict[str, pd.DataFrame], context_columns: dict[str, list[str]] | None = None,
+                     *, detect: bool = True) -> tuple[Metadata, dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """A sequential table without an entity table (its ``sequence_key`` references no parent) as two tables: its
+    entities (one row per sequence key, with the context columns) and its events, a child of the entities.
+    Returns the metadata and tables to train on, and per such table what ``join_standalone`` needs to put the two
+    back together.
+
+    The context columns are ``context_columns[table]`` if given, else (with ``detect``) those constant within
+    every history, when some history has two events or more; an entity takes its first event's values."""
+    tables, relationships, data = dict(meta.tables), list(meta.relationships), dict(data)
+    standalone: dict[str, dict[str, Any]] = {}
+    problems = []
+    for table, entry in meta.tables.items():
+        key, index = entry.get("sequence_key"), entry.get("sequence_index")
+        if key is None or any(r.child == table and r.foreign_key == key for r in relationships):
+            continue
+        df = data[table]
+        if key not in df.columns or key not in entry["columns"]:
+            problems.append(Problem(key, "is the sequence key but not a column", "name a column as sequence_key",
+                                    table))
+            continue
+        if df[key].isna().any():
+            problems.append(Problem(key, "is a sequence key with nulls: every event needs its entity",
+                                    "drop the events without an entity, or fill their key", table))
+            continue
+        if index is None:
+            problems.append(Problem(key, "is a sequence key without a sequence index",
+                                    "declare sequence_index (a date or number column giving the events' order)",
+                                    table))
+            continue
+        skip = {key, index, entry.get("primary_key")}
+        candidates = [c for c in df.columns if c not in skip and entry["columns"].get(c, {}).get("sdtype") != "id"]
+        grouped = df.groupby(key, sort=False)
+        context: list[str] = []
+        given = (context_columns or {}).get(table)
+        if given is not None:
+            unknown = [c for c in given if c not in candidates]
+            if unknown:
+                problems.append(Problem(unknown[0], "is named a context column but is not a column of the table "
+                                        "(keys and the sequence index are not context)",
+                                        f"use some of: {', '.join(map(str, candidates))}", table))
+                continue
+            context = list(given)
+        elif detect and candidates and (grouped.size() > 1).any():
+            spread = grouped[candidates].nunique(dropna=False).max()
+            context = [str(c) for c in candidates if spread[c] <= 1]
+        name = f"{table}_entities"
+        while name in tables:
+            name += "_"
+        entities = (grouped[context].first().reset_index() if context
+                    else pd.DataFrame({key: df[key].drop_duplicates().to_numpy()}))
+        tables[name] = {"primary_key": key, "columns": {key: entry["columns"][key],
+                                                        **{c: entry["columns"][c] for c in context}}}
+        tables[table] = {**entry, "columns": {c: e for c, e in entry["columns"].items() if c not in context}}
+        relationships.append(Relationship(name, key, table, key))
+        data[name], data[table] = entities, df.drop(columns=context)
+        standalone[table] = {"entities": name, "key": key, "context": context, "columns": [str(c) for c in df.columns]}
+    if problems:
+        raise InvalidDataError(problems)
+    if not standalone:
+        return meta, data, {}
+    return Metadata(tables, relationships), data, standalone
+
+
+def join_standalone(tables: dict[str, pd.DataFrame], standalone: dict[str, dict[str, Any]]
+                    ) -> dict[str, pd.DataFrame]:
+    """The generated tables with each standalone sequential table's entities joined back onto its events (the
+    context columns on every event of the entity, in the real table's column order)."""
+    out = dict(tables)
+    for table, info in standalone.items():
+        entities = out.pop(info["entities"])
+        events = out[table].merge(entities, on=info["key"], how="left", sort=False)
+        out[table] = events[[c for c in info["columns"] if c in events.columns]]
+    return out

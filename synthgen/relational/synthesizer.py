@@ -17,7 +17,7 @@ import dataclasses
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +26,14 @@ import pandas as pd
 
 from synthgen import __version__
 from synthgen.artifact import Manifest, write_model_file
+from synthgen.dp.ledger import Ledger
+from synthgen.dp.training import DPSettings
 from synthgen.errors import ConfigError, DataWarning, IdentifierWarning, InvalidDataError, NotFittedError
 from synthgen.io import TableLike, as_seal, read_table
 from synthgen.metadata import Metadata, Relationship
+from synthgen.models import get_model
+from synthgen.pipeline import Entities
+from synthgen.relational import privacy
 from synthgen.relational.context import ContextEncoder
 from synthgen.relational.keys import key_format
 from synthgen.relational.lineage import (
@@ -51,10 +56,12 @@ from synthgen.relational.sequences import (
     position_features,
     positions,
     sequence_index,
+    split_standalone,
     steps,
 )
 from synthgen.schema import TableSchema, python_value, schema_from_metadata
 from synthgen.synthesizer import RAW_QUANTITIES, Synthesizer
+from synthgen.transform import TabularTransformer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -85,6 +92,17 @@ MAX_SUMMARIES = 3
 #: 0.90 to 0.65). Fewer than 20 epochs left cdnow's large child table short (R^2 0.18 at 10).
 TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "tvae": {"embedding_dim": 32, "compress_dims": (128, 128), "decompress_dims": (128, 128), "latent_components": 0},
+}
+#: under entity-level DP: the most rows an entity keeps in each child table (public, in the ledger): longer
+#: histories keep their first MAX_EVENTS events, other child tables MAX_EVENTS of the entity's rows drawn at random
+MAX_EVENTS = 100
+#: under DP, each table's share of its budget for noisy domain statistics (bounds, categories, bins), unless given
+DP_STATS_SHARE = 0.1
+#: the options that ask for differential privacy
+DP_OPTIONS = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
+#: each table's tvae under DP unless told otherwise: one hidden layer each way (fewer parameters, less noise)
+DP_TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tvae": {"embedding_dim": 32, "compress_dims": (128,), "decompress_dims": (128,), "latent_components": 0},
 }
 #: what a relational model file holds that was read from the private tables without noise, beyond each
 #: table model's own RAW_QUANTITIES
@@ -117,25 +135,41 @@ class RelationalSynthesizer:
         allow: ``table.column`` names to train on although they look like identifiers.
         contexts: ``{table: foreign_key}``: the parent that gives a table with several parents its context
             (default: the one with the most rows per parent).
+        epsilon: train with entity-level differential privacy at this total budget (None: no DP): the unit is an
+            entity, a row of the root table with all its rows in every other table (see ``synthgen.relational.
+            privacy``). delta, max_grad_norm, accountant and deterministic as for ``Synthesizer``; stats_share
+            (default ``DP_STATS_SHARE``) is each table's share for its noisy domain statistics.
+        max_events: under DP, the most rows an entity keeps in each child table (public).
+        context_columns: ``{table: [columns]}``: of a history table alone (a ``sequence_key`` without an entity
+            table), the columns that describe its entity, constant over each history (as PAR's
+            ``context_columns``); default: those constant within every history (none under DP, where that is
+            the rows' to say).
         **hyperparameters: passed to every table's model, over ``TABLE_DEFAULTS``.
     """
 
     def __init__(self, *, model: str = "tvae", epochs: int | None = None, seed: int = 0, device: str = "cpu",
                  progress: bool = False, allow: Sequence[str] = (), contexts: Mapping[str, str] | None = None,
+                 epsilon: float | None = None, delta: float | None = None, max_grad_norm: float = 1.0,
+                 accountant: str = "rdp", stats_share: float | None = None, deterministic: bool = False,
+                 max_events: int = MAX_EVENTS, context_columns: Mapping[str, Sequence[str]] | None = None,
                  **hyperparameters: Any):
-        dp = sorted(set(hyperparameters) & {"epsilon", "delta", "max_grad_norm", "accountant", "stats_share",
-                                            "deterministic"})
-        if dp:
-            raise ConfigError(f"{', '.join(dp)}: differential privacy over several tables is not supported yet (its "
-                              "unit must be the entity, a root row with all its descendants, not a row of one "
-                              "table) (fix: drop them, or train a single table with DP)")
+        self.privacy = (DPSettings(epsilon, delta, max_grad_norm, accountant,
+                                   DP_STATS_SHARE if stats_share is None else stats_share, deterministic)
+                        if epsilon is not None else None)
+        if not (isinstance(max_events, int) and max_events >= 1):
+            raise ConfigError(f"max_events must be a whole number >= 1, got {max_events!r}")
+        self.max_events = max_events
+        self.context_columns = {str(t): [str(c) for c in cs] for t, cs in (context_columns or {}).items()}
+        self.ledger: Ledger | None = None
         self.model_name, self.epochs, self.seed, self.device = model, epochs, seed, device
         self.progress, self.allow = progress, tuple(allow)
-        self.hyperparameters = {**TABLE_DEFAULTS.get(model, {}), **hyperparameters}
+        defaults = (DP_TABLE_DEFAULTS if self.privacy else TABLE_DEFAULTS).get(model, {})
+        self.hyperparameters = {**defaults, **hyperparameters}
         self.chosen = dict(contexts or {})
         self.metadata: Metadata | None = None
         self.tables: dict[str, dict[str, Any]] = {}  # per table: what sampling needs (JSON)
         self.synthesizers: dict[str, Synthesizer] = {}
+        self.standalone: dict[str, dict[str, Any]] = {}
         self.seconds = 0.0
 
     # ------------------------------------------------------------------ fit
@@ -150,6 +184,9 @@ class RelationalSynthesizer:
         data = {name: read_table(t) if not isinstance(t, pd.DataFrame) else t for name, t in tables.items()}
         meta = _as_metadata(metadata, data)
         meta.check(data)
+        self.output_metadata = meta
+        meta, data, self.standalone = split_standalone(  # a history table alone: its entities split off
+            meta, data, self.context_columns, detect=self.privacy is None)
         self._check_allow(meta)
         contexts = {t: context_parent(meta, t, data, self.chosen) for t in meta.tables}
         sequence_problems = [p for t in meta.tables for p in check_sequence(meta, t, data[t], contexts[t])]
@@ -161,26 +198,41 @@ class RelationalSynthesizer:
                 ctx = contexts[table]
                 assert ctx is not None, "check_sequence: a sequential table has a parent"
                 data[table] = ordered(data[table], ctx.foreign_key, index, meta.tables[table]["columns"][index])
+        self._root = None
+        if self.privacy is not None:  # the unit is the entity: one root, its children, capped histories
+            self._root = privacy.entity_table(meta, data, contexts)
+            data = privacy.capped(data, contexts, self._root, self.max_events,
+                                  {t: sequence_index(meta, t) is not None for t in meta.tables}, self.seed)
         plans = self._plan(meta, data, contexts)  # every table checked before any model trains
         self.metadata, self.tables, self.synthesizers = meta, {}, {}
+        ledgers = {}
         for table, plan in plans.items():
             if plan.frame.shape[1]:
-                plan.synthesizer.fit(plan.frame, context=plan.context)
+                plan.synthesizer.fit(plan.frame, context=plan.context, entities=plan.entities)
                 self.synthesizers[table] = plan.synthesizer
+                if plan.synthesizer.ledger is not None:
+                    ledgers[table] = plan.synthesizer.ledger
             df, ctx_rel = data[table], contexts[table]
             pk = meta.primary_key(table)
+            keys = privacy.key_format_private if self.privacy else None
             self.tables[table] = {
-                "rows": len(df),
+                "rows": len(df) if ctx_rel is None or self.privacy is None else None,  # under DP a private count
                 "columns": [str(c) for c in df.columns],
                 "dtypes": {str(c): str(df[c].dtype) for c in df.columns},
                 "null_context_rows": int(df[ctx_rel.foreign_key].isna().sum()) if ctx_rel else 0,
-                "keys": {pk: key_format(df[pk], table=table, column=pk)} if pk else {},
-                "generated": {c: key_format(df[c], table=table, column=c) for c in plan.generated},
+                "keys": {pk: keys(df[pk]) if keys else key_format(df[pk], table=table, column=pk)} if pk else {},
+                "generated": {c: keys(df[c]) if keys else key_format(df[c], table=table, column=c)
+                              for c in plan.generated},
                 "constants": plan.constants,
                 **({"sequence": plan.sequence} if plan.sequence else {}),
             }
         self.encoders = {name: enc.to_dict() for name, enc in self._encoders.items()}
         self.contexts = {t: (r.to_dict() if r else None) for t, r in contexts.items()}
+        self.ledger = None
+        if self.privacy is not None:
+            assert self._root is not None
+            self.ledger = privacy.entity_ledger(self.privacy, self._delta, ledgers, entities=len(data[self._root]),
+                                                max_events=self.max_events, root=self._root)
         self.seconds = time.perf_counter() - start
         return self
 
@@ -190,7 +242,14 @@ class RelationalSynthesizer:
         table is validated, and the problems of all of them raised at once."""
         lineages: dict[str, pd.DataFrame] = {}  # real lineage of each parent, indexed by its key
         self._encoders: dict[str, ContextEncoder] = {}
+        private = self.privacy is not None
+        if private:
+            assert self._root is not None
+            tables_share, self._delta = privacy.table_settings(self.privacy, len(meta.tables),  # type: ignore[arg-type]
+                                                               len(data[self._root]))
+            root_keys = data[self._root][meta.primary_key(self._root)]
         plans, problems = {}, []
+        self._fitting: dict[str, Synthesizer] = {}
         for i, table in enumerate(meta.order()):
             df, ctx_rel = data[table], contexts[table]
             try:
@@ -214,31 +273,44 @@ class RelationalSynthesizer:
                 entry = meta.tables[table]["columns"][index]
                 full[FIRST], full[GAP] = steps(index_numbers(df[index], entry), pos)
                 try:
-                    sequence = index_info(df, index, entry, full[GAP].to_numpy())
+                    sequence = (index_info(df, index, entry, full[GAP].to_numpy()) if not private
+                                else privacy.index_info_private(df, index, entry))
                 except InvalidDataError as exc:
                     problems += [dataclasses.replace(p, table=table) for p in exc.problems]
                     continue
-            constants = {str(c): python_value(full[c].iloc[0]) for c in full.columns
-                         if c not in schema.names and len(full) and full[c].nunique(dropna=False) == 1}
+            constants = {} if private else {  # under DP, whether a column is constant is the rows' to say
+                str(c): python_value(full[c].iloc[0]) for c in full.columns
+                if c not in schema.names and len(full) and full[c].nunique(dropna=False) == 1}
             frame = full.drop(columns=list(constants))  # an added column of one value is kept as that value
             internal = frame[[c for c in frame.columns if c not in schema.names]]
-            schema = TableSchema(schema.columns + (TableSchema.detect(internal).columns if internal.shape[1] else []))
-            context = None
-            if ctx_rel is not None:
+            added = TableSchema.detect(internal, private=private).columns if internal.shape[1] else []
+            if private:  # the counts' bounds are public: at most max_events rows per entity
+                added = [privacy.count_spec(c, self.max_events) if c.name.startswith("#children ") else c
+                         for c in added]
+            schema = TableSchema(schema.columns + added)
+            context: np.ndarray | Callable[[TabularTransformer], np.ndarray] | None = None
+            events = ([c for c in frame.columns if c in attributes.columns or c == GAP] if sequence is not None
+                      else [])
+            if sequence is not None:
+                sequence["events"] = events
+            if ctx_rel is not None and private:  # encoders from the DP transformers, once they are fitted
+                context = self._private_context(table, ctx_rel, df, frame, lineages,
+                                                (pos, length) if sequence is not None else None, events)
+            elif ctx_rel is not None:
                 parent = ctx_rel.parent
                 if parent not in self._encoders:
                     self._encoders[parent] = ContextEncoder().fit(lineages[parent])
                 context = _context_rows(self._encoders[parent], lineages[parent], df[ctx_rel.foreign_key])
-            if sequence is not None:  # each event also given its position and the event before it
-                events = [c for c in frame.columns if c in attributes.columns or c == GAP]
-                encoder = ContextEncoder().fit(frame[events])
-                self._encoders[events_encoder(table)] = encoder
-                before = np.roll(encoder.transform(frame[events]), 1, axis=0)
-                before[pos == 0] = 0.0
-                assert context is not None
-                context = np.hstack([context, position_features(pos, length), before])
-                sequence["events"] = events
-            synth = self._table_synthesizer(table, len(df), i, frame, schema)
+                if sequence is not None:  # each event also given its position and the event before it
+                    encoder = ContextEncoder().fit(frame[events])
+                    self._encoders[events_encoder(table)] = encoder
+                    context = np.hstack([context, position_features(pos, length), _before(encoder, frame[events],
+                                                                                          pos)])
+            synth = self._table_synthesizer(table, len(df), i, frame, schema, tables_share if private else None,
+                                            len(data[self._root]) if private and self._root else 0)
+            self._fitting[table] = synth
+            entities = (privacy.entities_of(table, df, self._root, root_keys, ctx_rel)  # type: ignore[arg-type]
+                        if private else None)
             if frame.shape[1]:
                 try:
                     synth.check(frame)
@@ -251,13 +323,37 @@ class RelationalSynthesizer:
                               chain(meta, ctx_rel.parent, contexts) if ctx_rel else None)
                 own.index = pd.Index(df[meta.primary_key(table)].to_numpy())
                 lineages[table] = own
-            plans[table] = _TablePlan(frame, context, synth, generated, constants, sequence)
+            plans[table] = _TablePlan(frame, context, synth, generated, constants, sequence, entities)
         if problems:
             raise InvalidDataError(problems)
         for rel in meta.relationships:  # a parent that gives no context still needs one for matching
-            if rel.parent not in self._encoders:
+            if rel.parent not in self._encoders and not private:
                 self._encoders[rel.parent] = ContextEncoder().fit(lineages[rel.parent])
         return plans
+
+    def _private_context(self, table: str, rel: Relationship, df: pd.DataFrame, frame: pd.DataFrame,
+                         lineages: Mapping[str, pd.DataFrame], places: tuple[np.ndarray, np.ndarray] | None,
+                         events: list[str]) -> Callable[[TabularTransformer], np.ndarray]:
+        """Under DP, the context rows of a child table as a function of its fitted transformer: the parent's
+        lineage encoded with the scales and categories of the parent's DP transformer (the parent is fitted
+        first), and for a history the event before encoded with the table's own."""
+        parent = rel.parent
+
+        def context(transformer: TabularTransformer) -> np.ndarray:
+            if parent not in self._encoders:
+                names = {c: c[len(parent) + 1:] for c in lineages[parent].columns}
+                fitted = self._fitting[parent].transformer
+                assert fitted is not None, "a parent is fitted before its children"
+                self._encoders[parent] = ContextEncoder.from_transformer(names, fitted)
+            rows = _context_rows(self._encoders[parent], lineages[parent], df[rel.foreign_key])
+            if places is None:
+                return rows
+            encoder = ContextEncoder.from_transformer({c: c for c in events}, transformer)
+            self._encoders[events_encoder(table)] = encoder
+            pos, length = places
+            return np.hstack([rows, position_features(pos, length), _before(encoder, frame[events], pos)])
+
+        return context
 
     def _warn_identifiers(self, table: str, attributes: pd.DataFrame) -> None:
         """The identifier scan of every table: a warning per column the model would learn that looks like a direct
@@ -288,8 +384,8 @@ class RelationalSynthesizer:
             assert pk is not None, "a parent has a primary key (graph_problems)"
             counts = data[rel.child][rel.foreign_key].value_counts()
             frame[count_column(rel)] = counts.reindex(df[pk].to_numpy()).fillna(0).astype(np.int64).to_numpy()
-            if attributes.shape[1]:  # a parent with columns of its own: its children are conditioned on those
-                continue
+            if attributes.shape[1] or self.privacy is not None:  # a parent with columns of its own: its children
+                continue  # are conditioned on those; under DP the summaries' bounds would be private
             for column, values in _summarized(meta, rel, data[rel.child]).items():
                 means = values.groupby(data[rel.child][rel.foreign_key].to_numpy()).mean()
                 frame[mean_column(rel, column)] = means.reindex(df[pk].to_numpy()).to_numpy()
@@ -303,12 +399,24 @@ class RelationalSynthesizer:
         return frame.reset_index(drop=True)
 
     def _table_synthesizer(self, table: str, rows: int, index: int, frame: pd.DataFrame,
-                           schema: TableSchema) -> Synthesizer:
+                           schema: TableSchema, private: DPSettings | None = None, units: int = 0) -> Synthesizer:
         """The single-table synthesizer of ``table``: its epochs (from the step budget unless given), its own
         seed, its schema (from the metadata), and the columns it may train on although they look like
         identifiers: those the metadata declares as data (a person reviewed it; ``metadata detect`` makes
         identifier-like columns ``id``), and the columns this layer adds."""
         epochs = self.epochs
+        if private is not None:  # DP-SGD's schedule: the model's DP defaults unless given (steps cost noise)
+            settings: dict[str, Any] = {
+                "epsilon": private.epsilon, "delta": private.delta, "max_grad_norm": private.max_grad_norm,
+                "accountant": private.accountant, "stats_share": private.stats_share,
+                "deterministic": private.deterministic}
+            params = dict(self.hyperparameters)
+            model = get_model(self.model_name)
+            batch = int(params.get("batch_size", model.dp_defaults.get("batch_size", 500)))  # entities per step
+            params["batch_size"] = max(1, min(batch, units or rows, rows))
+            return Synthesizer(model=self.model_name, epochs=epochs, seed=self.seed + 1000 * index,
+                               device=self.device, progress=self.progress, allow=tuple(str(c) for c in frame.columns),
+                               metadata=schema, **settings, **params)
         if epochs is None:
             batch = min(int(self.hyperparameters.get("batch_size", 500)), max(rows, 1))
             epochs = int(np.clip(round(STEP_BUDGET * batch / max(rows, 1)), MIN_EPOCHS, MAX_EPOCHS))
@@ -338,11 +446,14 @@ class RelationalSynthesizer:
             "kind": KIND, "synthgen_version": __version__, "torch_version": torch.__version__,
             "metadata": self.metadata.to_dict(), "order": self.metadata.order(), "tables": per_table,
             "contexts": self.contexts, "encoders": self.encoders,
+            **({"standalone": self.standalone, "output_metadata": self.output_metadata.to_dict()}
+               if self.standalone else {}),
             "training": {"seconds": round(self.seconds, 3), "seed": self.seed, "model": self.model_name},
-            "privacy": {"differential_privacy": False, "epsilon": None, "delta": None,
-                        "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of "
-                                     "the training tables.",
-                        "raw_quantities": RAW_QUANTITIES + RELATIONAL_RAW_QUANTITIES},
+            "privacy": self.ledger or {
+                "differential_privacy": False, "epsilon": None, "delta": None,
+                "statement": "Trained WITHOUT differential privacy: no formal guarantee for the rows of the "
+                             "training tables.",
+                "raw_quantities": RAW_QUANTITIES + RELATIONAL_RAW_QUANTITIES},
         }
         return manifest  # type: ignore[return-value]  # a relational manifest (kind "relational")
 
@@ -362,9 +473,15 @@ class RelationalSynthesizer:
 
         return RelationalSampler({n: s.sampler() for n, s in self.synthesizers.items()}, self.manifest())
 
-    def sample(self, *, scale: float = 1.0, seed: int | None = None) -> dict[str, pd.DataFrame]:
+    def sample(self, *, scale: float | None = None, seed: int | None = None, entities: int | None = None,
+               conditions: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
         """Shortcut for ``self.sampler().sample(...)``."""
-        return self.sampler().sample(scale=scale, seed=seed)
+        return self.sampler().sample(scale=scale, seed=seed, entities=entities, conditions=conditions)
+
+    def sample_sequences(self, context: pd.DataFrame, *, table: str | None = None, seed: int | None = None
+                         ) -> pd.DataFrame:
+        """Shortcut for ``self.sampler().sample_sequences(...)``."""
+        return self.sampler().sample_sequences(context, table=table, seed=seed)
 
 
 @dataclasses.dataclass
@@ -373,11 +490,12 @@ class _TablePlan:
     non-key ``id`` columns (generated anew)."""
 
     frame: pd.DataFrame
-    context: np.ndarray | None
+    context: np.ndarray | Callable[[TabularTransformer], np.ndarray] | None
     synthesizer: Synthesizer
     generated: list[str]
     constants: dict[str, Any]
     sequence: dict[str, Any] | None = None
+    entities: Entities | None = None  # under DP: each row's entity
 
 
 def _attributes(meta: Metadata, table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, TableSchema, list[str]]:
@@ -416,6 +534,13 @@ def _summarized(meta: Metadata, rel: Relationship, child: pd.DataFrame) -> dict[
     return out
 
 
+def _before(encoder: ContextEncoder, events: pd.DataFrame, pos: np.ndarray) -> np.ndarray:
+    """Each event's encoded event before it (zeros at a history's first event)."""
+    before = np.roll(encoder.transform(events), 1, axis=0)
+    before[pos == 0] = 0.0
+    return before
+
+
 def _with_constants(schema: TableSchema, frame: pd.DataFrame, constants: dict[str, Any]) -> TableSchema:
     """``schema`` with a detected spec for each constant column (the lineage reads their kinds)."""
     if not constants:
@@ -429,9 +554,11 @@ def _as_metadata(metadata: Metadata | Mapping[str, Any] | str | os.PathLike | No
         return Metadata.detect(data)[0]
     if isinstance(metadata, Metadata):
         return metadata
-    if isinstance(metadata, Mapping):
-        return Metadata.from_dict(metadata)
-    return Metadata.load(metadata)
+    if not isinstance(metadata, Mapping):
+        return Metadata.load(metadata, single=next(iter(data)) if len(data) == 1 else None)
+    if "tables" not in metadata and "columns" in metadata and len(data) == 1:  # SDV single-table metadata
+        metadata = {"tables": {next(iter(data)): dict(metadata)}}
+    return Metadata.from_dict(metadata)
 
 
 def _context_rows(encoder: ContextEncoder, parent_lineage: pd.DataFrame, keys: pd.Series) -> np.ndarray:

@@ -45,12 +45,16 @@ def table_name(path: Path) -> str | None:
 
 def read_tables(source: str | os.PathLike, *, secret: SecretLike | Callable[[Path], SecretLike | None] | None = None
                 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]] | None]:
-    """The tables of a folder or a database, and the keys a database declares (None for a folder).
+    """The tables of a folder or a database, and the keys a database declares (None for a folder); a single table
+    file gives one table, named after the file.
 
     ``secret`` opens a folder's encrypted files (``.enc``): one secret for all, or a function giving each file's."""
     if is_database(source):
         return _read_database(str(source))
     folder = Path(source)
+    single = table_name(folder)
+    if folder.is_file() and single is not None:
+        return {single: read_table(folder, secret=secret(folder) if callable(secret) else secret)}, None
     if not folder.is_dir():
         raise SynthgenError(f"{folder}: no such folder (fix: give a folder with one file per table, or a database "
                             "URL such as sqlite:///data.db)")

@@ -99,8 +99,9 @@ def test_failures_are_one_line(trained, shop_folder, tmp_path):
     assert code == 1
     assert "table 'purchase', column 'customer_id': 1 rows point to no row of customer" in text
     assert "Traceback" not in text
-    code, text = run("train", str(shop_folder), "--out", str(tmp_path / "e.sgm"), "--epsilon", "1")
-    assert code == 2 and "--epsilon is not supported for several tables" in text
+    code, text = run("train", str(shop_folder), "--metadata", str(meta), "--out", str(tmp_path / "e.sgm"),
+                     "--epsilon", "1")  # entity-level DP: one entity table and its children, not this shape
+    assert code == 1 and "entity" in text and "Traceback" not in text and not (tmp_path / "e.sgm").exists()
     assert pd.read_csv(bad / "store.csv").shape[0] == 12
 
 

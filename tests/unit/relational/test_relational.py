@@ -96,9 +96,9 @@ def test_child_tables_need_a_model_that_takes_a_context():
         RelationalSynthesizer(model="ctgan", epochs=1).fit(shop_tables(customers=60), shop_metadata())
 
 
-def test_differential_privacy_is_refused_not_faked_per_table():
-    with pytest.raises(ConfigError, match="differential privacy over several tables is not supported"):
-        RelationalSynthesizer(epsilon=1.0)
+def test_differential_privacy_is_per_entity_or_refused_not_faked_per_table():
+    with pytest.raises((ConfigError, InvalidDataError), match="entity"):  # tables linked below the entity
+        RelationalSynthesizer(epsilon=1.0, epochs=1).fit(shop_tables(customers=60), shop_metadata())
 
 
 def test_metadata_is_detected_when_not_given():
