@@ -53,7 +53,8 @@ def describe_relational(manifest: dict[str, Any]) -> str:
                else "root: scale x rows")
         model = info.get("model")
         epochs = f", {model['training']['epochs']} epochs" if model else ", keys only"
-        lines.append(f"  {name:<16} {info['rows']:>9,} rows x {len(info['columns'])} columns{epochs}; {how}")
+        rows = f"{info['rows']:>9,} rows" if info["rows"] is not None else "  (private) rows"  # a DP child's count
+        lines.append(f"  {name:<16} {rows} x {len(info['columns'])} columns{epochs}; {how}")
     lines.append("relationships")
     lines += [f"  {r['child_table_name']}.{r['child_foreign_key']} -> {r['parent_table_name']}."
               f"{r['parent_primary_key']}" for r in manifest["metadata"]["relationships"]]
@@ -65,6 +66,17 @@ def describe_privacy(privacy: Ledger) -> list[str]:
     raw = "taken from the data without noise: " + "; ".join(privacy.get("raw_quantities", []))
     if not privacy.get("differential_privacy"):
         return ["privacy        " + privacy["statement"], raw]
+    if "tables" in privacy:  # entity-level DP over several tables: the whole, then each table's own ledger
+        entities = privacy["entities"]
+        lines = [f"privacy        differentially private per ENTITY (a row of {entities['table']} with all its rows): "
+                 f"epsilon={privacy['epsilon']:.4g} (target {privacy['epsilon_target']:g}), delta="
+                 f"{privacy['delta']:.3g}, {privacy['accountant']} accountant over every table's releases",
+                 f"  entities     {entities['count']:,}; {entities['truncation']}",
+                 f"  sensitivity  {privacy['sensitivity']}"]
+        for table, part in privacy["tables"].items():
+            lines.append(f"  table {table}: epsilon {part['epsilon']:.4g} of its share {part['epsilon_target']:.4g}, "
+                         f"{_sampling(part)}, noise multiplier {part['noise_multiplier']:.4g}, {part['steps']} steps")
+        return [*lines, raw, "  statement    " + privacy["statement"]]
     stats = privacy.get("domain_statistics", {})
     lines = [
         f"privacy        differentially private: epsilon={privacy['epsilon']:.4g} (target "

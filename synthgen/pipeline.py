@@ -163,6 +163,18 @@ class Entities:
 
 
 
+def entities_by_column(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, Entities]:
+    """The table without its entity column, and each row's entity (rows with the same value share one)."""
+    if column not in df.columns:
+        raise ConfigError(f"entity column {column!r} is not a column of the table (fix: use one of "
+                          f"{', '.join(map(str, df.columns[:12]))})")
+    if df[column].isna().any():
+        raise InvalidDataError(Problem(column, "is the entity column but has nulls: every row needs its entity",
+                                       "fill them, or drop those rows"))
+    codes, uniques = pd.factorize(df[column])
+    return df.drop(columns=[column]).reset_index(drop=True), Entities(codes.astype(np.int64), len(uniques))
+
+
 def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing,
               context: np.ndarray | Callable[[TabularTransformer], np.ndarray] | None = None,
               entities: Entities | None = None) -> Fitted:

@@ -79,6 +79,10 @@ class Synthesizer:
         allow: columns to train on although they look like identifiers: lifts the refusal of ID-like
             columns and the warning about direct identifiers (emails, names, ...) left unmasked.
         mixture_rows: rows (a uniform sample) each numeric column's mode mixture is fitted on.
+        entity: under DP, the column naming each row's entity (a customer id on a table of purchases): the unit
+            of privacy is then the entity with all its rows (DP-SGD samples and clips entities whole; ``pairwise``
+            weighs each row by 1 / its entity's row count, so an entity adds at most 1 to every count table),
+            and the column itself is not learned.
         **hyperparameters: model-specific hyperparameters (see the model's ``Config``).
     """
 
@@ -87,7 +91,7 @@ class Synthesizer:
                  progress: bool = False, epsilon: float | None = None, delta: float | None = None,
                  max_grad_norm: float = 1.0, accountant: str = "rdp", stats_share: float | None = None,
                  deterministic: bool = False, allow: Sequence[str] = (), mixture_rows: int = 5000,
-                 **hyperparameters: Any):
+                 entity: str | None = None, **hyperparameters: Any):
         params = {**hyperparameters, **({"epochs": epochs} if epochs is not None else {}),
                   **({"batch_size": batch_size} if batch_size is not None else {})}
         cls = get_model(model)
@@ -101,6 +105,10 @@ class Synthesizer:
         self.allow = tuple(allow)
         if mixture_rows < 10:
             raise ConfigError(f"mixture_rows must be at least 10, got {mixture_rows}")
+        if entity is not None and epsilon is None:
+            raise ConfigError(f"entity={entity!r} sets the unit of differential privacy (fix: give epsilon too, or "
+                              "drop entity)")
+        self.entity = entity
         self.mixture_rows = mixture_rows
         #: a batch size the user chose is checked against the table; the default shrinks to fit it
         self._batch_given = params.get("batch_size")
@@ -150,8 +158,12 @@ class Synthesizer:
                                      as_secret(secret))
         if run.saved is not None:  # a streamed checkpoint resumes streaming
             stream = run.saved.check_streaming(stream or None)
-        if stream and context is not None:
-            raise ConfigError("a fit with a context reads its table in memory (fix: drop stream)")
+        if stream and (context is not None or self.entity is not None):
+            raise ConfigError("a fit with a context or an entity column reads its table in memory (fix: drop stream)")
+        if self.entity is not None:
+            if entities is not None:
+                raise ConfigError("give the entity column or the entities, not both")
+            data, entities = pipeline.entities_by_column(read_table(data), self.entity)
         fitted = (pipeline.fit_stream(data, sample_rows, settings, run) if stream
                   else pipeline.fit_table(data, settings, run, context, entities))
         self.transformer, self.summary = fitted.transformer, fitted.summary

@@ -89,3 +89,16 @@ def test_readme_examples_run(scratch):
         args = small(args)
         result = runner.invoke(main, args, catch_exceptions=False)
         assert result.exit_code == 0, f"synthgen {shlex.join(args)} failed:\n{result.output}"
+
+
+PYTHON = re.compile(r"^```python example\n(.*?)^```", re.S | re.M)
+
+
+@pytest.mark.slow
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """The Python blocks opened with ```` ```python example ```` run as written, in a scratch folder."""
+    blocks = PYTHON.findall(README.read_text())
+    assert blocks, "the README has Python examples that run"
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102  # the README's own code

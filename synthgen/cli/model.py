@@ -71,6 +71,10 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
         dp = {}
+    if opts.get("entity") is not None and opts["epsilon"] is None:
+        raise click.UsageError("--entity sets the unit of differential privacy (fix: add --epsilon E)")
+    if opts.get("entity") is not None:
+        dp["entity"] = opts["entity"]
     return Synthesizer(model=opts["model"], epochs=opts["epochs"], batch_size=opts["batch_size"],
                        seed=opts["seed"], device=opts["device"], metadata=opts["metadata"], progress=progress,
                        allow=opts["allow"], **dp)
@@ -94,6 +98,9 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
                    "would take more than half the free memory.")
 @click.option("--sample-rows", type=click.IntRange(min=10), default=None, metavar="N",
               help="With --stream: rows of the sample the schema, validation and transformer see [200,000].")
+@click.option("--entity", default=None, metavar="COLUMN",
+              help="A single table with --epsilon: the column naming each row's entity (a customer id): the unit "
+                   "of privacy is then the entity with all its rows; the column is not learned.")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, metavar="N",
               help="Several tables with --epsilon: the most rows an entity keeps in each child table (public) "
                    "[100].")
@@ -102,8 +109,8 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
 @handle_errors
 def train(data: str, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
           recipient: Path | None, signing_key: Path | None, checkpoint_every: int | None, resume: Path | None,
-          stream: bool | None, sample_rows: int | None, max_events: int | None, force: bool, quiet: bool,
-          **opts: Any) -> None:
+          stream: bool | None, sample_rows: int | None, entity: str | None, max_events: int | None, force: bool,
+          quiet: bool, **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
 
     DATA may also be several related tables: a folder with one file per table, or a database URL
@@ -138,6 +145,9 @@ def train(data: str, out: Path, key_file: Path | None, identity: Path | None, en
     if max_events is not None and not (is_table_set(data) or declares_sequences(opts["metadata"])):
         raise click.UsageError("--max-events applies to several tables or histories (fix: drop it)")
     if is_table_set(data) or declares_sequences(opts["metadata"]):  # several tables, or histories
+        if entity is not None:
+            raise click.UsageError("--entity applies to a single table; several tables take their entities from "
+                                   "the metadata (fix: drop it)")
         opts["max_events"] = max_events
         for flag, given in (("--checkpoint-every", checkpoint_every), ("--resume", resume), ("--stream", stream),
                             ("--allow", opts["allow"])):
@@ -147,6 +157,7 @@ def train(data: str, out: Path, key_file: Path | None, identity: Path | None, en
         train_tables(data, out, opts, force=force, quiet=quiet, seal=seal, signer=sign,
                      opener=lambda path: input_secret(path, key_file, identity))
         return
+    opts["entity"] = entity
     path = Path(data)
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")

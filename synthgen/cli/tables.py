@@ -131,6 +131,7 @@ def evaluate_tables(real: str, synthetic: str, metadata_path: Path | None, *, js
     from synthgen.evaluation.entities import parent_child_detection
     from synthgen.evaluation.multitable import quality
     from synthgen.evaluation.multitable_report import write_multitable_report
+    from synthgen.evaluation.sequences import sequence_figures
     from synthgen.io import write_bytes_atomic
     from synthgen.metadata import Metadata
     from synthgen.relational.tables_io import read_tables
@@ -156,6 +157,12 @@ def evaluate_tables(real: str, synthetic: str, metadata_path: Path | None, *, js
                f"{figures['intertable_trends']}); referential integrity {figures['referential_integrity']}, "
                f"primary keys unique: {figures['primary_keys_unique']}; parent-child detection AUC "
                f"{figures['detection_auc']} (highest; 0.5 ideal)")
+    histories = sequence_figures(real_tables, synthetic_tables, meta)
+    if histories:
+        figures["sequences"] = histories
+    for name, part in histories.items():
+        click.echo(f"histories of {name}: score {part['score']} (lengths {part['length']}, gaps {part['gaps']}, "
+                   f"column shapes {part['column_shapes']}, lag-1 {part['lag1']}, coherence {part['coherence']})")
     if test is not None:
         holdout, _ = read_tables(test, secret=opener)
         meta.check(holdout)

@@ -123,6 +123,8 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict[str, Colum
                         "entity scaled by min(1, max_grad_norm / the sum of its rows' gradient norms)); the domain "
                         "statistics read one row per entity, drawn at random" if entity and sched.clipped
                         else "per-sample gradients clipped to max_grad_norm" if sched.clipped
+                        else "1 per count table (an entity's rows weigh 1 / its row count each, so it adds at most "
+                             "1 to each table)" if entity
                         else "1 per count table (a row adds 1 to one cell of each)"),
         "steps": training.steps_taken, "steps_planned": plan.sgd.steps,
         "expected_batch_size": round(sched.sample_rate * n_rows),

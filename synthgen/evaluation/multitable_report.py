@@ -55,6 +55,8 @@ def write_multitable_report(figures: Mapping[str, Any], real: Mapping[str, pd.Da
                                                        part.get("detection_auc", "-")]])
                          + _img(_cardinality_plot(real, synthetic, rel))
                          + "<p>Least alike of the related parent-child pairs:</p>" + pairs))
+    for table, part in figures.get("sequences", {}).items():
+        sections.append(_history_section(table, part, real[table], synthetic[table]))
     sections += _entity_sections(figures)
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>synthgen multi-table evaluation</title>"
@@ -73,6 +75,64 @@ def _cardinality_plot(real: Mapping[str, pd.DataFrame], synthetic: Mapping[str, 
     ax.hist(s.clip(max=top), bins=bins, alpha=0.5, density=True, label="synthetic")
     ax.set_xlabel(f"{rel.child} rows per {rel.parent} row (top 1% in the last bar)")
     ax.legend()
+    return fig
+
+
+#: histories shown side by side per side (real, synthetic), and events shown of each
+SHOWN_HISTORIES, SHOWN_EVENTS = 3, 8
+
+
+def _history_section(table: str, part: Mapping[str, Any], real: pd.DataFrame, synthetic: pd.DataFrame
+                     ) -> tuple[str, str]:
+    """A sequential table: its sequence scores, the histograms of history lengths and of gaps, and a few real and
+    synthetic histories side by side."""
+    key, index = part["key"], part["index"]
+    labels = [("score", "sequence score (mean of the five)"), ("length", "lengths (KS complement)"),
+              ("gaps", "gaps between consecutive events (KS complement)"), ("column_shapes", "column shapes"),
+              ("lag1", "lag-1 relations (autocorrelation, transitions)"),
+              ("coherence", "coherence (how often a category changes)")]
+    rows = [[c, v["shape"], v["lag1"]["score"], v.get("coherence", {}).get("score", "-")]
+            for c, v in part["columns"].items()]
+    shown = "".join(f"<div style='display:inline-block;vertical-align:top;margin-right:2em'><p>{side}</p>"
+                    f"{_histories(df, key, index)}</div>" for side, df in (("real", real), ("synthetic", synthetic)))
+    return (f"Histories: {table} (each {key}'s events by {index})",
+            _table(["figure", "value"], [[label, part[k]] for k, label in labels])
+            + _table(["column", "shape", "lag-1", "coherence"], rows)
+            + _img(_history_plot(real, synthetic, key, index)) + shown)
+
+
+def _histories(df: pd.DataFrame, key: str, index: str) -> str:
+    """The first events of a few histories of median-like length, in order."""
+    sizes = df[key].value_counts()
+    if not len(sizes):
+        return "<p>no events</p>"
+    middle = sizes[sizes >= max(2, int(sizes.median()))].index[:SHOWN_HISTORIES]
+    picked = df[df[key].isin(middle)].sort_values([key, index], kind="stable")
+    picked = picked.groupby(key, sort=False).head(SHOWN_EVENTS)
+    return _table([str(c) for c in picked.columns], picked.astype(str).to_numpy().tolist())
+
+
+def _history_plot(real: pd.DataFrame, synthetic: pd.DataFrame, key: str, index: str):
+    """History lengths and gaps between consecutive events, real against synthetic."""
+    import matplotlib.pyplot as plt
+
+    from synthgen.evaluation.sequences import gaps, lengths
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 2.8))
+    r, s = lengths(real, key), lengths(synthetic, key)
+    top = int(max(np.percentile(r, 99) if len(r) else 1, np.percentile(s, 99) if len(s) else 1, 1))
+    bins = [b + 0.5 for b in range(top + 1)]
+    left.hist(r.clip(max=top), bins=bins, alpha=0.5, density=True, label="real")
+    left.hist(s.clip(max=top), bins=bins, alpha=0.5, density=True, label="synthetic")
+    left.set_xlabel("events per history (top 1% in the last bar)")
+    left.legend()
+    kind = "datetime" if not pd.api.types.is_numeric_dtype(real[index].dtype) else "numerical"
+    gr, gs = gaps(real, key, index, kind), gaps(synthetic, key, index, kind)
+    both = np.concatenate([gr, gs])
+    high = float(np.percentile(both, 99)) if len(both) else 1.0
+    right.hist(np.clip(gr, None, high), bins=40, alpha=0.5, density=True, label="real")
+    right.hist(np.clip(gs, None, high), bins=40, alpha=0.5, density=True, label="synthetic")
+    right.set_xlabel(f"gap between consecutive events{' (days)' if kind == 'datetime' else ''} (top 1% last)")
     return fig
 
 

@@ -18,6 +18,7 @@ number, or plain row order). Every score is in [0, 1], 1 meaning alike:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import pandas as pd
 
 from synthgen.evaluation.fidelity import _mean, ks_complement, tv_complement
 from synthgen.evaluation.prep import category_keys, numbers
+from synthgen.metadata import Metadata
 from synthgen.schema import TableSchema
 from synthgen.transform.transformer import NUMERIC_KINDS
 
@@ -132,3 +134,24 @@ def sequence_quality(real: pd.DataFrame, synthetic: pd.DataFrame, *, key: str, i
 
 def _r(value: float) -> float:
     return round(float(value), 4) if not np.isnan(value) else float("nan")
+
+
+def sequence_figures(real: Mapping[str, pd.DataFrame], synthetic: Mapping[str, pd.DataFrame],
+                     metadata: Metadata) -> dict[str, dict[str, Any]]:
+    """``sequence_quality`` of every table the metadata declares sequential (a ``sequence_index``, and its
+    ``sequence_key`` or else the foreign key of its only parent as the entity), by table name."""
+    from synthgen.evaluation.multitable import scored_schema
+
+    out = {}
+    for table, entry in metadata.tables.items():
+        index = entry.get("sequence_index")
+        parents = metadata.parents(table)
+        key = entry.get("sequence_key") or (parents[0].foreign_key if len(parents) == 1 else None)
+        if index is None or key is None:
+            continue
+        schema = scored_schema(metadata, table)
+        columns = [key, *schema.names]
+        out[table] = {"key": key, "index": index,
+                      **sequence_quality(real[table][columns], synthetic[table][columns], key=key, index=index,
+                                         schema=schema)}
+    return out

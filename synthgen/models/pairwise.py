@@ -105,18 +105,21 @@ def attribute_codes(data: np.ndarray, layout: OutputLayout, attrs: list[Attribut
     return codes
 
 
-def pair_counts(codes: torch.Tensor, width: int) -> torch.Tensor:
+def pair_counts(codes: torch.Tensor, width: int, weights: torch.Tensor | None = None) -> torch.Tensor:
     """(width x width) float64 counts of every pair of slots in ``codes`` (rows x attributes of slot indices).
 
     Exact at any row count: each pass counts at most ``COUNT_ROWS`` rows with a float32 matmul of
     one-hot rows (exact below 2^24 per cell), and the passes add up in float64 (exact to 2^53), so
-    one row moves a cell by exactly 1, the sensitivity the DP noise is calibrated for.
+    one row moves a cell by exactly 1, the sensitivity the DP noise is calibrated for. With ``weights``
+    (float64, one per row) each row counts its weight instead, in float64.
     """
     counts = torch.zeros(width, width, dtype=torch.float64, device=codes.device)
-    for part in codes.split(COUNT_ROWS):
-        onehot = torch.zeros(part.shape[0], width, device=codes.device)
+    for at, part in zip(range(0, len(codes), COUNT_ROWS), codes.split(COUNT_ROWS), strict=True):
+        onehot = torch.zeros(part.shape[0], width, device=codes.device,
+                             dtype=torch.float32 if weights is None else torch.float64)
         onehot.scatter_(1, part, 1.0)
-        counts += onehot.T @ onehot
+        left = onehot if weights is None else onehot * weights[at:at + len(part), None]
+        counts += left.T @ onehot
     return counts
 
 
@@ -167,7 +170,12 @@ class PairwiseModel(Model):
 
     def _measure(self, codes: torch.Tensor, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One-way shares (slots), two-way shares (slots x slots, symmetric) and the two-way block mask."""
-        counts = pair_counts(codes, width)  # block (a, b): the a x b table; its diagonal: the one-way tables
+        weights = None
+        if self.private is not None and self.private.groups is not None:  # entity-level DP: an entity's rows
+            groups = self.private.groups  # weigh 1 / its row count each, so it adds at most 1 to every table
+            weights = 1.0 / torch.bincount(groups).to(torch.float64)[groups]
+            n = self.private.units  # the entity count (public) keeps the noisy totals in range
+        counts = pair_counts(codes, width, weights)  # block (a, b): the a x b table; its diagonal: the one-ways
         one_way = torch.zeros(width, device=codes.device)
         two_way = torch.zeros(width, width, device=codes.device)
         mask = torch.zeros_like(two_way)

@@ -56,6 +56,21 @@ def test_train_and_audit_several_tables_with_entity_level_dp(tmp_path):
     assert "1,500 entities" in text and "entity-level DP: epsilon" in text
     code, text = run("inspect", str(model), "--json")
     assert code == 0 and '"unit": "entity"' in text
+    code, text = run("inspect", str(model))
+    assert code == 0 and "differentially private per ENTITY (a row of patient" in text, text
+    assert "(private) rows" in text and "table visit: epsilon" in text
+    synthetic, figures, report = tmp_path / "synthetic", tmp_path / "f.json", tmp_path / "r.html"
+    code, text = run("sample", str(model), "--entities", "400", "--seed", "0", "--out", str(synthetic))
+    assert code == 0, text
+    code, text = run("evaluate", "--real", str(folder), "--synthetic", str(synthetic), "--metadata", str(meta),
+                     "--json", str(figures), "--report", str(report))
+    assert code == 0, text
+    assert "histories of visit: score" in text
+    histories = json.loads(figures.read_text())["sequences"]["visit"]
+    assert histories["key"] == "patient_id" and 0 < histories["score"] <= 1
+    assert 0 <= histories["length"] <= 1 and set(histories["columns"]) == {"severity", "ward"}
+    page = report.read_text()
+    assert "Histories: visit" in page and page.count("<img") >= 2
     code, text = run("audit", str(folder), "--metadata", str(meta), "--epsilon", "8", "--epochs", "2",
                      "--batch-size", "300", "--canaries", "40", "-q")
     assert code == 0, text

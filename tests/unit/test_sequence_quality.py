@@ -66,3 +66,24 @@ def test_row_order_serves_when_there_is_no_index():
     real = histories(0).drop(columns=["date"])
     out = sequence_quality(real, histories(1).drop(columns=["date"]), key="user", index=None)
     assert np.isnan(out["gaps"]) and out["score"] > 0.85
+
+
+def test_sequence_figures_find_the_sequential_tables_of_the_metadata():
+    from synthgen.evaluation.sequences import sequence_figures
+    from synthgen.metadata import Metadata
+
+    events = histories(0).reset_index(drop=True)
+    users = pd.DataFrame({"user": events.user.unique()})
+    meta = Metadata.from_dict({"tables": {
+        "users": {"primary_key": "user", "columns": {"user": {"sdtype": "id"}}},
+        "events": {"sequence_index": "date", "columns": {
+            "user": {"sdtype": "id"}, "date": {"sdtype": "datetime", "datetime_format": "%Y-%m-%d"},
+            "amount": {"sdtype": "numerical"}, "channel": {"sdtype": "categorical"}}}},
+        "relationships": [{"parent_table_name": "users", "parent_primary_key": "user",
+                           "child_table_name": "events", "child_foreign_key": "user"}]})
+    real = {"users": users, "events": events}
+    out = sequence_figures(real, real, meta)
+    assert list(out) == ["events"] and out["events"]["key"] == "user"  # the parent's key: the entity
+    assert out["events"]["score"] == pytest.approx(1.0)
+    meta.tables["events"].pop("sequence_index")
+    assert sequence_figures(real, real, meta) == {}

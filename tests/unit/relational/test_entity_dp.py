@@ -135,3 +135,33 @@ def test_entity_level_dp_refuses_what_it_cannot_cover(shop):
     meta = metadata()
     with pytest.raises(InvalidDataError, match="patient_id.*nulls"):
         RelationalSynthesizer(epsilon=1.0, epochs=1).fit(data, meta)
+
+
+@pytest.mark.parametrize("model", ["pairwise", "tvae"])
+def test_a_single_table_with_an_entity_column_is_private_per_entity(model):
+    from synthgen import Synthesizer
+
+    events = visits(patients=1500)["visit"].drop(columns=["visit_id", "date"])
+    synth = Synthesizer(model=model, epsilon=4.0, stats_share=0.2, entity="patient_id", epochs=2, seed=0)
+    synth.fit(events)
+    led = synth.ledger
+    assert led["unit"] == "entity" and "1500" in " ".join(led["raw_quantities"])
+    assert ("1 / its row count" in led["sensitivity"]) == (model == "pairwise")
+    assert 0 < led["epsilon"] <= 4.0
+    out = synth.sample(200, seed=0)
+    assert list(out.columns) == ["severity", "ward"]  # the entity column is not learned
+    with pytest.raises(ConfigError, match="entity"):
+        Synthesizer(entity="patient_id")
+
+
+def test_pairwise_weighs_each_entity_to_at_most_one_per_table():
+    from synthgen.models.pairwise import pair_counts
+
+    codes = torch.as_tensor([[0, 2], [0, 3], [1, 3], [0, 2]])  # entity 0: rows 0, 1, 3; entity 1: row 2
+    groups = torch.as_tensor([0, 0, 1, 0])
+    weights = 1.0 / torch.bincount(groups).to(torch.float64)[groups]
+    counts = pair_counts(codes, 4, weights)
+    without = pair_counts(codes[[2]], 4, torch.ones(1, dtype=torch.float64))
+    moved = counts - without  # entity 0's whole contribution
+    assert float(moved[:2, 2:].abs().sum()) == pytest.approx(1.0)  # at most 1 in the (a, b) table
+    assert float(moved[:2, :2].diagonal().abs().sum()) == pytest.approx(1.0)
