@@ -31,6 +31,7 @@ from synthgen.relational.sequences import (
     join_standalone,
     position_features,
     rebuild_index,
+    same_column,
 )
 from synthgen.sampler import Sampler
 from synthgen.schema import TableSchema
@@ -335,6 +336,8 @@ class RelationalSampler:
         sequence, sampler = info["sequence"], self.samplers[table]
         encoder = self.encoders[events_encoder(table)]
         before = np.zeros((len(counts), encoder.width), dtype=np.float32)
+        sticky = sequence.get("sticky", [])  # files written before it have none
+        last = {c: np.empty(len(counts), dtype=object) for c in sticky}  # each history's latest category
         parts, owners, places = [], [], []
         for position in range(int(counts.max()) if len(counts) else 0):
             running = np.flatnonzero(counts > position)
@@ -344,6 +347,13 @@ class RelationalSampler:
                 1, np.uint64)[0] >> 1))
             for column, value in info.get("constants", {}).items():
                 rows[column] = value
+            for column in sticky:  # an event that keeps its category takes the one of the event before it
+                keep = rows[same_column(column)].fillna(False).astype(bool).to_numpy() & (position > 0)
+                if keep.any():
+                    values = rows[column].astype(object).to_numpy()
+                    values[keep] = last[column][running[keep]]
+                    rows[column] = pd.Series(values, index=rows.index).astype(rows[column].dtype)
+                last[column][running] = rows[column].astype(object).to_numpy()
             before[running] = encoder.transform(rows[sequence["events"]])
             parts.append(rows)
             owners.append(running)

@@ -5,7 +5,9 @@ the foreign key of its context parent, the entity) is generated as whole ordered
 its entity's lineage, its position in the history, and the event before it (an autoregressive model over
 events, built on the same conditional tvae as any child table). The index itself is learned as two columns,
 ``#first`` (its value at an entity's first event) and ``#gap`` (its step from the event before), so that
-histories keep their spacing; sampling adds the gaps up.
+histories keep their spacing; sampling adds the gaps up. Each categorical column also gets ``#same <column>``,
+whether the event keeps the category of the event before it (a customer's channel, a player's team): sampling
+copies the category where it is set, so histories change category as often as the real ones.
 """
 
 from __future__ import annotations
@@ -91,6 +93,21 @@ def steps(values: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gap = np.r_[np.nan, np.diff(values)]
     gap[pos == 0] = np.nan
     return first, gap
+
+
+def same_column(column: str) -> str:
+    """The internal column saying that an event keeps ``column``'s category from the event before it."""
+    return f"#same {column}"
+
+
+def repeats(values: pd.Series, pos: np.ndarray) -> np.ndarray:
+    """Whether each event's value equals the one of the event before it in its history (False at first events;
+    two nulls count as equal)."""
+    now = values.astype(object).where(values.notna(), None).to_numpy()
+    before = np.roll(now, 1)
+    same = np.array([a == b for a, b in zip(now, before, strict=True)], dtype=bool)
+    same[pos == 0] = False
+    return same
 
 
 def position_features(pos: np.ndarray, length: np.ndarray) -> np.ndarray:

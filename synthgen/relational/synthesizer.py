@@ -55,6 +55,8 @@ from synthgen.relational.sequences import (
     ordered,
     position_features,
     positions,
+    repeats,
+    same_column,
     sequence_index,
     split_standalone,
     steps,
@@ -272,12 +274,16 @@ class RelationalSynthesizer:
                 pos, length = positions(df[ctx_rel.foreign_key])
                 entry = meta.tables[table]["columns"][index]
                 full[FIRST], full[GAP] = steps(index_numbers(df[index], entry), pos)
+                sticky = [c.name for c in schema.columns if c.kind in ("categorical", "boolean")]
+                for column in sticky:  # whether an event keeps the category of the event before it
+                    full[same_column(column)] = repeats(full[column], pos)
                 try:
                     sequence = (index_info(df, index, entry, full[GAP].to_numpy()) if not private
                                 else privacy.index_info_private(df, index, entry))
                 except InvalidDataError as exc:
                     problems += [dataclasses.replace(p, table=table) for p in exc.problems]
                     continue
+                sequence["sticky"] = sticky
             constants = {} if private else {  # under DP, whether a column is constant is the rows' to say
                 str(c): python_value(full[c].iloc[0]) for c in full.columns
                 if c not in schema.names and len(full) and full[c].nunique(dropna=False) == 1}
