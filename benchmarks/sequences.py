@@ -253,8 +253,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def dp_report(args: argparse.Namespace, results: list[dict[str, Any]], started: float) -> str:
-    head = (f"# Sequences under entity-level DP: cdnow\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
-            f"{os.cpu_count()} cores; synthgen {version('synthgen')}; every user (80% trained on, seed 0); the unit "
+    head = (f"# Sequences under entity-level DP: cdnow\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine()}; "
+            f"synthgen {version('synthgen')}; every user (80% trained on, seed 0); the unit "
             f"is a user with all their purchases; each fit is the one-run audit with {DP_CANARIES} canary users "
             f"(each planted with probability 1/2, with their purchases), the empirical epsilon its lower bound at "
             f"95% confidence for the claimed delta (this report: {time.perf_counter() - started:.0f} s).\n\n")
@@ -272,10 +272,10 @@ def dp_report(args: argparse.Namespace, results: list[dict[str, Any]], started: 
 
 
 def report(args: argparse.Namespace, results: list[dict[str, Any]], started: float) -> str:
-    head = (f"# Sequences: synthgen vs SDV PARSynthesizer\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
-            f"{os.cpu_count()} cores; synthgen {version('synthgen')}, sdv {version('sdv')}; {args.entities} entities "
-            f"per dataset (seed 0), 80% trained on; each run alone in its own process (this report: "
-            f"{time.perf_counter() - started:.0f} s).\n\n")
+    head = (f"# Sequences: synthgen vs SDV PARSynthesizer\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine()}; "
+            f"synthgen {version('synthgen')}, sdv {version('sdv')}; {args.entities} entities per dataset (seed 0), 80% "
+            f"trained on; each run alone in its own process, kept in {Path(args.out).name}/sequences-runs/ (this "
+            f"report: {time.perf_counter() - started:.0f} s, finished runs reused).\n\n")
 
     def row(r: dict[str, Any]) -> list[str]:
         return [r["dataset"], r["library"], str(r["fit_s"]), str(r["sample_s"]),
@@ -283,6 +283,11 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], started: flo
 
     return head + _markdown(["dataset", "library", "fit s", "sample s", "score", "lengths", "gaps", "shapes",
                              "lag-1", "coherence"], 2, results, row)
+
+
+def _machine() -> str:
+    flags = " ".join(sorted({f for f in Path("/proc/cpuinfo").read_text().split() if f.startswith(("avx", "amx"))}))
+    return f"{cpu_name()}, {os.cpu_count()} cores (CPU flags: {flags})"
 
 
 def _scores(r: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
