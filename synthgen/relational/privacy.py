@@ -11,9 +11,10 @@ What makes it hold:
   bounds;
 * the lineage and event encoders that turn rows into a model's context take their categories and scales from
   the DP transformers, not from the rows; keys are made anew from their storage dtype alone;
-* the budget is split evenly between the tables (each calibrated to its share of epsilon and delta, so the
-  sum is the budget), and the ledger states what one accountant computes over every noisy release of every
-  table: at most the budget.
+* each table gets an even share of delta and the same epsilon, the largest for which one accountant over every
+  table's planned releases stays within the budget (``joint_share``; more than an even split of epsilon, which
+  Renyi composition would leave partly unspent), and the ledger states what that accountant computes over
+  every noisy release training really made: at most the budget.
 
 Supported shape: one root table (the entities) and tables whose only parent is it; rows of a child table
 always have their entity (a null key would be a row without one).
@@ -34,7 +35,7 @@ from synthgen.dp.training import DPSettings
 from synthgen.errors import ConfigError, InvalidDataError, PrivacyError, Problem
 from synthgen.metadata import Metadata, Relationship
 from synthgen.pipeline import Entities
-from synthgen.schema import ColumnSpec
+from synthgen.schema import ColumnSpec, TableSchema
 
 
 def entity_table(meta: Metadata, data: Mapping[str, pd.DataFrame],
@@ -154,9 +155,11 @@ def entity_ledger(settings: DPSettings, delta: float, tables: Mapping[str, Ledge
 
 
 def count_spec(spec: ColumnSpec, max_events: int) -> ColumnSpec:
-    """A child-count column under DP: whole numbers 0 .. max_events, declared public (the cap is)."""
-    return dataclasses.replace(spec, kind="integer", min_value=0.0, max_value=float(max_events), nullable=False,
-                               public=True)
+    """A child-count column under DP: one category per count 0 .. max_events, declared public (the cap is), so
+    that every history length has a noisy count of its own (numeric bins would spread a length over its
+    interval)."""
+    return dataclasses.replace(spec, kind="categorical", categories=list(range(max_events + 1)), min_value=None,
+                               max_value=None, nullable=False, public=True)
 
 
 def index_info_private(df: pd.DataFrame, index: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -164,3 +167,33 @@ def index_info_private(df: pd.DataFrame, index: str, entry: dict[str, Any]) -> d
     alone, and steps never below 0 (the smallest real step would be read off the rows)."""
     return {"index": index, "sdtype": entry.get("sdtype"), "datetime_format": entry.get("datetime_format"),
             "whole": bool(pd.api.types.is_integer_dtype(df[index].dtype)), "min_gap": 0.0}
+
+
+def joint_share(settings: DPSettings, delta: float, tables: list[tuple[Any, TableSchema]], entities: int) -> float:
+    """The epsilon each table may be calibrated to so that one accountant over every table's releases spends the
+    whole budget (an even split, ``epsilon / tables``, composes to less: Renyi composition is tighter than adding
+    epsilons up). ``tables``: each table's model (unfitted, its DP schedule known) and schema. Found by bisection
+    over the planned mechanisms alone (no training); at least the even split."""
+    from synthgen.dp.training import plan_privacy
+
+    count = len(tables)
+    if count <= 1:
+        return settings.epsilon
+
+    def spent(share: float) -> float:
+        mechanisms, thresholds = [], 0.0
+        for model, schema in tables:
+            plan = plan_privacy(dataclasses.replace(settings, epsilon=share, delta=delta / count), schema,
+                                n_rows=entities, schedule=model.dp_schedule(entities, len(schema.columns)),
+                                frequencies=model.dp_needs_frequencies)
+            mechanisms += ([plan.stats] if plan.stats else []) + [plan.sgd]
+            thresholds += plan.delta_threshold
+        return epsilon(mechanisms, delta - thresholds, settings.accountant)
+
+    low, high = settings.epsilon / count, settings.epsilon
+    if spent(high) <= settings.epsilon:
+        return high
+    for _ in range(12):  # within 0.03% of the largest share that fits
+        middle = (low + high) / 2
+        low, high = (middle, high) if spent(middle) <= settings.epsilon else (low, middle)
+    return low

@@ -142,6 +142,9 @@ class RelationalSynthesizer:
             privacy``). delta, max_grad_norm, accountant and deterministic as for ``Synthesizer``; stats_share
             (default ``DP_STATS_SHARE``) is each table's share for its noisy domain statistics.
         max_events: under DP, the most rows an entity keeps in each child table (public).
+        root_model: under DP, the model of the entity table (one row per entity, no context): ``pairwise`` (the
+            default: noisy one- and two-way marginals keep the shape of the history lengths, where DP-SGD's tvae
+            piles them onto the commonest length), or None for ``model``.
         context_columns: ``{table: [columns]}``: of a history table alone (a ``sequence_key`` without an entity
             table), the columns that describe its entity, constant over each history (as PAR's
             ``context_columns``); default: those constant within every history (none under DP, where that is
@@ -154,13 +157,13 @@ class RelationalSynthesizer:
                  epsilon: float | None = None, delta: float | None = None, max_grad_norm: float = 1.0,
                  accountant: str = "rdp", stats_share: float | None = None, deterministic: bool = False,
                  max_events: int = MAX_EVENTS, context_columns: Mapping[str, Sequence[str]] | None = None,
-                 **hyperparameters: Any):
+                 root_model: str | None = "pairwise", **hyperparameters: Any):
         self.privacy = (DPSettings(epsilon, delta, max_grad_norm, accountant,
                                    DP_STATS_SHARE if stats_share is None else stats_share, deterministic)
                         if epsilon is not None else None)
         if not (isinstance(max_events, int) and max_events >= 1):
             raise ConfigError(f"max_events must be a whole number >= 1, got {max_events!r}")
-        self.max_events = max_events
+        self.max_events, self.root_model = max_events, root_model
         self.context_columns = {str(t): [str(c) for c in cs] for t, cs in (context_columns or {}).items()}
         self.ledger: Ledger | None = None
         self.model_name, self.epochs, self.seed, self.device = model, epochs, seed, device
@@ -206,6 +209,8 @@ class RelationalSynthesizer:
             data = privacy.capped(data, contexts, self._root, self.max_events,
                                   {t: sequence_index(meta, t) is not None for t in meta.tables}, self.seed)
         plans = self._plan(meta, data, contexts)  # every table checked before any model trains
+        if self.privacy is not None:  # the tables' shares of epsilon, so that together they spend the budget
+            self._share(plans, len(data[str(self._root)]))
         self.metadata, self.tables, self.synthesizers = meta, {}, {}
         ledgers = {}
         for table, plan in plans.items():
@@ -313,7 +318,7 @@ class RelationalSynthesizer:
                     context = np.hstack([context, position_features(pos, length), _before(encoder, frame[events],
                                                                                           pos)])
             synth = self._table_synthesizer(table, len(df), i, frame, schema, tables_share if private else None,
-                                            len(data[self._root]) if private and self._root else 0)
+                                            len(data[self._root]) if private and self._root else 0, ctx_rel is None)
             self._fitting[table] = synth
             entities = (privacy.entities_of(table, df, self._root, root_keys, ctx_rel)  # type: ignore[arg-type]
                         if private else None)
@@ -336,6 +341,17 @@ class RelationalSynthesizer:
             if rel.parent not in self._encoders and not private:
                 self._encoders[rel.parent] = ContextEncoder().fit(lineages[rel.parent])
         return plans
+
+    def _share(self, plans: Mapping[str, _TablePlan], entities: int) -> None:
+        """Under DP, calibrate every table's model to the largest common epsilon that keeps one accountant over
+        all their planned releases within the budget (``privacy.joint_share``)."""
+        assert self.privacy is not None
+        fitted = [p.synthesizer for p in plans.values() if p.frame.shape[1]]
+        models = [(s.model, s.metadata) for s in fitted if isinstance(s.metadata, TableSchema)]  # all of them
+        share = privacy.joint_share(self.privacy, self._delta, models, entities)
+        for synth in fitted:
+            assert synth.privacy is not None
+            synth.privacy = dataclasses.replace(synth.privacy, epsilon=share, delta=self._delta / len(fitted))
 
     def _private_context(self, table: str, rel: Relationship, df: pd.DataFrame, frame: pd.DataFrame,
                          lineages: Mapping[str, pd.DataFrame], places: tuple[np.ndarray, np.ndarray] | None,
@@ -405,7 +421,8 @@ class RelationalSynthesizer:
         return frame.reset_index(drop=True)
 
     def _table_synthesizer(self, table: str, rows: int, index: int, frame: pd.DataFrame,
-                           schema: TableSchema, private: DPSettings | None = None, units: int = 0) -> Synthesizer:
+                           schema: TableSchema, private: DPSettings | None = None, units: int = 0,
+                           root: bool = False) -> Synthesizer:
         """The single-table synthesizer of ``table``: its epochs (from the step budget unless given), its own
         seed, its schema (from the metadata), and the columns it may train on although they look like
         identifiers: those the metadata declares as data (a person reviewed it; ``metadata detect`` makes
@@ -416,6 +433,10 @@ class RelationalSynthesizer:
                 "epsilon": private.epsilon, "delta": private.delta, "max_grad_norm": private.max_grad_norm,
                 "accountant": private.accountant, "stats_share": private.stats_share,
                 "deterministic": private.deterministic}
+            if root and self.root_model is not None:  # one row per entity, no context: the DP marginal model
+                return Synthesizer(model=self.root_model, seed=self.seed + 1000 * index, device=self.device,
+                                   progress=self.progress, allow=tuple(str(c) for c in frame.columns),
+                                   metadata=schema, **settings)
             params = dict(self.hyperparameters)
             model = get_model(self.model_name)
             batch = int(params.get("batch_size", model.dp_defaults.get("batch_size", 500)))  # entities per step
