@@ -31,6 +31,7 @@ bench-smoke:
 	$(PYTHON) benchmarks/suite.py --quick --tables adult --only synthgen:tvae,sdv:gaussiancopula --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/startup.py --repeats 1 --out $${BENCH_OUT:-benchmarks/results}
 	$(PYTHON) benchmarks/relational.py --quick --libraries synthgen --out $${BENCH_OUT:-benchmarks/results}
+	$(PYTHON) benchmarks/sequences.py --quick --out $${BENCH_OUT:-benchmarks/results}
 
 bench-quick:
 	$(PYTHON) benchmarks/adult.py --quick --out $${BENCH_OUT:-benchmarks/results}

@@ -347,7 +347,10 @@ class RelationalSynthesizer:
         all their planned releases within the budget (``privacy.joint_share``)."""
         assert self.privacy is not None
         fitted = [p.synthesizer for p in plans.values() if p.frame.shape[1]]
-        models = [(s.model, s.metadata) for s in fitted if isinstance(s.metadata, TableSchema)]  # all of them
+        models = []
+        for synth in fitted:
+            assert isinstance(synth.metadata, TableSchema), "a relational table's schema comes from the metadata"
+            models.append((synth.model, synth.metadata))
         share = privacy.joint_share(self.privacy, self._delta, models, entities)
         for synth in fitted:
             assert synth.privacy is not None
