@@ -171,8 +171,9 @@ class PairwiseModel(Model):
     def _measure(self, codes: torch.Tensor, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One-way shares (slots), two-way shares (slots x slots, symmetric) and the two-way block mask."""
         weights = None
-        if self.private is not None and self.private.groups is not None:  # entity-level DP: an entity's rows
-            groups = self.private.groups  # weigh 1 / its row count each, so it adds at most 1 to every table
+        groups = getattr(self.private, "groups", None)
+        if self.private is not None and groups is not None:  # entity-level DP: an entity's rows weigh 1 / its
+            # row count each, so that it adds at most 1 to every table
             weights = 1.0 / torch.bincount(groups).to(torch.float64)[groups]
             n = self.private.units  # the entity count (public) keeps the noisy totals in range
         counts = pair_counts(codes, width, weights)  # block (a, b): the a x b table; its diagonal: the one-ways

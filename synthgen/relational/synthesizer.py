@@ -437,9 +437,9 @@ class RelationalSynthesizer:
                 "accountant": private.accountant, "stats_share": private.stats_share,
                 "deterministic": private.deterministic}
             if root and self.root_model is not None:  # one row per entity, no context: the DP marginal model
-                return Synthesizer(model=self.root_model, seed=self.seed + 1000 * index, device=self.device,
-                                   progress=self.progress, allow=tuple(str(c) for c in frame.columns),
-                                   metadata=schema, **settings)
+                return Synthesizer(model=self.root_model, epochs=epochs, seed=self.seed + 1000 * index,
+                                   device=self.device, progress=self.progress,
+                                   allow=tuple(str(c) for c in frame.columns), metadata=schema, **settings)
             params = dict(self.hyperparameters)
             model = get_model(self.model_name)
             batch = int(params.get("batch_size", model.dp_defaults.get("batch_size", 500)))  # entities per step

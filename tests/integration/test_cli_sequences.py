@@ -50,7 +50,7 @@ def test_train_and_audit_several_tables_with_entity_level_dp(tmp_path):
     for name, df in visits(patients=1500).items():
         df.to_csv(folder / f"{name}.csv", index=False)
     meta.write_text(json.dumps(metadata()))
-    code, text = run("train", str(folder), "--metadata", str(meta), "--epsilon", "8", "--epochs", "2",
+    code, text = run("train", str(folder), "--metadata", str(meta), "--epsilon", "8", "--epochs", "1",
                      "--max-events", "6", "--batch-size", "300", "--out", str(model), "-q")
     assert code == 0, text
     assert "1,500 entities" in text and "entity-level DP: epsilon" in text
@@ -71,7 +71,7 @@ def test_train_and_audit_several_tables_with_entity_level_dp(tmp_path):
     assert 0 <= histories["length"] <= 1 and set(histories["columns"]) == {"severity", "ward"}
     page = report.read_text()
     assert "Histories: visit" in page and page.count("<img") >= 2
-    code, text = run("audit", str(folder), "--metadata", str(meta), "--epsilon", "8", "--epochs", "2",
+    code, text = run("audit", str(folder), "--metadata", str(meta), "--epsilon", "8", "--epochs", "1",
                      "--batch-size", "300", "--canaries", "40", "-q")
     assert code == 0, text
     assert "canaries        40" in text and "consistent with the claim" in text

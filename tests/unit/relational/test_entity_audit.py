@@ -51,7 +51,7 @@ def test_entity_level_dp_model_stays_within_its_claim():
     data = visits(patients=1500)
 
     def fit_and_sample(train):
-        synth = RelationalSynthesizer(seed=0, epsilon=8.0, epochs=3, batch_size=300).fit(train, metadata())
+        synth = RelationalSynthesizer(seed=0, epsilon=8.0, epochs=1, batch_size=300).fit(train, metadata())
         return synth.sample(seed=1)
 
     result = audit_entities(data, metadata(), "patient", fit_and_sample, canaries=100, seed=3, claimed_epsilon=8.0)
