@@ -188,7 +188,8 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing,
     """
     df = read_table(data)
     if (context is not None or entities is not None) and (run.path is not None or run.saved is not None):
-        raise ConfigError("a fit with a context or entities (a relational fit) takes no checkpoint (fix: drop it)")
+        raise ConfigError("a fit with a context or an entity per row (a relational fit, or an entity column) takes "
+                          "no checkpoint (fix: drop it)")
     if context is not None and settings.private and entities is None:
         raise ConfigError("a private fit with a context needs the entity of each row: the unit of privacy "
                           "(fix: train the tables with RelationalSynthesizer)")

@@ -85,3 +85,19 @@ def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: A
         click.echo(f"warning: {message}", err=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)
+
+
+#: the training options that ask for differential privacy (``DPSettings``' fields)
+DP_OPTIONS = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
+
+
+def dp_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The DP settings of ``train`` / ``audit`` (empty without --epsilon, where --delta, --stats-share and
+    --deterministic are refused)."""
+    if opts["epsilon"] is not None:
+        return {k: opts[k] for k in DP_OPTIONS}
+    given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if opts[k] is not None]
+    given += ["--deterministic"] * bool(opts["deterministic"])
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
+    return {}

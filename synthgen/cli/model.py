@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from synthgen.cli.app import handle_errors, main, model_names
+from synthgen.cli.app import dp_options, handle_errors, main, model_names
 from synthgen.cli.secrets import input_secret, key_options, optional_key, output_seal, verify_key, verify_option
 from synthgen.cli.secrets import signing_key as read_signer
 from synthgen.errors import ConfigError, OutputExistsError, TrainingInterrupted
@@ -63,14 +63,7 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
     """A Synthesizer from the shared training options (DP options only with --epsilon)."""
     from synthgen.synthesizer import Synthesizer
 
-    dp_keys = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
-    dp = {k: opts[k] for k in dp_keys}
-    if opts["epsilon"] is None:
-        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if dp[k] is not None]
-        given += ["--deterministic"] * bool(dp["deterministic"])
-        if given:
-            raise click.UsageError(f"{', '.join(given)} only apply with --epsilon (fix: add --epsilon E)")
-        dp = {}
+    dp = dp_options(opts)
     if opts.get("entity") is not None and opts["epsilon"] is None:
         raise click.UsageError("--entity sets the unit of differential privacy (fix: add --epsilon E)")
     if opts.get("entity") is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from synthgen.cli.app import handle_errors, main
+from synthgen.cli.app import dp_options, handle_errors, main
 
 
 def is_table_set(source: str) -> bool:
@@ -83,15 +83,9 @@ def train_tables(source: str, out: Path, opts: dict[str, Any], *, force: bool, q
         for note in notes:
             click.echo(f"  {note}")
     hyper = {k: opts[k] for k in ("batch_size",) if opts[k] is not None}
-    dp_keys = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
-    if opts["epsilon"] is not None:  # entity-level DP: an entity with all its rows is the unit
-        hyper.update({k: opts[k] for k in dp_keys})
+    hyper.update(dp_options(opts))  # entity-level DP: an entity with all its rows is the unit
+    if opts["epsilon"] is not None:
         hyper["max_events"] = opts.get("max_events") or MAX_EVENTS
-    else:
-        given = [f"--{k.replace('_', '-')}" for k in ("delta", "stats_share") if opts[k] is not None]
-        if given or opts["deterministic"]:
-            raise click.UsageError(f"{', '.join(given) or '--deterministic'} only apply with --epsilon "
-                                   "(fix: add --epsilon E)")
     synth = RelationalSynthesizer(model=opts["model"], epochs=opts["epochs"], seed=opts["seed"],
                                   device=opts["device"], progress=not quiet, **hyper)
     synth.fit(tables, metadata)
@@ -251,10 +245,9 @@ def audit_tables(source: str, opts: dict[str, Any], *, canaries: int, confidence
     if len(roots) != 1:
         raise click.UsageError(f"an audit of several tables needs one root table, whose rows are the entities; "
                                f"these have {', '.join(roots)} (fix: audit one entity table with its children)")
-    dp = {}
-    if opts["epsilon"] is not None:
-        dp = {k: opts[k] for k in ("epsilon", "max_grad_norm", "accountant", "stats_share", "deterministic")}
-        dp["delta"] = opts["delta"] or default_delta(len(tables[roots[0]]) + canaries)
+    dp = dp_options(opts)
+    if dp:  # the claim the bound is set against: the default delta of the largest training data
+        dp["delta"] = dp["delta"] or default_delta(len(tables[roots[0]]) + canaries)
     hyper = {k: opts[k] for k in ("batch_size",) if opts[k] is not None}
 
     def fit_and_sample(train: dict[str, Any]) -> Any:

@@ -120,8 +120,8 @@ def ledger(plan: PrivacyPlan, training: PrivateTraining, domain: dict[str, Colum
         "sample_rate": sched.sample_rate, "noise_multiplier": plan.sgd.noise_multiplier,
         "max_grad_norm": s.max_grad_norm if sched.clipped else None,
         "sensitivity": ("each entity's gradient, summed over its rows, clipped to max_grad_norm (every row of the "
-                        "entity scaled by min(1, max_grad_norm / the sum of its rows' gradient norms)); the domain "
-                        "statistics read one row per entity, drawn at random" if entity and sched.clipped
+                        "entity scaled by min(1, max_grad_norm / the norm of that sum)); the domain statistics read "
+                        "one row per entity, drawn at random" if entity and sched.clipped
                         else "per-sample gradients clipped to max_grad_norm" if sched.clipped
                         else "1 per count table (an entity's rows weigh 1 / its row count each, so it adds at most "
                              "1 to each table)" if entity

@@ -95,11 +95,19 @@ def audit(data: pd.DataFrame, fit_and_sample: Callable[[pd.DataFrame], pd.DataFr
     featurizer = Featurizer(schema, list(data.columns), scaling="range").fit(data)
     weights = _column_weights(featurizer)
     distance = _nearest(featurizer.transform(planted) * weights, featurizer.transform(synthetic) * weights, k=1)[0]
+    return _attack(member, distance, rng, guess_share, confidence, claimed_epsilon, claimed_delta)
+
+
+def _attack(member: np.ndarray, distance: np.ndarray, rng: np.random.Generator, guess_share: float,
+            confidence: float, claimed_epsilon: float | None, claimed_delta: float) -> AuditResult:
+    """Guess "member" for the ``guess_share`` of canaries nearest the synthetic data and "non-member" for as many
+    farthest, then bound epsilon from the right guesses."""
+    from sklearn.metrics import roc_auc_score
+
+    canaries = len(member)
     k = max(1, int(guess_share * canaries))
     order = np.argsort(distance + rng.random(canaries) * 1e-9)  # random tie-break
     correct = int(member[order[:k]].sum() + (~member[order[-k:]]).sum())
-    from sklearn.metrics import roc_auc_score
-
     auc = float(roc_auc_score(member, -distance)) if 0 < member.sum() < canaries else float("nan")
     bound = epsilon_lower_bound(2 * k, correct, confidence, delta=claimed_delta, canaries=canaries)
     return AuditResult(canaries, int(member.sum()), 2 * k, correct, confidence, round(bound, 4), round(auc, 4),
@@ -201,15 +209,7 @@ def audit_entities(tables: Mapping[str, pd.DataFrame], metadata: Metadata | Mapp
     weights = _column_weights(featurizer)
     distance = _nearest(featurizer.transform(frames.transform(planted)) * weights,
                         featurizer.transform(frames.transform(synthetic)) * weights, k=1)[0]
-    k = max(1, int(guess_share * canaries))
-    order = np.argsort(distance + rng.random(canaries) * 1e-9)
-    correct = int(member[order[:k]].sum() + (~member[order[-k:]]).sum())
-    from sklearn.metrics import roc_auc_score
-
-    auc = float(roc_auc_score(member, -distance)) if 0 < member.sum() < canaries else float("nan")
-    bound = epsilon_lower_bound(2 * k, correct, confidence, delta=claimed_delta, canaries=canaries)
-    return AuditResult(canaries, int(member.sum()), 2 * k, correct, confidence, round(bound, 4), round(auc, 4),
-                       claimed_epsilon, claimed_delta)
+    return _attack(member, distance, rng, guess_share, confidence, claimed_epsilon, claimed_delta)
 
 
 def _canary_entities(tables: Mapping[str, pd.DataFrame], meta: Metadata, entity: str, m: int, events: int | None,

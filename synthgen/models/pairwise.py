@@ -171,7 +171,7 @@ class PairwiseModel(Model):
     def _measure(self, codes: torch.Tensor, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One-way shares (slots), two-way shares (slots x slots, symmetric) and the two-way block mask."""
         weights = None
-        groups = getattr(self.private, "groups", None)
+        groups = self.private.groups if self.private is not None else None
         if self.private is not None and groups is not None:  # entity-level DP: an entity's rows weigh 1 / its
             # row count each, so that it adds at most 1 to every table
             weights = 1.0 / torch.bincount(groups).to(torch.float64)[groups]

@@ -76,8 +76,8 @@ def capped(data: Mapping[str, pd.DataFrame], contexts: Mapping[str, Relationship
             continue
         df = data[table]
         order = np.arange(len(df)) if sequential.get(table) else rng.permutation(len(df))
-        rank = pd.Series(df[rel.foreign_key].to_numpy()[order]).groupby(
-            df[rel.foreign_key].to_numpy()[order]).cumcount().to_numpy()
+        keys = df[rel.foreign_key].to_numpy()[order]
+        rank = pd.Series(keys).groupby(keys).cumcount().to_numpy()
         keep = np.sort(order[rank < max_events])
         out[table] = df.iloc[keep].reset_index(drop=True)
     return out
@@ -97,15 +97,14 @@ def entities_of(table: str, df: pd.DataFrame, root: str, root_keys: pd.Series, r
     return Entities(of_rows.astype(np.int64), count)
 
 
-def table_settings(settings: DPSettings, tables: int, entities: int) -> tuple[DPSettings, float]:
-    """Each table's DP settings (an even share of epsilon and delta) and the whole delta."""
+def entity_delta(settings: DPSettings, entities: int) -> float:
+    """The whole delta: the one asked for, else the default for ``entities`` (each table gets an even share of it,
+    see ``joint_share``)."""
     delta = default_delta(entities) if settings.delta is None else settings.delta
     if not 0 < delta < 1 / max(entities, 1):
         raise ConfigError(f"delta {delta:g} must be in (0, 1/n) for {entities} entities (fix: --delta "
                           f"{default_delta(entities):g})")
-    share = DPSettings(settings.epsilon / tables, delta / tables, settings.max_grad_norm, settings.accountant,
-                       settings.stats_share, settings.deterministic)
-    return share, delta
+    return delta
 
 
 def key_format_private(values: pd.Series) -> dict[str, Any]:

@@ -103,9 +103,8 @@ def same_column(column: str) -> str:
 def repeats(values: pd.Series, pos: np.ndarray) -> np.ndarray:
     """Whether each event's value equals the one of the event before it in its history (False at first events;
     two nulls count as equal)."""
-    now = values.astype(object).where(values.notna(), None).to_numpy()
-    before = np.roll(now, 1)
-    same = np.array([a == b for a, b in zip(now, before, strict=True)], dtype=bool)
+    before = values.shift(1)
+    same = ((values == before) | (values.isna() & before.isna())).to_numpy(dtype=bool)
     same[pos == 0] = False
     return same
 

@@ -100,8 +100,6 @@ TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
 MAX_EVENTS = 100
 #: under DP, each table's share of its budget for noisy domain statistics (bounds, categories, bins), unless given
 DP_STATS_SHARE = 0.1
-#: the options that ask for differential privacy
-DP_OPTIONS = ("epsilon", "delta", "max_grad_norm", "accountant", "stats_share", "deterministic")
 #: each table's tvae under DP unless told otherwise: one hidden layer each way (fewer parameters, less noise)
 DP_TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "tvae": {"embedding_dim": 32, "compress_dims": (128,), "decompress_dims": (128,), "latent_components": 0},
@@ -252,8 +250,8 @@ class RelationalSynthesizer:
         private = self.privacy is not None
         if private:
             assert self._root is not None
-            tables_share, self._delta = privacy.table_settings(self.privacy, len(meta.tables),  # type: ignore[arg-type]
-                                                               len(data[self._root]))
+            assert self.privacy is not None
+            self._delta = privacy.entity_delta(self.privacy, len(data[self._root]))  # epsilon and delta: _share
             root_keys = data[self._root][meta.primary_key(self._root)]
         plans, problems = {}, []
         self._fitting: dict[str, Synthesizer] = {}
@@ -317,7 +315,7 @@ class RelationalSynthesizer:
                     self._encoders[events_encoder(table)] = encoder
                     context = np.hstack([context, position_features(pos, length), _before(encoder, frame[events],
                                                                                           pos)])
-            synth = self._table_synthesizer(table, len(df), i, frame, schema, tables_share if private else None,
+            synth = self._table_synthesizer(table, len(df), i, frame, schema, self.privacy,
                                             len(data[self._root]) if private and self._root else 0, ctx_rel is None)
             self._fitting[table] = synth
             entities = (privacy.entities_of(table, df, self._root, root_keys, ctx_rel)  # type: ignore[arg-type]

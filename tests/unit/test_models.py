@@ -558,6 +558,8 @@ def test_pairwise_shares_are_fractions_of_each_noisy_tables_own_total(matrix, ad
     from synthgen.models.pairwise import attribute_codes, attributes
 
     class Noise:  # stands in for PrivateTraining.measure: every table's cells move, and so does its total
+        groups = None  # rows are the unit
+
         def measure(self, table: torch.Tensor) -> torch.Tensor:
             return table + torch.arange(table.numel(), dtype=table.dtype).view_as(table) % 2 * 0.1
 
