@@ -4,8 +4,10 @@ For each model (ctgan, tvae, pairwise) and each epsilon in {0.5, 1, 2, 4, 8, inf
 inf = the same model and hyperparameters without DP), train on the 80/20 stratified Adult split
 (seed 0) with the public Adult metadata (UCI documentation: category lists and bounds) and 10%
 of epsilon for noisy bins and frequencies, sample as many rows as the train split has, and
-evaluate against the real holdout: TSTR MLP accuracy / AUC (TRTR beside it), quality, and the
-distance MIA AUC. Optionally (``--audit``) the one-run canary audit of chosen runs reports an
+evaluate against the real holdout: TSTR MLP accuracy / AUC (TRTR beside it), quality, the
+distance MIA AUC, and how the TSTR MLP explains against the TRTR one (rank correlation of their
+permutation importances, overlap of their top-5 columns, distance of the top columns' partial
+dependence). Optionally (``--audit``) the one-run canary audit of chosen runs reports an
 empirical lower bound on epsilon beside the claim. Writes privacy_utility.md / .json and a PNG.
 One process, one run at a time (never beside another torch job). A benchmark: a MISS does not fail.
 
@@ -79,7 +81,12 @@ def run(model: str, eps: float, train, test, quick: bool, seed: int = 0) -> dict
             "epsilon_spent": led.get("epsilon"), "noise_multiplier": led.get("noise_multiplier"),
             "tstr_accuracy": ev["utility"]["tstr"]["accuracy"], "tstr_auc": ev["utility"]["tstr"]["auc"],
             "trtr_accuracy": ev["utility"]["trtr"]["accuracy"], "trtr_auc": ev["utility"]["trtr"]["auc"],
-            "quality": round(ev["fidelity"]["quality"], 4), "mia_auc": ev["privacy"]["mia_auc"]}
+            "quality": round(ev["fidelity"]["quality"], 4), "mia_auc": ev["privacy"]["mia_auc"],
+            "rank_correlation": ev["interpretability"]["rank_correlation"],
+            "top5_overlap": ev["interpretability"]["top5_overlap"],
+            "pdp_distance": ev["interpretability"]["pdp_distance"],
+            "top5": ev["interpretability"]["top_features"]["synthetic"],
+            "top5_real": ev["interpretability"]["top_features"]["real"]}
 
 
 def run_audit(model: str, eps: float, train, quick: bool) -> dict[str, Any]:
@@ -107,13 +114,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     finite = [e for e in EPSILONS if math.isfinite(e)]
     x_inf = finite[-1] * 4
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     panels = [("tstr_auc", "TSTR MLP AUC", "trtr_auc"), ("tstr_accuracy", "TSTR MLP accuracy", "trtr_accuracy"),
+              ("rank_correlation", "importance rank correlation\n(TSTR vs TRTR MLP, Spearman)", None),
               ("mia_auc", "distance MIA AUC (0.5 = no signal)", None), ("fit_s", "fit seconds", None)]
+    panels = [p for p in panels if all(p[0] in r for r in rows)]  # runs from before a figure existed lack it
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4))
     for ax, (key, title, ref) in zip(axes, panels, strict=True):
         for model in MODELS:
             pts = sorted((r["epsilon"] if math.isfinite(r["epsilon"]) else x_inf, r[key])
-                         for r in rows if r["model"] == model)
+                         for r in rows if r["model"] == model and r[key] is not None)
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", label=model)
         if ref:
@@ -121,6 +130,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         if key == "mia_auc":  # a fixed range around 0.5: zooming in on the noise would mislead
             ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
             ax.set_ylim(0.4, 0.7)
+        if key == "rank_correlation":
+            ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="explains as real")
+            ax.set_ylim(top=1.05)
         ax.set_xscale("log")
         ax.set_xticks(finite + [x_inf], [f"{e:g}" for e in finite] + ["inf"])
         ax.minorticks_off()
@@ -177,16 +189,24 @@ def report(rows: list[dict[str, Any]], audits: list[dict[str, Any]], args: argpa
         f"{1 if args.quick else 3}",
         "- inf: the same model and hyperparameters without DP (so the time column is the compute cost of "
         "privacy); DP-SGD models at their DP defaults (ctgan, tvae), pairwise at its defaults",
-        "", "| model | epsilon | seed | spent | fit s | s/epoch | TSTR acc | TSTR AUC | quality | MIA AUC |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "- explanations: the TSTR MLP against the TRTR MLP, both explained on the real holdout (permutation "
+        "importance: increase of the log-loss when a column is shuffled; rank = Spearman correlation of the two "
+        "importance vectors; top-5 = share of the five most important columns in common; PDP = mean distance of "
+        "the top 3 columns' partial-dependence curves, in probability of >50K)",
+        "", "| model | epsilon | seed | spent | fit s | s/epoch | TSTR acc | TSTR AUC | quality | MIA AUC | rank | "
+        "top-5 | PDP |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     trtr = rows[0]
-    lines.append(f"| real data (TRTR) | | | | | | {trtr['trtr_accuracy']:.3f} | {trtr['trtr_auc']:.3f} | | |")
+    lines.append(f"| real data (TRTR) | | | | | | {trtr['trtr_accuracy']:.3f} | {trtr['trtr_auc']:.3f} | | | "
+                 "1 | 1 | 0 |")
     for r in rows:
         spent = f"{r['epsilon_spent']:.3f}" if r["epsilon_spent"] is not None else "-"
         lines.append(f"| {r['model']} | {eps_text(r['epsilon'])} | {r.get('seed', 0)} | {spent} | {r['fit_s']:.1f} | "
                      f"{r['epoch_s'] if r['epoch_s'] is not None else '-'} | {r['tstr_accuracy']:.3f} | "
-                     f"{r['tstr_auc']:.3f} | {r['quality']:.3f} | {r['mia_auc']:.3f} |")
+                     f"{r['tstr_auc']:.3f} | {r['quality']:.3f} | {r['mia_auc']:.3f} | "
+                     f"{_num(r.get('rank_correlation'))} | "
+                     f"{_num(r.get('top5_overlap'), 1)} | {_num(r.get('pdp_distance'))} |")
     if audits:
         lines += ["", "Canary audit (one training run, canaries each planted with probability 1/2; "
                   "empirical epsilon = 95% lower bound from the attack's correct guesses):", "",
@@ -196,8 +216,15 @@ def report(rows: list[dict[str, Any]], audits: list[dict[str, Any]], args: argpa
             claim = f"{a['claimed_epsilon']:g}" if a["claimed_epsilon"] is not None else "none (no DP)"
             lines.append(f"| {a['model']} ({a['hyperparameters']}) | {claim} | {a['canaries']} | "
                          f"{a['correct']}/{a['guesses']} | {a['attack_auc']:.3f} | {a['empirical_epsilon']:.3f} |")
+    if rows[0].get("top5_real"):
+        lines += ["", f"The TRTR MLP's top-5 columns: {', '.join(rows[0]['top5_real'])}. Each run's TSTR top-5 "
+                  "is in the JSON (`top5`)."]
     lines += ["", "![privacy-utility](privacy_utility.png)", "", "Targets:", "", *checks(rows, audits)]
     return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 def main(argv: list[str] | None = None) -> None:

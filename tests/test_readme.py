@@ -102,3 +102,37 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})  # noqa: S102  # the README's own code
+
+
+def json_keys(text: str) -> list[str]:
+    """The dotted keys of the README's JSON-key table, alternatives expanded ("x.{a,b}" gives two) and
+    a key written ".name" completed from the key before it; regression-only keys are left out."""
+    table = text.split("JSON keys (", 1)[1].split("\n## ", 1)[0]
+    keys: list[str] = []
+    for row in (line for line in table.splitlines() if line.startswith("| `")):
+        first = row.split("|")[1]
+        previous = ""
+        for token in re.findall(r"`([^`]+)`", first.split("(")[0]):
+            key = previous.rsplit(".", 1)[0] + token if token.startswith(".") else token
+            previous = key
+            parts = re.match(r"(.*)\{(.*?)\}(.*)", key)
+            keys += [parts[1] + alt + parts[3] for alt in parts[2].split(",")] if parts else [key]
+    return keys
+
+
+@pytest.mark.slow
+def test_readme_json_keys_are_in_an_evaluation():
+    from synthgen import evaluate
+
+    df = load_adult().sample(1500, random_state=0).reset_index(drop=True)
+    figures = evaluate(df[:1000], df[1000:1250], df[1250:], target="income", seeds=1).to_dict()
+    keys = json_keys(README.read_text())
+    assert "interpretability.rank_correlation" in keys and "utility.trtr.macro_f1" in keys
+    for key in keys:
+        node = figures
+        for part in key.removesuffix("[]").split("."):
+            assert isinstance(node, dict), key
+            if part in ("*", "<name>"):
+                part = next(iter(node))
+            assert part in node, f"README names {key}, which an evaluation does not have"
+            node = node[part]

@@ -71,7 +71,8 @@ class Evaluation:
 
 def evaluate(real_train: pd.DataFrame | str | os.PathLike, synthetic: pd.DataFrame | str | os.PathLike,
              real_test: pd.DataFrame | str | os.PathLike | None = None, *, target: str,
-             task: str | None = None, seeds: int = 3, seed: int = 0, baselines: bool = True) -> Evaluation:
+             task: str | None = None, seeds: int = 3, seed: int = 0, baselines: bool = True,
+             interpretability: bool = True) -> Evaluation:
     """Evaluate ``synthetic`` against the real table it imitates.
 
     Args:
@@ -85,16 +86,19 @@ def evaluate(real_train: pd.DataFrame | str | os.PathLike, synthetic: pd.DataFra
         seeds: MLP runs per side; figures are reported as mean and spread.
         seed: seed for subsampling and splits.
         baselines: also score logistic/ridge regression and gradient boosting.
+        interpretability: also explain both sides' MLPs on the holdout (permutation importance,
+            its rank agreement, partial dependence of the top columns).
 
     Returns:
-        An :class:`Evaluation` with ``utility``, ``fidelity`` and ``privacy`` figures.
+        An :class:`Evaluation` with ``utility``, ``fidelity``, ``privacy`` and ``interpretability`` figures.
 
     Raises:
         InvalidDataError: empty tables, different columns, a missing target, a one-class target.
     """
     from synthgen.evaluation.fidelity import fidelity
+    from synthgen.evaluation.interpretability import interpretability as explain
     from synthgen.evaluation.privacy import privacy
-    from synthgen.evaluation.utility import utility
+    from synthgen.evaluation.utility import fit_mlps, utility
     from synthgen.io import read_table
 
     real_train, synthetic = read_table(real_train), read_table(synthetic)
@@ -107,13 +111,16 @@ def evaluate(real_train: pd.DataFrame | str | os.PathLike, synthetic: pd.DataFra
         holdout = f"split from the real table ({HOLDOUT_SHARE:.0%}, stratified, seed {seed})"
     tables = check_tables(real_train, synthetic, read_table(real_test), target=target, task=task)
     started = time.perf_counter()
+    fitted = fit_mlps(tables, seeds=seeds)
     figures: dict[str, Any] = {
         "target": target, "task": tables.task, "holdout": holdout,
         "rows": {"real": len(tables.train), "synthetic": len(tables.synthetic), "test": len(tables.test)},
-        "utility": utility(tables, seeds=seeds, baselines=baselines),
+        "utility": utility(tables, baselines=baselines, fitted=fitted),
         "fidelity": fidelity(tables, seed=seed),
         "privacy": privacy(tables, seed=seed),
     }
+    if interpretability:
+        figures["interpretability"] = explain(tables, fitted, seed=seed)
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return Evaluation(figures, tables)
 

@@ -181,6 +181,14 @@ class Featurizer:
                 kinds += ["onehot"] * len(self._categories[name])
         return kinds
 
+    def blocks(self) -> dict[str, slice]:
+        """Which output columns encode each input column (its value, null flag or one-hot block)."""
+        out, start = {}, 0
+        for name in self.columns:
+            width = (2 if self._numeric[name][3] else 1) if name in self._numeric else len(self._categories[name])
+            out[name], start = slice(start, start + width), start + width
+        return out
+
     def fit_transform(self, df: pd.DataFrame) -> np.ndarray:
         return self.fit(df).transform(df)
 

@@ -44,6 +44,15 @@ def headline(ev: Evaluation) -> list[tuple[str, str, Any, str]]:
         ("privacy.nndr_median", "NNDR median", p["nndr_median"], f"holdout rows: {p['nndr_holdout_median']}"),
         ("privacy.mia_auc", "membership-inference AUC", p["mia_auc"], "0.5 is ideal"),
     ]
+    x = ev.figures.get("interpretability", {})
+    if x.get("available"):
+        rows += [
+            ("interpretability.rank_correlation", "feature-importance rank correlation (Spearman)",
+             x["rank_correlation"], "1 is ideal"),
+            ("interpretability.top5_overlap", "top-5 features in common", x["top5_overlap"], "1 is ideal"),
+            ("interpretability.pdp_distance", "partial-dependence distance, top features", x["pdp_distance"],
+             "0 is ideal"),
+        ]
     return rows
 
 
@@ -88,6 +97,11 @@ def write_report(ev: Evaluation, path: str | os.PathLike, *, force: bool = False
         ("Distance to closest record", _img(_dcr_plot(ev))),
         ("Per-column scores", _column_table(ev)),
     ]
+    if ev.figures.get("interpretability", {}).get("available"):
+        x = ev.figures["interpretability"]
+        sections.insert(2, ("Interpretability: what the MLPs rely on, explained on the real holdout",
+                            f"<p>{html.escape(x['method'])}.</p>" + _img(_importance_plot(ev))
+                            + _img(_dependence_plot(ev))))
     body = "".join(f"<h2>{html.escape(title)}</h2>\n{content}\n" for title, content in sections)
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>synthgen evaluation</title>"
            f"<style>{_CSS}</style></head><body><h1>synthgen evaluation</h1>"
@@ -238,4 +252,44 @@ def _dcr_plot(ev: Evaluation):
     ax.bar(mids, h["dcr_holdout"], width, alpha=0.5, label="to closest holdout row")
     ax.set_xlabel("distance of a synthetic row")
     ax.legend()
+    return fig
+
+
+def _importance_plot(ev: Evaluation):
+    """Each column's permutation importance, trained on real beside trained on synthetic, with the seed spread."""
+    import matplotlib.pyplot as plt
+
+    x = ev.figures["interpretability"]
+    names = sorted(x["importance"]["real"], key=lambda f: x["importance"]["real"][f])
+    pos = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.32 * len(names)))
+    for shift, side, label in ((0.2, "real", "trained on real"), (-0.2, "synthetic", "trained on synthetic")):
+        ax.barh(pos + shift, [x["importance"][side][f] for f in names], 0.4,
+                xerr=[x["importance_std"][side][f] for f in names], label=label, capsize=2)
+    ax.set_yticks(pos, [str(f)[:24] for f in names], fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("increase of the holdout log-loss when the column is shuffled" if x["metric"] == "log_loss"
+                  else "drop of the holdout R² when the column is shuffled")
+    ax.set_title(f"rank correlation {_fmt(x['rank_correlation'])}, top-5 overlap {_fmt(x['top5_overlap'])}",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _dependence_plot(ev: Evaluation):
+    """Partial dependence of the real model's top columns, both sides."""
+    import matplotlib.pyplot as plt
+
+    curves = ev.figures["interpretability"]["partial_dependence"]
+    fig, axes = plt.subplots(1, max(len(curves), 1), figsize=(4.5 * max(len(curves), 1), 3.2), squeeze=False)
+    for ax, (name, c) in zip(axes.flat, curves.items(), strict=False):
+        pos = np.arange(len(c["grid"]))
+        ax.plot(pos, c["real"], marker="o", label="trained on real")
+        ax.plot(pos, c["synthetic"], marker="s", label="trained on synthetic")
+        ax.set_xticks(pos, [str(v)[:12] for v in c["grid"]], rotation=60, fontsize=7)
+        ax.set_title(f"{str(name)[:30]} (distance {_fmt(c['distance'])})", fontsize=9)
+        ax.set_ylabel(c["shows"], fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
     return fig

@@ -8,7 +8,8 @@ boosting run beside it as cross-checks. Preprocessing is fitted on each run's tr
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,14 +35,46 @@ class Prepared:
     y_test: np.ndarray
     n_classes: int
     scale: tuple[float, float] = (0.0, 1.0)
+    featurizer: Featurizer | None = None
+    #: the class names behind the codes (classification)
+    classes: tuple[str, ...] = ()
+    #: which holdout rows ``x_test`` holds (rows with an unknown class or a null target are left out)
+    test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
-def utility(tables: Tables, *, seeds: int = 3, baselines: bool = True) -> dict:
-    """TRTR and TSTR scores of the MLP (mean, std and per-seed), the gap, and baseline models."""
-    out: dict = {"task": tables.task, "target": tables.target, "seeds": seeds, "model": _mlp_name()}
-    runs = {"trtr": _prepare(tables, tables.train), "tstr": _prepare(tables, tables.synthetic)}
+#: a fitted model's prediction: class probabilities, or one column of (standardized) values
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Fitted:
+    """The evaluator's MLPs, one per seed, on each side: "trtr" (trained on real) and "tstr"
+    (trained on synthetic); a side is None where a regression has no usable rows."""
+
+    sides: dict[str, Prepared | None]
+    models: dict[str, list[Predict]]
+    seeds: int
+
+
+def fit_mlps(tables: Tables, *, seeds: int = 3) -> Fitted:
+    """Train the evaluator's MLP on each side, once per seed (used by utility and interpretability)."""
+    sides = {"trtr": _prepare(tables, tables.train), "tstr": _prepare(tables, tables.synthetic)}
+    models = {side: [_fit("mlp", p.x, p.y, p.n_classes, seed) for seed in range(seeds)] if p is not None else []
+              for side, p in sides.items()}
+    return Fitted(sides, models, seeds)
+
+
+def utility(tables: Tables, *, seeds: int = 3, baselines: bool = True, fitted: Fitted | None = None) -> dict:
+    """TRTR and TSTR scores of the MLP (mean, std and per-seed), the gap, and baseline models.
+
+    ``fitted`` reuses MLPs already trained by :func:`fit_mlps` (then ``seeds`` is theirs).
+    """
+    fitted = fitted or fit_mlps(tables, seeds=seeds)
+    out: dict = {"task": tables.task, "target": tables.target, "seeds": fitted.seeds, "model": _mlp_name()}
+    runs = fitted.sides
     for side, prepared in runs.items():
-        per_seed = [_scores(prepared, seed, "mlp") for seed in range(seeds)]
+        per_seed = ([_score(prepared, predict(prepared.x_test)) for predict in fitted.models[side]]
+                    if prepared is not None else [_score(None, None)] * fitted.seeds)
         out[side] = _summarize(per_seed)
     out["gap"] = {k: round(out["tstr"][k] - out["trtr"][k], 4) for k in out["trtr"] if not k.endswith("_std")
                   and isinstance(out["trtr"][k], float)}
@@ -74,7 +107,9 @@ def _prepare(tables: Tables, train: pd.DataFrame) -> Prepared | None:
         y_train, known = coder.encode(train[tables.target])
         y_test, test_known = coder.encode(tables.test[tables.target])
         return Prepared(featurizer.transform(train)[known], y_train[known],
-                        featurizer.transform(tables.test)[test_known], y_test[test_known], len(coder.classes))
+                        featurizer.transform(tables.test)[test_known], y_test[test_known], len(coder.classes),
+                        featurizer=featurizer, test_rows=np.flatnonzero(test_known),
+                        classes=tuple(str(c).replace("\x00null", "(null)") for c in coder.classes))
     y_train = numbers(train[tables.target], tables.schema[tables.target].kind)
     y_test = numbers(tables.test[tables.target], tables.schema[tables.target].kind)
     keep, keep_test = ~np.isnan(y_train), ~np.isnan(y_test)
@@ -82,13 +117,20 @@ def _prepare(tables: Tables, train: pd.DataFrame) -> Prepared | None:
         return None
     mean, std = float(y_train[keep].mean()), float(y_train[keep].std()) or 1.0
     return Prepared(featurizer.transform(train)[keep], (y_train[keep] - mean) / std,
-                    featurizer.transform(tables.test)[keep_test], y_test[keep_test], 0, (mean, std))
+                    featurizer.transform(tables.test)[keep_test], y_test[keep_test], 0, (mean, std),
+                    featurizer=featurizer, test_rows=np.flatnonzero(keep_test))
 
 
 def _scores(side: Prepared | None, seed: int, model: str) -> dict[str, float]:
     if side is None:
+        return _score(None, None)
+    return _score(side, _fit(model, side.x, side.y, side.n_classes, seed)(side.x_test))
+
+
+def _score(side: Prepared | None, out: np.ndarray | None) -> dict[str, float]:
+    """Scores of predictions ``out`` on the side's holdout rows (NaN for a side with no model)."""
+    if side is None or out is None:
         return {"r2": float("nan"), "rmse": float("nan")}
-    out = _fit_predict(model, side.x, side.y, side.x_test, side.n_classes, seed)
     if side.n_classes:
         return classification_scores(side.y_test, out, side.n_classes)
     mean, std = side.scale
@@ -121,26 +163,32 @@ def regression_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"r2": round(float(r2_score(y, pred)), 4), "rmse": round(float(np.sqrt(mean_squared_error(y, pred))), 4)}
 
 
-def _fit_predict(model: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, n_classes: int,
-                 seed: int) -> np.ndarray:
-    """Class probabilities (n_classes > 0) or predictions as one column (regression)."""
+def _fit(model: str, x: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> Predict:
+    """A fitted model's predict: class probabilities (n_classes > 0) or one column (regression)."""
     if n_classes and len(np.unique(y)) < 2:  # a training side with one class predicts it always
-        proba = np.zeros((len(x_test), n_classes))
-        proba[:, int(y[0]) if len(y) else 0] = 1.0
-        return proba
+        only = int(y[0]) if len(y) else 0
+
+        def constant(x_test: np.ndarray) -> np.ndarray:
+            proba = np.zeros((len(x_test), n_classes))
+            proba[:, only] = 1.0
+            return proba
+        return constant
     if model == "mlp":
-        return MLP(seed=seed).fit(x, y, n_classes).predict(x_test)
+        return MLP(seed=seed).fit(x, y, n_classes).predict
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if n_classes:
         est = (LogisticRegression(max_iter=1000) if model == "linear"
                else HistGradientBoostingClassifier(random_state=seed)).fit(x, y)
-        proba = np.zeros((len(x_test), n_classes))
-        proba[:, est.classes_.astype(int)] = est.predict_proba(x_test)
-        return proba
-    est = Ridge() if model == "linear" else HistGradientBoostingRegressor(random_state=seed)
-    return est.fit(x, y).predict(x_test)[:, None]
+
+        def classes(x_test: np.ndarray) -> np.ndarray:
+            proba = np.zeros((len(x_test), n_classes))
+            proba[:, est.classes_.astype(int)] = est.predict_proba(x_test)
+            return proba
+        return classes
+    reg = (Ridge() if model == "linear" else HistGradientBoostingRegressor(random_state=seed)).fit(x, y)
+    return lambda x_test: reg.predict(x_test)[:, None]
 
 
 class MLP:

@@ -184,13 +184,15 @@ def test_evaluation_keys_json_and_report(parts, tmp_path):
     result = evaluate(parts["train"], parts["other"], parts["test"], target="income", seeds=1)
     for key in ("utility.trtr.accuracy", "utility.tstr.accuracy", "utility.tstr.auc", "utility.gap.auc",
                 "fidelity.quality", "fidelity.detection_auc", "privacy.dcr_train_share", "privacy.mia_auc",
-                "privacy.exact_copy_rate", "privacy.nndr_median"):
+                "privacy.exact_copy_rate", "privacy.nndr_median", "interpretability.rank_correlation",
+                "interpretability.top5_overlap", "interpretability.pdp_distance"):
         assert isinstance(result[key], float), key
     data = json.loads(result.to_json(tmp_path / "e.json"))
     assert data["utility"]["tstr"]["accuracy"] == result["utility.tstr.accuracy"]
     assert "NaN" not in (tmp_path / "e.json").read_text()
     html = result.to_html(tmp_path / "r.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 6  # with the importance bars and the dependence curves
+    assert "Interpretability" in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert "utility.tstr.accuracy" in result.summary()
 
