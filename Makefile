@@ -13,8 +13,10 @@ install:
 demo: install
 	$(PYTHON) -m synthgen demo --out demo_out --force
 
+# `make test` runs the files on one worker per core (pytest-xdist; a file's tests stay on one worker, so
+# module fixtures are built once); each worker, and each synthgen it starts, uses one thread (tests/conftest.py).
 test: install
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests -n auto --dist loadfile
 
 test-fast:
 	$(PYTHON) -m pytest tests -m "not slow"

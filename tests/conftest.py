@@ -7,6 +7,7 @@ test cannot leak changes into the next one.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 
 from synthgen import Synthesizer
 from synthgen.datasets import load_adult
-from synthgen.models import get_model
+from synthgen.models import get_model, latent
 from synthgen.schema import TableSchema
 from synthgen.transform import TabularTransformer
 
@@ -27,8 +28,17 @@ from synthgen.transform import TabularTransformer
 sys.path.insert(0, str(Path(__file__).parent))
 
 # The test models are tiny: one thread is as fast as several, and it does not collapse (spinning
-# OpenMP workers) when other processes share the cores. Tests compare results only within one run.
+# OpenMP workers) when other processes share the cores (pytest-xdist runs one worker per core, and
+# the command-line tests start synthgen in subprocesses, which inherit the variable). Tests compare
+# results only within one run.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
+
+# tvae's latent mixture is fitted on at most this many codes in the tests (50,000 in use): the tests
+# train for an epoch or two, and EM on such unconverged codes takes about 20 s per Adult-sized fit.
+# Only in-process fits see it. Both paths still run: smaller tables fit all their codes, larger ones
+# a seeded subsample.
+latent.FIT_ROWS = 5_000
 
 #: small sizes for every model: each key is used only where the model's Config has it
 TINY: dict[str, Any] = {
