@@ -141,7 +141,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         if key == "fit_s":
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
-    fig.suptitle("synthgen on Adult: privacy-utility trade-off", fontsize=11)
+    fig.suptitle("synthgen on Adult: what privacy costs in utility, explanations and compute", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

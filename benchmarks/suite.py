@@ -120,6 +120,10 @@ def evaluate_run(result: dict[str, Any], sample_out: Path, args: argparse.Namesp
         "mia_auc": p["mia_auc"]}
     result["point_masses"] = f["point_masses"]
     result["trtr"] = {k: u["trtr"][k] for k in ("accuracy", "macro_f1", "auc")}
+    x = ev["interpretability"]
+    if x.get("available"):
+        result["interpretability"] = {k: x[k] for k in ("rank_correlation", "top5_overlap", "pdp_distance",
+                                                        "top_features")}
     return result
 
 

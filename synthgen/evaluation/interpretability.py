@@ -68,10 +68,14 @@ def interpretability(tables: Tables, fitted: Fitted, *, seed: int = 0, repeats: 
         "top5_overlap": round(len(set(top["real"][:k]) & set(top["synthetic"][:k])) / k, 4) if k else float("nan"),
         "top_features": {side: top[side][:k] for side in top},
         "partial_dependence": curves,
-        "pdp_distance": round(float(np.mean([c["distance"] for c in curves.values()])), 4) if curves
-        else float("nan"),
+        "pdp_distance": _mean([c["distance"] for c in curves.values()]),
         "pdp_unit": unit,
     }
+
+
+def _mean(values: list[float]) -> float:
+    values = [v for v in values if not np.isnan(v)]
+    return round(float(np.mean(values)), 4) if values else float("nan")
 
 
 def _by_name(features: list[str], values: np.ndarray) -> dict[str, float]:
@@ -140,6 +144,8 @@ def _partial_dependence(tables: Tables, fitted: Fitted, feature: str, rows: np.n
     assert real is not None
     holdout = tables.test.iloc[real.test_rows[rows]]
     grid = _grid(holdout[feature], tables.schema[feature].kind)
+    if not grid:  # the column is null in every holdout row: nothing to set it to
+        return {"grid": [], "shows": "", "real": [], "synthetic": [], "distance": float("nan")}
     curves: dict[str, np.ndarray] = {}
     for side, key in (("real", "trtr"), ("synthetic", "tstr")):
         prepared = fitted.sides[key]
@@ -158,7 +164,7 @@ def _partial_dependence(tables: Tables, fitted: Fitted, feature: str, rows: np.n
         curves[side] = np.asarray(points).reshape(len(grid), -1)
     if real.n_classes:
         gaps = 0.5 * np.abs(curves["real"] - curves["synthetic"]).sum(axis=1)
-        shown = 1 if real.n_classes == 2 else int(np.argmax(np.ptp(curves["real"], axis=0))) if len(grid) else 0
+        shown = 1 if real.n_classes == 2 else int(np.argmax(np.ptp(curves["real"], axis=0)))
         label = f"probability of class {real.classes[shown]!r}"
         real_curve, synth_curve = curves["real"][:, shown], curves["synthetic"][:, shown]
     else:
@@ -168,7 +174,7 @@ def _partial_dependence(tables: Tables, fitted: Fitted, feature: str, rows: np.n
         real_curve, synth_curve = curves["real"][:, 0], curves["synthetic"][:, 0]
     return {"grid": [_plain(v) for v in grid], "shows": label,
             "real": [round(float(v), 4) for v in real_curve], "synthetic": [round(float(v), 4) for v in synth_curve],
-            "distance": round(float(gaps.mean()), 4) if len(grid) else float("nan")}
+            "distance": round(float(gaps.mean()), 4)}
 
 
 def _plain(value) -> object:

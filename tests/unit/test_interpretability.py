@@ -95,3 +95,17 @@ def test_several_classes_use_the_log_loss_and_total_variation(n_classes):
     x = explain(train, train.copy(), test, seeds=1)
     assert x["metric"] == "log_loss" and x["top_features"]["real"][0] == "z"
     assert x["partial_dependence"]["z"]["distance"] == 0.0
+
+
+def test_a_column_null_throughout_the_holdout_has_no_curve():
+    train, test = decided(600, 0), decided(300, 1)
+    train["x2"] = train["x2"].where(np.arange(600) % 2 == 0)  # nulls in training, a flag the model can use
+    test["x2"] = np.nan
+    tables = check_tables(train, train.copy(), test, target="y")
+    fitted = fit_mlps(tables, seeds=1)
+    from synthgen.evaluation.interpretability import _partial_dependence
+
+    curve = _partial_dependence(tables, fitted, "x2", np.arange(len(test)))
+    assert curve["grid"] == [] and np.isnan(curve["distance"])
+    x = interpretability(tables, fitted, repeats=1)
+    assert x["top_features"]["real"][0] == "x1" and not np.isnan(x["pdp_distance"])
