@@ -30,9 +30,9 @@ import pandas as pd
 from synthgen.evaluation.prep import NUMERIC_KINDS, Tables, category_keys, numbers
 from synthgen.evaluation.utility import Fitted, Predict, Prepared
 
-#: shuffles per column, holdout rows explained (at most), rows for partial dependence, top columns
-#: drawn and compared, grid points per curve, the k of the top-k overlap
-REPEATS, MAX_ROWS, PDP_ROWS, PDP_TOP, GRID, TOP_K = 3, 5000, 1000, 3, 10, 5
+#: shuffles per column, holdout rows explained (at most; a seeded random subset, also for the partial
+#: dependence), top columns drawn and compared, grid points per curve, the k of the top-k overlap
+REPEATS, MAX_ROWS, PDP_TOP, GRID, TOP_K = 3, 5000, 3, 10, 5
 
 
 def interpretability(tables: Tables, fitted: Fitted, *, seed: int = 0, repeats: int = REPEATS,
@@ -52,8 +52,7 @@ def interpretability(tables: Tables, fitted: Fitted, *, seed: int = 0, repeats: 
     mean = {side: imp[side].mean(axis=0) for side in imp}
     top = {side: [features[i] for i in np.argsort(-mean[side], kind="stable")] for side in mean}
     k = min(TOP_K, len(features))
-    pdp_rows = pick[:PDP_ROWS]
-    curves = {f: _partial_dependence(tables, fitted, f, pdp_rows) for f in top["real"][:PDP_TOP]}
+    curves = {f: _partial_dependence(tables, fitted, f, pick) for f in top["real"][:PDP_TOP]}
     unit = ("mean total variation between the predicted class distributions" if real.n_classes
             else "mean absolute difference of the predictions, in target standard deviations")
     return {
