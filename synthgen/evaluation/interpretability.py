@@ -17,7 +17,7 @@ same real holdout rows:
   between the predicted class distributions (for two classes: the difference of the probabilities),
   or of the absolute difference in units of the target's standard deviation for a regression.
 
-SHAP is not used: the ``shap`` package pulls numba and llvmlite (about 100 MB, compiled code), and
+SHAP is not used: the ``shap`` package pulls numba and llvmlite (a JIT compiler and LLVM), and
 for a model explained through its predictions only, KernelSHAP costs far more model calls than
 permutation importance, which needs numpy alone.
 """
@@ -133,7 +133,7 @@ def _grid(values: pd.Series, kind: str) -> list:
         _, first = np.unique(numbers(chosen, kind), return_index=True)
         return list(chosen.iloc[np.sort(first)])
     keys = category_keys(values)
-    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     return list(values.iloc[first[np.argsort(-counts, kind="stable")[:GRID]]])
 
 
