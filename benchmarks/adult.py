@@ -97,12 +97,14 @@ def sampling_rate(sample: Sample, n: int) -> float:
     return statistics.median(n / time_call(sample, n) for _ in range(SAMPLE_REPEATS))
 
 
-def fit_synthgen(model: str, train: pd.DataFrame, epochs: int | None, seed: int) -> tuple[dict[str, Any], Sample]:
-    """Fit synthgen: its timings, and a sampler loaded back from the saved model file (as a user samples)."""
+def fit_synthgen(model: str, train: pd.DataFrame, epochs: int | None, seed: int, target: str | None = None
+                 ) -> tuple[dict[str, Any], Sample]:
+    """Fit synthgen (given ``target``'s class, if named): its timings, and a sampler loaded back from the saved
+    model file (as a user samples)."""
     from synthgen import Sampler, Synthesizer
 
     start = time.perf_counter()
-    synth = Synthesizer(model=model, epochs=epochs, seed=seed, progress=False).fit(train)
+    synth = Synthesizer(model=model, epochs=epochs, seed=seed, progress=False, target=target).fit(train)
     fit_s = time.perf_counter() - start
     epoch_s = [float(h["seconds"]) for h in synth.summary["history"]]
     with tempfile.TemporaryDirectory() as tmp:

@@ -71,7 +71,8 @@ class StreamInfo(TypedDict):
 class TrainingSummary(TypedDict):
     """``manifest["training"]``: what a fit did (built by ``synthgen.pipeline.summary``; JSON, a dict at run time).
 
-    The keys marked ``NotRequired``: ``resumed_from_epoch`` when the fit resumed from a checkpoint; the
+    The keys marked ``NotRequired``: ``resumed_from_epoch`` when the fit resumed from a checkpoint; ``target``
+    when rows were generated given a target column's class; the
     ``streamed`` ones (``streamed``, ``transformer_fitted_on``, ``outside_sample``, ``outside_sample_handling``,
     ``stream``) when it read a Parquet file in batches.
     """
@@ -88,6 +89,7 @@ class TrainingSummary(TypedDict):
     finished: str
     history: list[dict[str, float]]
     resumed_from_epoch: NotRequired[int]
+    target: NotRequired[str]
     streamed: NotRequired[bool]
     transformer_fitted_on: NotRequired[SampleInfo]
     outside_sample: NotRequired[dict[str, dict[str, int]]]

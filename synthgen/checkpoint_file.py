@@ -131,6 +131,7 @@ class Checkpoint:
         body = self.body
         return {"model": body["model"], "seed": body["seed"], "device": body["device"],
                 "metadata": TableSchema.from_dict(body["schema"]), "allow": tuple(body.get("allow", ())),
+                "target": body.get("target"),
                 **(body["privacy"] or {}), **body["hyperparameters"]}
 
     def check_settings(self, settings: dict[str, Any]) -> None:

@@ -27,7 +27,8 @@ def run_demo(out: Path, *, model: str = DEFAULT_MODEL, epochs: int | None = None
     for path in paths.values():
         check_writable(path, force=force)
     train, holdout = split_holdout(load_adult(), TARGET, test_size=0.2, seed=0)
-    synth = Synthesizer(model=model, epochs=epochs, seed=0, progress=progress).fit(train)
+    given = TARGET if Synthesizer.takes_target(model) else None  # rows generated given their income class
+    synth = Synthesizer(model=model, epochs=epochs, seed=0, progress=progress, target=given).fit(train)
     synth.save(paths["model"], force=force)
     Sampler.load(paths["model"]).sample_to(paths["table"], rows, seed=0, force=force)
     result = evaluate(train, read_table(paths["table"]), holdout, target=TARGET)

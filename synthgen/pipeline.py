@@ -78,6 +78,8 @@ class FitSettings:
     allow: tuple[str, ...] = ()
     batch_size: int | None = None
     mixture_rows: int = 5000
+    #: the column rows are generated given (``Synthesizer(target=)``)
+    target: str | None = None
 
     @property
     def private(self) -> bool:
@@ -86,9 +88,12 @@ class FitSettings:
 
     def resume_key(self) -> dict[str, Any]:
         """The settings a checkpoint must have been written with to be resumed by this fit."""
-        return {"model": self.model.name, "hyperparameters": self.model.hyperparameters(), "seed": self.seed,
+        # the target's span follows from the target and the table (whose digest is checked apart)
+        hyperparameters = {k: v for k, v in self.model.hyperparameters().items() if k != "target_span"}
+        return {"model": self.model.name, "hyperparameters": hyperparameters, "seed": self.seed,
                 "device": self.device,
-                "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None}
+                "privacy": dataclasses.asdict(self.privacy) if self.privacy is not None else None,
+                "target": self.target}
 
 
 @dataclasses.dataclass
@@ -203,6 +208,7 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing,
                          progress=settings.progress and world.main, world=world, total_rows=len(df))
     plan, domain = dp_domain(df, schema, settings, run.saved, world, entities)
     transformer = fitted_transformer(df, schema, settings.seed, domain, run.saved, mixture_rows=settings.mixture_rows)
+    condition_on_target(settings, transformer)
     if plan is not None and domain is not None:  # both or neither
         freq = transformer.cond_frequencies(domain) if settings.model.dp_needs_frequencies else None
         options.dp = sgd_spec(plan, seed=settings.seed, cond_frequencies=freq,
@@ -224,6 +230,24 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing,
         led = ledger(plan, private, domain, entities.count if entities else len(df),
                      kinds_from_metadata=settings.metadata is not None, unit="entity" if entities else "row")
     return Fitted(transformer, summary(settings, len(df), df.shape[1], start, transform_s, run.saved), led)
+
+
+def condition_on_target(settings: FitSettings, transformer: TabularTransformer) -> None:
+    """Point the model at the target column's one-hot block (``Synthesizer(target=)``), refusing a target
+    that is not a categorical column of the table."""
+    target = settings.target
+    if target is None:
+        return
+    names = transformer.fitted_schema.names
+    if target not in names:
+        raise ConfigError(f"target {target!r} is not a column of the table (fix: one of: "
+                          f"{', '.join(map(str, names[:20]))})")
+    key = (names.index(target), "category")
+    if key not in transformer.layout.cond_keys:
+        kind = transformer.fitted_schema[target].kind
+        raise ConfigError(f"target {target!r} is {kind}: rows are generated given a class of a categorical or "
+                          "boolean column (fix: declare it categorical in the metadata, or drop target)")
+    settings.model.config.target_span = transformer.layout.cond_keys.index(key)
 
 
 def checked_schema(df: pd.DataFrame, settings: FitSettings, *, of_rows: int | None = None) -> TableSchema:
@@ -354,6 +378,7 @@ def fit_stream(path: TableLike, sample_rows: int, settings: FitSettings, run: Ch
         schema = transformer.fitted_schema
     else:
         transformer, schema = sample_transformer(path, pf, settings, stream)
+    condition_on_target(settings, transformer)
     source = ParquetBatches(pf, transformer, seed=settings.seed, chunk_rows=stream["chunk_rows"],
                             window=stream["window"])
     transform_s = time.perf_counter() - start
@@ -426,7 +451,8 @@ def checkpoint_body(settings: FitSettings, transformer: TabularTransformer, data
     the transformer and the DP domain."""
     key = settings.resume_key()
     return {"model": key["model"], "hyperparameters": key["hyperparameters"], "seed": key["seed"],
-            "device": key["device"], "allow": list(settings.allow), "privacy": key["privacy"], "data": data_id,
+            "device": key["device"], "allow": list(settings.allow), "privacy": key["privacy"], "target": key["target"],
+            "data": data_id,
             "schema": schema.to_dict(), "transformer": transformer.to_dict(),
             "domain": {k: dataclasses.asdict(v) for k, v in domain.items()} if domain is not None else None}
 
@@ -446,4 +472,6 @@ def summary(settings: FitSettings, rows: int, columns: int, start: float, transf
     }
     if saved:
         done["resumed_from_epoch"] = saved.body["state"]["epoch"]
+    if settings.target is not None:
+        done["target"] = settings.target
     return done

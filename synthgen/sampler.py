@@ -250,12 +250,11 @@ class Sampler:
         return out
 
     def _cond_index(self, wanted: dict[str, Any]) -> int | None:
-        """Cond-vector position for the first categorical condition, if the model uses one."""
-        if not self.model.capabilities.conditions:
-            return None
+        """Cond-vector position for the first categorical condition the model steers by (a conditional model's
+        any category; a target-conditioned tvae's target), if any."""
         for column, value in wanted.items():
             found = self.transformer.category_index(column, value)
-            if found is not None:
+            if found is not None and self.model.steers(found[0]):
                 span_no, offset = found
                 return sum(w for _, w in self.model.fitted_layout.cond_spans[:span_no]) + offset
         return None

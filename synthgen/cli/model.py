@@ -70,7 +70,7 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
         dp["entity"] = opts["entity"]
     return Synthesizer(model=opts["model"], epochs=opts["epochs"], batch_size=opts["batch_size"],
                        seed=opts["seed"], device=opts["device"], metadata=opts["metadata"], progress=progress,
-                       allow=opts["allow"], **dp)
+                       allow=opts["allow"], target=opts.get("target"), **dp)
 
 
 @main.command()
@@ -97,13 +97,16 @@ def _synthesizer(opts: dict[str, Any], *, progress: bool) -> Any:
 @click.option("--max-events", type=click.IntRange(min=1), default=None, metavar="N",
               help="Several tables with --epsilon: the most rows an entity keeps in each child table (public) "
                    "[100].")
+@click.option("--target", default=None, metavar="COLUMN",
+              help="A categorical column a downstream model will predict (tvae, no --epsilon): each row is generated "
+                   "given its class, drawn at the training class shares; --where on it then generates that class.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def train(data: str, out: Path, key_file: Path | None, identity: Path | None, encrypt: bool,
           recipient: Path | None, signing_key: Path | None, checkpoint_every: int | None, resume: Path | None,
-          stream: bool | None, sample_rows: int | None, entity: str | None, max_events: int | None, force: bool,
-          quiet: bool, **opts: Any) -> None:
+          stream: bool | None, sample_rows: int | None, entity: str | None, max_events: int | None,
+          target: str | None, force: bool, quiet: bool, **opts: Any) -> None:
     """Train a generator on DATA (CSV or Parquet, plain or encrypted) and save it as a model file.
 
     DATA may also be several related tables: a folder with one file per table, or a database URL
@@ -119,6 +122,7 @@ def train(data: str, out: Path, key_file: Path | None, identity: Path | None, en
       synthgen train sqlite:///clinic.db --out clinic.sgm
       synthgen train purchases.csv --metadata purchases.json --out purchases.sgm   # histories
       synthgen train cdnow/ --metadata cdnow.json --epsilon 4 --out cdnow-dp.sgm     # per customer
+      synthgen train adult.csv --target income --out adult.sgm      # rows given their class
       synthgen train adult.csv --model ctgan --epochs 300 --out adult.sgm
       synthgen train adult.csv --model pairwise --epsilon 1 --stats-share 0.1 --out adult-dp.sgm
       synthgen train adult.csv.enc --key-file owner.key --encrypt --signing-key sign.key --out adult.sgm
@@ -143,14 +147,14 @@ def train(data: str, out: Path, key_file: Path | None, identity: Path | None, en
                                    "the metadata (fix: drop it)")
         opts["max_events"] = max_events
         for flag, given in (("--checkpoint-every", checkpoint_every), ("--resume", resume), ("--stream", stream),
-                            ("--allow", opts["allow"])):
+                            ("--allow", opts["allow"]), ("--target", target)):
             if given:
                 raise click.UsageError(f"{flag} applies to a single table (fix: drop it)")
         sign = None if signer is None else (lambda path: _signed(path, signer, force))
         train_tables(data, out, opts, force=force, quiet=quiet, seal=seal, signer=sign,
                      opener=lambda path: input_secret(path, key_file, identity))
         return
-    opts["entity"] = entity
+    opts["entity"], opts["target"] = entity, target
     path = Path(data)
     if sample_rows is not None and stream is not True:
         raise click.UsageError("--sample-rows only applies with --stream (fix: add --stream)")

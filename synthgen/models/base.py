@@ -130,6 +130,11 @@ class Model(ABC):
         self._fit(data if streamed else np.ascontiguousarray(data, dtype=np.float32), options)
         return self
 
+    def steers(self, span: int) -> bool:
+        """Whether ``sample(cond_index=...)`` generates for a category of cond span ``span`` directly (else
+        the Sampler keeps the generated rows that meet a condition)."""
+        return self.capabilities.conditions
+
     @property
     def context_dim(self) -> int:
         """Width of the context rows the model was fitted with (0: none)."""

@@ -63,14 +63,20 @@ class LatentMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         """``n`` codes: a component per row drawn by weight, then its Gaussian."""
-        weights = self.weights.double().numpy()
-        comp = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        return self.sample_components(n, rng)[0]
+
+    def sample_components(self, n: int, rng: np.random.Generator, weights: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` codes and the component each came from, drawn by ``weights`` (default: the mixture's own;
+        zero for components to leave out)."""
+        chosen = (self.weights if weights is None else weights).double().numpy()
+        comp = rng.choice(len(chosen), size=n, p=chosen / chosen.sum())
         eps = sample_normal(rng, (n, self.means.shape[1]))
         z = torch.empty_like(eps)
         for c in np.unique(comp):
             rows = torch.as_tensor(np.flatnonzero(comp == c))
             z[rows] = eps[rows] @ self.scale_tril[c].T + self.means[c]
-        return z
+        return z, torch.from_numpy(comp)
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         return {f"{prefix}weights": self.weights, f"{prefix}means": self.means, f"{prefix}scale_tril": self.scale_tril}

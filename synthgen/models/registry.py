@@ -21,6 +21,8 @@ class ModelClass(Protocol):
     """
 
     name: str
+    #: the dataclass of its hyperparameters
+    Config: Any
     capabilities: Capabilities
     dp_hyperparameters: dict[str, Any]
     dp_defaults: dict[str, Any]

@@ -81,6 +81,23 @@ def test_where_condition_and_csv_output(tmp_path: Path, adult_csv) -> None:
     assert len(fake) == 500 and set(fake["income"]) == {">50K"}
 
 
+def test_train_given_a_target_then_sample_a_class(tmp_path: Path, adult_csv) -> None:
+    data, real = adult_csv
+    model_file, out = tmp_path / "m.sgm", tmp_path / "rich.csv"
+    code, output = run("train", str(data), "--epochs", "1", "--batch-size", "500", "--target", "income", "--out",
+                       str(model_file), "-q")
+    assert code == 0, output
+    code, output = run("inspect", str(model_file), "--json")
+    assert code == 0 and json.loads(output)["training"]["target"] == "income"
+    code, output = run("sample", str(model_file), "--rows", "500", "--out", str(out), "--where", "income=>50K", "-q")
+    assert code == 0, output
+    assert set(pd.read_csv(out)["income"]) == {">50K"}
+    assert_one_line_error(*run("train", str(data), "--target", "hours-per-week", "--out", str(tmp_path / "n.sgm")),
+                          "target 'hours-per-week' is integer")
+    assert_one_line_error(*run("train", str(data), "--target", "income", "--model", "ctgan", "--out",
+                               str(tmp_path / "n.sgm")), "ctgan does not generate rows given a target")
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, adult_csv) -> Path:
     data, _ = adult_csv
