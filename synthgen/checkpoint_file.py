@@ -134,9 +134,15 @@ class Checkpoint:
                 "target": body.get("target"),
                 **(body["privacy"] or {}), **body["hyperparameters"]}
 
-    def check_settings(self, settings: dict[str, Any]) -> None:
-        """Refuse to resume with ``settings`` (model, hyperparameters, seed, ...) other than its own."""
-        differ = [k for k, v in settings.items() if self.body.get(k) != json.loads(json.dumps(v, default=_json_value))]
+    def check_settings(self, settings: dict[str, Any], *, defaults: dict[str, Any] | None = None) -> None:
+        """Refuse to resume with ``settings`` (model, hyperparameters, seed, ...) other than its own; a
+        hyperparameter its body lacks (added to the model since) counts as its value in ``defaults``."""
+        body = dict(self.body)
+        if defaults is not None and isinstance(body.get("hyperparameters"), dict):
+            known = json.loads(json.dumps(defaults, default=_json_value))
+            body["hyperparameters"] = {**{k: v for k, v in known.items() if k in settings.get("hyperparameters", {})},
+                                       **body["hyperparameters"]}
+        differ = [k for k, v in settings.items() if body.get(k) != json.loads(json.dumps(v, default=_json_value))]
         if differ:
             raise ConfigError(f"{self.path} was written with other settings ({', '.join(differ)}) (fix: resume with "
                               "Synthesizer.from_checkpoint(path), or synthgen train --resume without changing options)")

@@ -131,7 +131,9 @@ def checkpointing(settings: FitSettings, path: str | os.PathLike | None, every: 
     saved = None
     if resume_from is not None:
         saved = Checkpoint.of(resume_from, secret=secret)
-        saved.check_settings(settings.resume_key())
+        # a hyperparameter added since the checkpoint was written counts as its default there
+        defaults = dataclasses.asdict(type(settings.model.config)())
+        saved.check_settings(settings.resume_key(), defaults=defaults)
     return Checkpointing(path, every, seal, saved)
 
 
@@ -195,6 +197,9 @@ def fit_table(data: TableLike, settings: FitSettings, run: Checkpointing,
     if (context is not None or entities is not None) and (run.path is not None or run.saved is not None):
         raise ConfigError("a fit with a context or an entity per row (a relational fit, or an entity column) takes "
                           "no checkpoint (fix: drop it)")
+    if context is not None and settings.target is not None:
+        raise ConfigError("a fit with a context (a child table) generates rows given their parent, not a target class "
+                          "(fix: drop target)")
     if context is not None and settings.private and entities is None:
         raise ConfigError("a private fit with a context needs the entity of each row: the unit of privacy "
                           "(fix: train the tables with RelationalSynthesizer)")
@@ -237,6 +242,8 @@ def condition_on_target(settings: FitSettings, transformer: TabularTransformer) 
     that is not a categorical column of the table."""
     target = settings.target
     if target is None:
+        if hasattr(settings.model.config, "target_span"):  # a model fitted again without one
+            settings.model.config.target_span = -1
         return
     names = transformer.fitted_schema.names
     if target not in names:
@@ -246,7 +253,7 @@ def condition_on_target(settings: FitSettings, transformer: TabularTransformer) 
     if key not in transformer.layout.cond_keys:
         kind = transformer.fitted_schema[target].kind
         raise ConfigError(f"target {target!r} is {kind}: rows are generated given a class of a categorical or "
-                          "boolean column (fix: declare it categorical in the metadata, or drop target)")
+                          "boolean column (fix: declare it categorical in the metadata, or give no target)")
     settings.model.config.target_span = transformer.layout.cond_keys.index(key)
 
 

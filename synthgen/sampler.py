@@ -108,7 +108,8 @@ class Sampler:
             n: number of rows.
             seed: the same seed gives the same rows (None: fresh randomness).
             conditions: ``{column: value}``; only rows meeting all of them are returned. A
-                categorical condition steers a conditional model (ctgan) directly.
+                categorical condition steers a conditional model (ctgan; tvae fitted with that column as
+                its target) directly.
         """
         parts = list(self.iter_chunks(n, seed=seed, conditions=conditions))
         if not parts:

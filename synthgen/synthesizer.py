@@ -99,6 +99,9 @@ class Synthesizer:
                  max_grad_norm: float = 1.0, accountant: str = "rdp", stats_share: float | None = None,
                  deterministic: bool = False, allow: Sequence[str] = (), mixture_rows: int = 5000,
                  entity: str | None = None, target: str | None = None, **hyperparameters: Any):
+        if "target_span" in hyperparameters:
+            raise ConfigError("target_span is set from the target column (fix: target=COLUMN, or synthgen train "
+                              "--target COLUMN)")
         params = {**hyperparameters, **({"epochs": epochs} if epochs is not None else {}),
                   **({"batch_size": batch_size} if batch_size is not None else {})}
         cls = get_model(model)
@@ -118,11 +121,11 @@ class Synthesizer:
         self.entity = entity
         if target is not None:
             if not self.takes_target(model):
-                raise ConfigError(f"{cls.name} does not generate rows given a target class (fix: --model tvae, or "
-                                  "drop target)")
+                raise ConfigError(f"{cls.name} does not generate rows given a target class (fix: model tvae, or "
+                                  "no target / --target)")
             if epsilon is not None:
-                raise ConfigError("target: the class shares rows are generated at are read without noise (fix: "
-                                  "drop target for a differentially private fit)")
+                raise ConfigError("target: the class shares rows are generated at are read without noise (fix: no "
+                                  "target / --target for a differentially private fit)")
         self.target = target
         self.mixture_rows = mixture_rows
         #: a batch size the user chose is checked against the table; the default shrinks to fit it

@@ -477,7 +477,8 @@ def _locate(model_file: Path, verify: Path | None, signature: Path | None,
                    "for several tables a folder (one file per table) or a database URL.")
 @click.option("--seed", type=int, default=None, help="Seed: the same seed gives the same rows.")
 @click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
-              help="Keep only rows with this value (repeatable); steers ctgan's conditional vector.")
+              help="Keep only rows with this value (repeatable); steers ctgan's conditional vector, and a tvae "
+                   "trained with --target on that column.")
 @click.option("--shard", default=None, metavar="I/K",
               help="Write only shard I of K (0-based; same --rows and --seed on every shard): the shards in order "
                    "are exactly the unsharded sample.")

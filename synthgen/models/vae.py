@@ -79,7 +79,8 @@ class TVAEConfig:
         if self.context_dim:
             check_sizes(context_dim=self.context_dim)
         if self.target_span < -1:
-            raise ConfigError(f"target_span must be a cond span number or -1 (none), got {self.target_span}")
+            raise ConfigError(f"target_span must be a cond span number or -1 (none), got {self.target_span} (fix: "
+                              "set it with Synthesizer(target=COLUMN))")
 
 
 class Decoder(nn.Module):
@@ -189,7 +190,8 @@ class TVAEModel(TorchModel):
             return None
         layout = self.fitted_layout
         if span >= len(layout.cond_spans) or layout.cond_keys[span][1] != "category":
-            raise ConfigError(f"target_span {span} is not a categorical column's block of this layout")
+            raise ConfigError(f"target_span {span} is not a categorical column's block of this layout (fix: set it "
+                              "with Synthesizer(target=COLUMN))")
         return layout.cond_spans[span]
 
     def _decoder_input(self) -> int:
@@ -438,9 +440,11 @@ class TVAEModel(TorchModel):
             self.target_shares = shares
             if "target.component_class" in tensors:
                 owner = tensors["target.component_class"].long()
-                if bool(((owner < 0) | (owner >= target[1])).any()):
+                if self.latent is None or bool(((owner < 0) | (owner >= target[1])).any()) or any(
+                        float(self.latent.weights[owner == c].sum()) <= 0 for c in range(target[1])):
                     raise ValueError("the weights do not fit the model the manifest describes: "
-                                     "target.component_class names a class the target does not have")
+                                     "target.component_class must give every class of the target latent "
+                                     "components of positive weight, and name no other")
                 self.component_class = owner
         self.decoder = load_network(
             lambda: Decoder(self._decoder_input(), cfg.decompress_dims, self.fitted_layout.dim), tensors, "decoder.")

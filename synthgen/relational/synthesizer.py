@@ -161,6 +161,11 @@ class RelationalSynthesizer:
                         if epsilon is not None else None)
         if not (isinstance(max_events, int) and max_events >= 1):
             raise ConfigError(f"max_events must be a whole number >= 1, got {max_events!r}")
+        for given in ("target", "target_span"):
+            if given in hyperparameters:
+                raise ConfigError(f"{given}: generating rows given a target class applies to a single table; each "
+                                  "table of several is generated given its parent (fix: drop it, or train the table "
+                                  "alone with synthgen train TABLE --target COLUMN)")
         self.max_events, self.root_model = max_events, root_model
         self.context_columns = {str(t): [str(c) for c in cs] for t, cs in (context_columns or {}).items()}
         self.ledger: Ledger | None = None
