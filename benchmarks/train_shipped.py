@@ -44,13 +44,14 @@ SOURCES = {
 #: name -> (dataset, Synthesizer options, one-line description)
 SPECS: dict[str, tuple[str, dict[str, Any], str]] = {
     "adult-ctgan": ("adult", {"model": "ctgan"}, "conditional GAN, non-DP, library defaults"),
-    "adult-tvae": ("adult", {"model": "tvae"}, "VAE, non-DP, library defaults (the best non-DP Adult model)"),
+    "adult-tvae": ("adult", {"model": "tvae", "target": "income"},
+                   "VAE given income (--target income), non-DP, library defaults (the best non-DP Adult model)"),
     "adult-dp-eps1": ("adult", {"model": "pairwise", "epsilon": 1.0, "metadata": "adult", "stats_share": 0.1},
                       "pairwise DP model at epsilon 1 (the best DP model): public UCI domain, 10% of epsilon on bins"),
     "adult-dp-eps8": ("adult", {"model": "pairwise", "epsilon": 8.0, "metadata": "adult", "stats_share": 0.1},
                       "pairwise DP model at epsilon 8: public UCI domain, 10% of epsilon on bins"),
-    "digits-tvae": ("digits", {"model": "tvae", "epochs": 150, "batch_size": 100, "metadata": "digits"},
-                    "VAE on 8x8 digit images, non-DP"),
+    "digits-tvae": ("digits", {"model": "tvae", "epochs": 150, "batch_size": 100, "metadata": "digits",
+                               "target": "label"}, "VAE on 8x8 digit images given their label, non-DP"),
     "digits-dp-eps1": ("digits", {"model": "pairwise", "epsilon": 1.0, "epochs": 5, "steps_per_epoch": 50,
                                   "ensemble": 1, "metadata": "digits"}, "pairwise DP model at epsilon 1"),
     "digits-dp-eps8": ("digits", {"model": "pairwise", "epsilon": 8.0, "epochs": 5, "steps_per_epoch": 50,
